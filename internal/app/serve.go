@@ -1,0 +1,158 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/teleread/teleread/internal/blob"
+	"github.com/teleread/teleread/internal/config"
+	"github.com/teleread/teleread/internal/httpapi"
+	"github.com/teleread/teleread/internal/jobs"
+	"github.com/teleread/teleread/internal/postgres"
+)
+
+func newBlobStore(cfg config.Config) (*blob.Store, error) {
+	return blob.New(blob.Config{
+		Endpoint: cfg.S3.Endpoint, AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey,
+		Bucket: cfg.S3.Bucket, UseTLS: cfg.S3.UseTLS, Region: cfg.S3.Region,
+	})
+}
+
+// runServe runs `serve` (HTTP, and workers unless --workers=false) or, with
+// http false, `worker` (workers only). It returns after a graceful shutdown
+// when ctx is cancelled.
+func runServe(ctx context.Context, env Env, args []string, withHTTP bool) error {
+	name := "worker"
+	if withHTTP {
+		name = "serve"
+	}
+	fs := newFlagSet(name, env)
+	work := true
+	if withHTTP {
+		fs.BoolVar(&work, "workers", true, "also run the River workers in this process")
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(env.Getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, env.Stderr)
+	logger.InfoContext(ctx, "starting", "command", name, "version", env.Version, "workers", work, "config", cfg)
+
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := postgres.CheckSchema(ctx, pool); err != nil {
+		return err
+	}
+	store, err := newBlobStore(cfg)
+	if err != nil {
+		return err
+	}
+	if err := store.EnsureBucket(ctx); err != nil {
+		// Not fatal: /readyz reports object storage until it answers.
+		logger.WarnContext(ctx, "object storage not ready at start", "error", err.Error())
+	}
+
+	river, err := jobs.NewClient(pool, logger, jobs.Options{
+		Work: work, Concurrency: cfg.WorkerConcurrency, Deps: jobs.Deps{Pool: pool},
+	})
+	if err != nil {
+		return err
+	}
+	if work {
+		// River gets its own context: shutdown is explicit below, so that
+		// running jobs are drained rather than cut.
+		if err := river.Start(context.WithoutCancel(ctx)); err != nil {
+			return fmt.Errorf("start workers: %w", err)
+		}
+	}
+
+	var srv *http.Server
+	serveErr := make(chan error, 1)
+	if withHTTP {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(
+			collectors.NewGoCollector(),
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+			jobs.NewMetricsCollector(pool),
+		)
+		handler := httpapi.New(httpapi.Deps{
+			Logger:          logger,
+			Registry:        reg,
+			Checks:          readinessChecks(pool, store),
+			MaxRequestBytes: cfg.MaxRequestBytes,
+		})
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			stopRiver(ctx, logger, river, work, cfg.ShutdownTimeout)
+			return fmt.Errorf("listen on %s (TELEREAD_LISTEN): %w", cfg.Listen, err)
+		}
+		srv = &http.Server{
+			Handler:           handler,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
+		fmt.Fprintf(env.Stdout, "teleread listening on http://%s\n", ln.Addr())
+		logger.InfoContext(ctx, "listening", "addr", ln.Addr().String())
+		go func() { serveErr <- srv.Serve(ln) }()
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			stopRiver(ctx, logger, river, work, cfg.ShutdownTimeout)
+			return fmt.Errorf("http server: %w", err)
+		}
+	}
+	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+		if err := srv.Shutdown(sctx); err != nil {
+			logger.Warn("http drain incomplete", "error", err.Error())
+		}
+		cancel()
+	}
+	stopRiver(ctx, logger, river, work, cfg.ShutdownTimeout)
+	logger.Info("stopped")
+	return nil
+}
+
+// stopRiver lets running jobs finish within timeout, then cancels them
+// (River retries a cancelled job later).
+func stopRiver(ctx context.Context, logger *slog.Logger, river *jobs.Client, started bool, timeout time.Duration) {
+	if !started {
+		return
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	if err := river.Stop(sctx); err != nil {
+		logger.Warn("workers did not finish in time; cancelling", "error", err.Error())
+		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer ccancel()
+		_ = river.StopAndCancel(cctx)
+	}
+}
+
+func readinessChecks(pool *pgxpool.Pool, store *blob.Store) []httpapi.Check {
+	return []httpapi.Check{
+		{Name: "postgres", Probe: pool.Ping},
+		{Name: "object_storage", Probe: store.Ping},
+		{Name: "river", Probe: func(ctx context.Context) error { return jobs.Ping(ctx, pool) }},
+	}
+}

@@ -1,0 +1,234 @@
+// Package blob stores bytes in S3-compatible object storage (MinIO) with
+// minio-go: streaming puts that compute SHA-256 on the way, content-addressed
+// keys per tenant, reads with ranges, presigned URLs and deletes. It is the
+// only package that imports minio-go.
+package blob
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/teleread/teleread/internal/apperr"
+)
+
+// PartSize is the multipart part size used for streaming puts. It bounds the
+// memory one upload holds (one part buffer) and, with S3's 10,000-part limit,
+// the largest object (80 GiB).
+const PartSize = 8 << 20
+
+// Config says where the storage is.
+type Config struct {
+	Endpoint  string // host:port
+	AccessKey string
+	SecretKey string
+	Bucket    string
+	UseTLS    bool
+	Region    string
+}
+
+// Store is a bucket in an S3-compatible server.
+type Store struct {
+	client *minio.Client
+	bucket string
+	region string
+}
+
+// Info describes a stored object.
+type Info struct {
+	Key          string
+	Size         int64
+	SHA256       string // hex; empty when not known
+	ContentType  string
+	ETag         string
+	LastModified time.Time
+}
+
+// New returns a Store for cfg. It does not contact the server; call
+// EnsureBucket or Ping for that.
+func New(cfg Config) (*Store, error) {
+	client, err := minio.New(cfg.Endpoint, &minio.Options{
+		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure: cfg.UseTLS,
+		Region: cfg.Region,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("object storage client for %s: %w", cfg.Endpoint, err)
+	}
+	return &Store{client: client, bucket: cfg.Bucket, region: cfg.Region}, nil
+}
+
+// Bucket returns the bucket name.
+func (s *Store) Bucket() string { return s.bucket }
+
+// EnsureBucket creates the bucket when it does not exist.
+func (s *Store) EnsureBucket(ctx context.Context) error {
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return fmt.Errorf("check bucket %s: %w", s.bucket, err)
+	}
+	if ok {
+		return nil
+	}
+	err = s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{Region: s.region})
+	if err != nil {
+		if resp := minio.ToErrorResponse(err); resp.Code == "BucketAlreadyOwnedByYou" {
+			return nil
+		}
+		return fmt.Errorf("create bucket %s: %w", s.bucket, err)
+	}
+	return nil
+}
+
+// Ping checks that the server answers and the bucket exists.
+func (s *Store) Ping(ctx context.Context) error {
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return fmt.Errorf("object storage: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("object storage: bucket %s does not exist", s.bucket)
+	}
+	return nil
+}
+
+// Put streams r into key and returns its size and SHA-256, computed while
+// streaming. size is the exact length when known, or -1. The bytes are never
+// held in memory beyond one multipart part.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) (Info, error) {
+	h := sha256.New()
+	cr := &countingReader{r: io.TeeReader(r, h)}
+	up, err := s.client.PutObject(ctx, s.bucket, key, cr, size, minio.PutObjectOptions{
+		ContentType: contentType,
+		PartSize:    PartSize,
+		NumThreads:  1,
+	})
+	if err != nil {
+		return Info{}, fmt.Errorf("put %s: %w", key, translate(err))
+	}
+	if size >= 0 && cr.n != size {
+		_ = s.Delete(context.WithoutCancel(ctx), key)
+		return Info{}, apperr.New(apperr.Invalid, "body was %d bytes, expected %d", cr.n, size)
+	}
+	return Info{Key: key, Size: up.Size, SHA256: hex.EncodeToString(h.Sum(nil)), ContentType: contentType, ETag: up.ETag}, nil
+}
+
+// Stat returns the object's metadata, or an apperr NotFound.
+func (s *Store) Stat(ctx context.Context, key string) (Info, error) {
+	oi, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		return Info{}, fmt.Errorf("stat %s: %w", key, translate(err))
+	}
+	return infoOf(oi), nil
+}
+
+// Get opens the object for reading. offset and length select a range;
+// length < 0 reads to the end. The caller closes the reader.
+func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, Info, error) {
+	opts := minio.GetObjectOptions{}
+	if offset > 0 || length >= 0 {
+		end := int64(0)
+		if length >= 0 {
+			end = offset + length - 1
+		}
+		if err := opts.SetRange(offset, end); err != nil {
+			return nil, Info{}, apperr.Wrap(err, apperr.Invalid, "invalid range")
+		}
+	}
+	obj, err := s.client.GetObject(ctx, s.bucket, key, opts)
+	if err != nil {
+		return nil, Info{}, fmt.Errorf("get %s: %w", key, translate(err))
+	}
+	oi, err := obj.Stat()
+	if err != nil {
+		obj.Close()
+		return nil, Info{}, fmt.Errorf("get %s: %w", key, translate(err))
+	}
+	return obj, infoOf(oi), nil
+}
+
+// Delete removes key; a missing key is not an error.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
+		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
+			return nil
+		}
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// PresignGet returns a URL that reads key until expiry.
+func (s *Store) PresignGet(ctx context.Context, key string, expiry time.Duration, filename string) (*url.URL, error) {
+	params := url.Values{}
+	if filename != "" {
+		params.Set("response-content-disposition", fmt.Sprintf("attachment; filename=%q", filename))
+	}
+	u, err := s.client.PresignedGetObject(ctx, s.bucket, key, expiry, params)
+	if err != nil {
+		return nil, fmt.Errorf("presign get %s: %w", key, err)
+	}
+	return u, nil
+}
+
+// PresignPut returns a URL that writes key until expiry.
+func (s *Store) PresignPut(ctx context.Context, key string, expiry time.Duration) (*url.URL, error) {
+	u, err := s.client.PresignedPutObject(ctx, s.bucket, key, expiry)
+	if err != nil {
+		return nil, fmt.Errorf("presign put %s: %w", key, err)
+	}
+	return u, nil
+}
+
+// DeletePrefix removes every object under prefix. Tests use it to clean up.
+func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
+	objects := s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true})
+	for rerr := range s.client.RemoveObjects(ctx, s.bucket, objects, minio.RemoveObjectsOptions{}) {
+		return fmt.Errorf("delete %s: %w", rerr.ObjectName, rerr.Err)
+	}
+	return nil
+}
+
+// RemoveBucket deletes every object and then the bucket. Tests use it.
+func (s *Store) RemoveBucket(ctx context.Context) error {
+	if err := s.DeletePrefix(ctx, ""); err != nil {
+		return err
+	}
+	if err := s.client.RemoveBucket(ctx, s.bucket); err != nil {
+		return fmt.Errorf("remove bucket %s: %w", s.bucket, err)
+	}
+	return nil
+}
+
+func infoOf(oi minio.ObjectInfo) Info {
+	return Info{Key: oi.Key, Size: oi.Size, ContentType: oi.ContentType, ETag: oi.ETag, LastModified: oi.LastModified,
+		SHA256: oi.UserMetadata["Sha256"]}
+}
+
+// translate maps storage "not found" answers to apperr.NotFound.
+func translate(err error) error {
+	resp := minio.ToErrorResponse(err)
+	if resp.StatusCode == http.StatusNotFound || resp.Code == "NoSuchKey" || resp.Code == "NoSuchBucket" {
+		return apperr.Wrap(err, apperr.NotFound, "object not found")
+	}
+	return err
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -1,0 +1,271 @@
+// Package config loads Teleread's typed configuration from the environment
+// and validates it once, at start, with errors that name the variable.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of a Teleread process. It is loaded once
+// by Load and passed down; nothing reads the environment after that.
+type Config struct {
+	// DatabaseURL is the PostgreSQL connection string (TELEREAD_DATABASE_URL).
+	DatabaseURL string
+	// S3 is the object storage configuration.
+	S3 S3
+	// Listen is the HTTP listen address (TELEREAD_LISTEN).
+	Listen string
+	// PublicURL is the URL users reach the server at (TELEREAD_PUBLIC_URL);
+	// it defaults to http:// plus Listen.
+	PublicURL string
+	// LogLevel is the minimum slog level (TELEREAD_LOG_LEVEL).
+	LogLevel slog.Level
+	// LogFormat is "json" or "text" (TELEREAD_LOG_FORMAT).
+	LogFormat string
+	// ShutdownTimeout bounds the graceful drain of HTTP requests and jobs
+	// (TELEREAD_SHUTDOWN_TIMEOUT).
+	ShutdownTimeout time.Duration
+	// WorkerConcurrency is the number of River workers of the default queue
+	// (TELEREAD_WORKER_CONCURRENCY).
+	WorkerConcurrency int
+	// MaxRequestBytes caps JSON request bodies (TELEREAD_MAX_REQUEST_BYTES);
+	// uploads have their own limit.
+	MaxRequestBytes int64
+	// MaxUploadBytes caps one uploaded file (TELEREAD_MAX_UPLOAD_BYTES).
+	MaxUploadBytes int64
+	// RateLimitPerMinute is the per-token request budget
+	// (TELEREAD_RATE_LIMIT_PER_MINUTE); 0 disables rate limiting.
+	RateLimitPerMinute int
+	// SecureCookies sets the Secure attribute on session cookies
+	// (TELEREAD_SECURE_COOKIES); it defaults to true unless PublicURL is
+	// plain http on loopback.
+	SecureCookies bool
+}
+
+// S3 configures the S3-compatible object storage (MinIO).
+type S3 struct {
+	// Endpoint is host:port without scheme (TELEREAD_S3_ENDPOINT).
+	Endpoint string
+	// AccessKey is the access key id (TELEREAD_S3_ACCESS_KEY).
+	AccessKey string
+	// SecretKey is the secret key (TELEREAD_S3_SECRET_KEY).
+	SecretKey string
+	// Bucket is the bucket that holds all objects (TELEREAD_S3_BUCKET).
+	Bucket string
+	// UseTLS selects https (TELEREAD_S3_USE_TLS).
+	UseTLS bool
+	// Region is the bucket region (TELEREAD_S3_REGION).
+	Region string
+}
+
+// Error reports one invalid or missing variable.
+type Error struct {
+	Var    string
+	Reason string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("config: %s %s", e.Var, e.Reason) }
+
+// Load reads the configuration through getenv (os.Getenv in production, a map
+// in tests) and validates it. The error names every bad variable, one per
+// line, and never contains a secret's value.
+func Load(getenv func(string) string) (Config, error) {
+	l := loader{getenv: getenv}
+	c := Config{
+		DatabaseURL: l.databaseURL("TELEREAD_DATABASE_URL"),
+		S3: S3{
+			Endpoint:  l.endpoint("TELEREAD_S3_ENDPOINT"),
+			AccessKey: l.required("TELEREAD_S3_ACCESS_KEY"),
+			SecretKey: l.required("TELEREAD_S3_SECRET_KEY"),
+			Bucket:    l.bucket("TELEREAD_S3_BUCKET", "teleread"),
+			UseTLS:    l.boolean("TELEREAD_S3_USE_TLS", false),
+			Region:    l.str("TELEREAD_S3_REGION", "us-east-1"),
+		},
+		Listen:             l.listen("TELEREAD_LISTEN", "127.0.0.1:8080"),
+		LogLevel:           l.level("TELEREAD_LOG_LEVEL", slog.LevelInfo),
+		LogFormat:          l.oneOf("TELEREAD_LOG_FORMAT", "json", "json", "text"),
+		ShutdownTimeout:    l.duration("TELEREAD_SHUTDOWN_TIMEOUT", 20*time.Second),
+		WorkerConcurrency:  l.integer("TELEREAD_WORKER_CONCURRENCY", 8, 1, 1000),
+		MaxRequestBytes:    int64(l.integer("TELEREAD_MAX_REQUEST_BYTES", 1<<20, 1024, 1<<30)),
+		MaxUploadBytes:     int64(l.integer("TELEREAD_MAX_UPLOAD_BYTES", 4<<30, 1024, 1<<40)),
+		RateLimitPerMinute: l.integer("TELEREAD_RATE_LIMIT_PER_MINUTE", 600, 0, 1_000_000),
+	}
+	c.PublicURL = l.publicURL("TELEREAD_PUBLIC_URL", "http://"+c.Listen)
+	c.SecureCookies = l.boolean("TELEREAD_SECURE_COOKIES", !strings.HasPrefix(c.PublicURL, "http://"))
+	if len(l.errs) > 0 {
+		return Config{}, errors.Join(l.errs...)
+	}
+	return c, nil
+}
+
+// LogValue prints the configuration with its secrets redacted, so it can be
+// logged at start.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("database_url", RedactURL(c.DatabaseURL)),
+		slog.String("s3_endpoint", c.S3.Endpoint),
+		slog.String("s3_bucket", c.S3.Bucket),
+		slog.Bool("s3_tls", c.S3.UseTLS),
+		slog.String("s3_access_key", "[redacted]"),
+		slog.String("listen", c.Listen),
+		slog.String("public_url", c.PublicURL),
+		slog.String("log_level", c.LogLevel.String()),
+		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+		slog.Int("worker_concurrency", c.WorkerConcurrency),
+		slog.Int64("max_upload_bytes", c.MaxUploadBytes),
+		slog.Int("rate_limit_per_minute", c.RateLimitPerMinute),
+	)
+}
+
+// RedactURL returns a connection URL with its password replaced.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "[unparseable]"
+	}
+	return u.Redacted()
+}
+
+type loader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (l *loader) fail(name, format string, args ...any) {
+	l.errs = append(l.errs, &Error{Var: name, Reason: fmt.Sprintf(format, args...)})
+}
+
+func (l *loader) str(name, def string) string {
+	if v := strings.TrimSpace(l.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (l *loader) required(name string) string {
+	v := strings.TrimSpace(l.getenv(name))
+	if v == "" {
+		l.fail(name, "is required but not set (run `eval \"$(scripts/services.sh env)\"` for a local set-up)")
+	}
+	return v
+}
+
+func (l *loader) databaseURL(name string) string {
+	v := l.required(name)
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		l.fail(name, "must be a URL like postgres://user:password@host:5432/dbname")
+	}
+	return v
+}
+
+func (l *loader) endpoint(name string) string {
+	v := l.required(name)
+	if v == "" {
+		return ""
+	}
+	if strings.Contains(v, "://") {
+		l.fail(name, "must be host:port without a scheme (use TELEREAD_S3_USE_TLS for https), got %q", v)
+		return v
+	}
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		l.fail(name, "must be host:port, got %q", v)
+	}
+	return v
+}
+
+func (l *loader) bucket(name, def string) string {
+	v := l.str(name, def)
+	if len(v) < 3 || len(v) > 63 || strings.Trim(v, "abcdefghijklmnopqrstuvwxyz0123456789.-") != "" {
+		l.fail(name, "must be a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens), got %q", v)
+	}
+	return v
+}
+
+func (l *loader) listen(name, def string) string {
+	v := l.str(name, def)
+	if _, port, err := net.SplitHostPort(v); err != nil {
+		l.fail(name, "must be host:port such as 127.0.0.1:8080, got %q", v)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		l.fail(name, "has an invalid port in %q", v)
+	}
+	return v
+}
+
+func (l *loader) publicURL(name, def string) string {
+	v := strings.TrimRight(l.str(name, def), "/")
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		l.fail(name, "must be an http(s) URL, got %q", v)
+	}
+	return v
+}
+
+func (l *loader) boolean(name string, def bool) bool {
+	v := strings.TrimSpace(l.getenv(name))
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		l.fail(name, "must be true or false, got %q", v)
+	}
+	return b
+}
+
+func (l *loader) integer(name string, def, lo, hi int) int {
+	v := strings.TrimSpace(l.getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		l.fail(name, "must be a whole number from %d to %d, got %q", lo, hi, v)
+	}
+	return n
+}
+
+func (l *loader) duration(name string, def time.Duration) time.Duration {
+	v := strings.TrimSpace(l.getenv(name))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		l.fail(name, "must be a positive duration such as 20s, got %q", v)
+	}
+	return d
+}
+
+func (l *loader) level(name string, def slog.Level) slog.Level {
+	v := strings.TrimSpace(l.getenv(name))
+	if v == "" {
+		return def
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(v)); err != nil {
+		l.fail(name, "must be debug, info, warn or error, got %q", v)
+	}
+	return lv
+}
+
+func (l *loader) oneOf(name, def string, allowed ...string) string {
+	v := strings.ToLower(l.str(name, def))
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	l.fail(name, "must be one of %s, got %q", strings.Join(allowed, ", "), v)
+	return v
+}

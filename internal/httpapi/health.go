@@ -1,0 +1,81 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Check is one dependency that /readyz probes.
+type Check struct {
+	// Name identifies the dependency in the answer: "postgres",
+	// "object_storage", "river".
+	Name string
+	// Probe returns nil when the dependency answers.
+	Probe func(ctx context.Context) error
+}
+
+// checkResult is one entry of the /readyz answer.
+type checkResult struct {
+	Status    string  `json:"status"`
+	Error     string  `json:"error,omitempty"`
+	LatencyMS float64 `json:"latency_ms"`
+}
+
+type readyResponse struct {
+	Status string                 `json:"status"`
+	Failed []string               `json:"failed,omitempty"`
+	Checks map[string]checkResult `json:"checks"`
+}
+
+// probeTimeout bounds each readiness probe, so /readyz answers quickly even
+// when a dependency hangs.
+const probeTimeout = 2 * time.Second
+
+func healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+// readyz probes every dependency concurrently and answers 200 when all
+// answer, or 503 naming those that did not.
+func readyz(checks []Check) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		res := readyResponse{Status: "ok", Checks: make(map[string]checkResult, len(checks))}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, ch := range checks {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(c.Request.Context(), probeTimeout)
+				defer cancel()
+				start := time.Now()
+				err := ch.Probe(ctx)
+				r := checkResult{Status: "ok", LatencyMS: float64(time.Since(start).Microseconds()) / 1000}
+				if err != nil {
+					r.Status = "unavailable"
+					r.Error = err.Error()
+				}
+				mu.Lock()
+				res.Checks[ch.Name] = r
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		for _, ch := range checks {
+			if res.Checks[ch.Name].Status != "ok" {
+				res.Failed = append(res.Failed, ch.Name)
+			}
+		}
+		status := http.StatusOK
+		if len(res.Failed) > 0 {
+			res.Status = "unavailable"
+			status = http.StatusServiceUnavailable
+		}
+		c.Header("Cache-Control", "no-store")
+		c.JSON(status, res)
+	}
+}

@@ -1,0 +1,84 @@
+// Package jobs holds Teleread's River workers and periodic jobs. Workers are
+// thin: they load by id, call a domain package and return its error so that
+// River retries.
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+)
+
+// Client is the River client type Teleread uses.
+type Client = river.Client[pgx.Tx]
+
+// Options configures NewClient.
+type Options struct {
+	// Work makes the client fetch and run jobs; without it the client only
+	// inserts (an API server started with --workers=false).
+	Work bool
+	// Concurrency is the number of workers of the default queue.
+	Concurrency int
+	// Deps are what the workers call.
+	Deps Deps
+}
+
+// Deps are the domain services the workers need.
+type Deps struct {
+	Pool *pgxpool.Pool
+}
+
+// NewClient returns a River client on pool, with every Teleread worker and
+// periodic job registered when opts.Work is set.
+func NewClient(pool *pgxpool.Pool, logger *slog.Logger, opts Options) (*Client, error) {
+	cfg := &river.Config{
+		Logger:      logger,
+		MaxAttempts: 25,
+		JobTimeout:  5 * time.Minute,
+	}
+	if opts.Work {
+		workers := river.NewWorkers()
+		periodic, err := register(workers, opts.Deps)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Workers = workers
+		cfg.PeriodicJobs = periodic
+		cfg.Queues = map[string]river.QueueConfig{
+			river.QueueDefault: {MaxWorkers: max(opts.Concurrency, 1)},
+		}
+	}
+	client, err := river.NewClient(riverpgxv5.New(pool), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("river client: %w", err)
+	}
+	return client, nil
+}
+
+// register adds every worker to workers and returns the periodic jobs.
+func register(workers *river.Workers, deps Deps) ([]*river.PeriodicJob, error) {
+	if err := river.AddWorkerSafely(workers, &SweepWorker{pool: deps.Pool}); err != nil {
+		return nil, fmt.Errorf("register sweep worker: %w", err)
+	}
+	return []*river.PeriodicJob{
+		river.NewPeriodicJob(river.PeriodicInterval(15*time.Minute),
+			func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "sweep", RunOnStart: true}),
+	}, nil
+}
+
+// Ping checks that River's tables are there and answer.
+func Ping(ctx context.Context, pool *pgxpool.Pool) error {
+	var n int
+	err := pool.QueryRow(ctx, "SELECT count(*) FROM river_queue").Scan(&n)
+	if err != nil {
+		return fmt.Errorf("river: %w", err)
+	}
+	return nil
+}
