@@ -23,7 +23,9 @@ commands:
   serve     run the HTTP API and web UI, and the River workers unless --workers=false
   worker    run only the River workers
   migrate   apply database migrations (Teleread's and River's) and create the bucket
-  seed      create demo organisations, users and tokens (--demo) and print them as JSON
+  seed      create demo organisations, users and tokens (--demo), or the first
+            platform admin (--platform-admin EMAIL), and print logins as JSON
+  audit     audit verify: walk the audit hash chains and report the first broken row
   version   print the version
 
 Configuration comes from TELEREAD_* environment variables; see docs/operations.md.
@@ -66,6 +68,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runServe(ctx, env, rest, false)
 	case "migrate":
 		return runMigrate(ctx, env, rest)
+	case "seed":
+		return runSeed(ctx, env, rest)
+	case "audit":
+		return runAudit(ctx, env, rest)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "teleread", version)
 		return nil

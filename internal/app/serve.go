@@ -16,6 +16,7 @@ import (
 	"github.com/teleread/teleread/internal/blob"
 	"github.com/teleread/teleread/internal/config"
 	"github.com/teleread/teleread/internal/httpapi"
+	"github.com/teleread/teleread/internal/identity"
 	"github.com/teleread/teleread/internal/jobs"
 	"github.com/teleread/teleread/internal/postgres"
 )
@@ -68,7 +69,7 @@ func runServe(ctx context.Context, env Env, args []string, withHTTP bool) error 
 	}
 
 	river, err := jobs.NewClient(pool, logger, jobs.Options{
-		Work: work, Concurrency: cfg.WorkerConcurrency, Deps: jobs.Deps{Pool: pool},
+		Work: work, Concurrency: cfg.WorkerConcurrency, Deps: jobs.Deps{Identity: identity.NewService(pool)},
 	})
 	if err != nil {
 		return err
@@ -94,7 +95,11 @@ func runServe(ctx context.Context, env Env, args []string, withHTTP bool) error 
 			Logger:          logger,
 			Registry:        reg,
 			Checks:          readinessChecks(pool, store),
-			MaxRequestBytes: cfg.MaxRequestBytes,
+			MaxRequestBytes:    cfg.MaxRequestBytes,
+			RateLimitPerMinute: cfg.RateLimitPerMinute,
+			SecureCookies:      cfg.SecureCookies,
+			Pool:               pool,
+			Identity:           identity.NewService(pool),
 		})
 		ln, err := net.Listen("tcp", cfg.Listen)
 		if err != nil {

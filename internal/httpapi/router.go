@@ -8,10 +8,12 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/teleread/teleread/internal/apperr"
+	"github.com/teleread/teleread/internal/identity"
 )
 
 // Deps is what the router needs.
@@ -23,6 +25,21 @@ type Deps struct {
 	Checks []Check
 	// MaxRequestBytes caps JSON bodies.
 	MaxRequestBytes int64
+	// RateLimitPerMinute is each caller's request budget; 0 disables it.
+	RateLimitPerMinute int
+	// SecureCookies sets the Secure attribute on the session cookie.
+	SecureCookies bool
+	Pool          *pgxpool.Pool
+	Identity      *identity.Service
+}
+
+// API holds the handlers' dependencies.
+type API struct {
+	logger   *slog.Logger
+	pool     *pgxpool.Pool
+	identity *identity.Service
+	limiter  *rateLimiter
+	secure   bool
 }
 
 func init() {
@@ -32,16 +49,21 @@ func init() {
 }
 
 // New returns the HTTP handler with every route.
-func New(d Deps) http.Handler {
+func New(d Deps) *gin.Engine {
+	a := &API{logger: d.Logger, pool: d.Pool, identity: d.Identity, secure: d.SecureCookies}
+	if d.RateLimitPerMinute > 0 {
+		a.limiter = newRateLimiter(d.RateLimitPerMinute)
+	}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
+	// Client addresses come from the connection, not from headers anyone
+	// can set. (Behind a proxy, configure it to connect from loopback.)
+	_ = r.SetTrustedProxies(nil)
 	metrics := newHTTPMetrics(d.Registry)
 	r.Use(requestID(), recovery(d.Logger), accessLog(d.Logger), metrics.middleware(), securityHeaders())
 
-	r.NoRoute(func(c *gin.Context) {
-		writeError(c, d.Logger, apperr.New(apperr.NotFound, "no such route"))
-	})
+	r.NoRoute(func(c *gin.Context) { a.fail(c, apperr.New(apperr.NotFound, "no such route")) })
 	r.NoMethod(func(c *gin.Context) {
 		writeProblem(c, Problem{
 			Type: "urn:teleread:problem:method_not_allowed", Title: http.StatusText(http.StatusMethodNotAllowed),
@@ -55,5 +77,27 @@ func New(d Deps) http.Handler {
 	r.GET("/readyz", readyz(d.Checks))
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry})))
 
+	v1 := r.Group("/api/v1", a.limitBody(d.MaxRequestBytes), a.authenticate(), a.rateLimit(), a.csrf(), a.authorize())
+	v1.POST("/auth/login", a.login)
+	v1.POST("/auth/logout", a.logout)
+	v1.GET("/me", a.me)
+
+	v1.GET("/orgs", a.listOrgs)
+	v1.POST("/orgs", a.createOrg)
+	v1.GET("/orgs/:id", a.getOrg)
+
+	v1.GET("/users", a.listUsers)
+	v1.POST("/users", a.createUser)
+	v1.GET("/users/:id", a.getUser)
+	v1.PATCH("/users/:id", a.updateUser)
+
+	v1.GET("/tokens", a.listTokens)
+	v1.POST("/tokens", a.createToken)
+	v1.DELETE("/tokens/:id", a.revokeToken)
+
+	v1.GET("/audit", a.listAudit)
 	return r
 }
+
+// fail answers c with err as a problem document.
+func (a *API) fail(c *gin.Context, err error) { writeError(c, a.logger, err) }

@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/teleread/teleread/internal/identity"
 )
 
 // Client is the River client type Teleread uses.
@@ -31,7 +33,7 @@ type Options struct {
 
 // Deps are the domain services the workers need.
 type Deps struct {
-	Pool *pgxpool.Pool
+	Identity *identity.Service
 }
 
 // NewClient returns a River client on pool, with every Teleread worker and
@@ -63,7 +65,7 @@ func NewClient(pool *pgxpool.Pool, logger *slog.Logger, opts Options) (*Client, 
 
 // register adds every worker to workers and returns the periodic jobs.
 func register(workers *river.Workers, deps Deps) ([]*river.PeriodicJob, error) {
-	if err := river.AddWorkerSafely(workers, &SweepWorker{pool: deps.Pool}); err != nil {
+	if err := river.AddWorkerSafely(workers, &SweepWorker{identity: deps.Identity}); err != nil {
 		return nil, fmt.Errorf("register sweep worker: %w", err)
 	}
 	return []*river.PeriodicJob{

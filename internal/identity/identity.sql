@@ -1,0 +1,133 @@
+-- Queries of the identity package. Every query over tenant data takes the
+-- organisation it is scoped to; a platform admin passes NULL for "any".
+
+-- name: OrgInsert :one
+INSERT INTO orgs (kind, name, slug, specialties)
+VALUES (@kind, @name, @slug, @specialties)
+RETURNING *;
+
+-- name: OrgGet :one
+-- OrgGet returns the organisation when scope is NULL (platform) or is the
+-- organisation itself.
+SELECT * FROM orgs
+WHERE id = @id AND (sqlc.narg(scope)::uuid IS NULL OR id = sqlc.narg(scope)::uuid);
+
+-- name: OrgList :many
+SELECT * FROM orgs
+WHERE (sqlc.narg(scope)::uuid IS NULL OR id = sqlc.narg(scope)::uuid)
+  AND (sqlc.narg(kind)::text IS NULL OR kind = sqlc.narg(kind)::text)
+ORDER BY name, id;
+
+-- name: OrgGetBySlug :one
+SELECT * FROM orgs WHERE slug = @slug;
+
+-- name: UserInsert :one
+INSERT INTO users (org_id, email, name, roles, specialties, password_hash)
+VALUES (@org_id, @email, @name, @roles, @specialties, @password_hash)
+RETURNING *;
+
+-- name: UserGet :one
+SELECT * FROM users
+WHERE id = @id AND (sqlc.narg(scope)::uuid IS NULL OR org_id = sqlc.narg(scope)::uuid);
+
+-- name: UserGetByEmail :one
+SELECT * FROM users WHERE lower(email) = lower(@email);
+
+-- name: UserList :many
+SELECT * FROM users
+WHERE (sqlc.narg(scope)::uuid IS NULL OR org_id = sqlc.narg(scope)::uuid)
+  AND (sqlc.narg(org_id)::uuid IS NULL OR org_id = sqlc.narg(org_id)::uuid)
+ORDER BY email, id;
+
+-- name: UserUpdate :one
+UPDATE users SET
+    name        = coalesce(sqlc.narg(name), name),
+    roles       = coalesce(sqlc.narg(roles), roles),
+    specialties = coalesce(sqlc.narg(specialties), specialties),
+    disabled_at = CASE WHEN sqlc.narg(disabled)::boolean IS NULL THEN disabled_at
+                       WHEN sqlc.narg(disabled)::boolean THEN coalesce(disabled_at, now())
+                       ELSE NULL END,
+    updated_at  = now()
+WHERE id = @id AND (sqlc.narg(scope)::uuid IS NULL OR org_id = sqlc.narg(scope)::uuid)
+RETURNING *;
+
+-- name: UserSetPassword :exec
+UPDATE users SET password_hash = @password_hash, updated_at = now() WHERE id = @id;
+
+-- name: TokenInsert :one
+INSERT INTO api_tokens (org_id, user_id, name, prefix, secret_hash, created_by, expires_at)
+VALUES (@org_id, @user_id, @name, @prefix, @secret_hash, @created_by, @expires_at)
+RETURNING *;
+
+-- name: TokenGet :one
+SELECT * FROM api_tokens
+WHERE id = @id AND (sqlc.narg(scope)::uuid IS NULL OR org_id = sqlc.narg(scope)::uuid);
+
+-- name: TokenList :many
+SELECT * FROM api_tokens
+WHERE (sqlc.narg(scope)::uuid IS NULL OR org_id = sqlc.narg(scope)::uuid)
+  AND (sqlc.narg(user_id)::uuid IS NULL OR user_id = sqlc.narg(user_id)::uuid)
+ORDER BY created_at DESC, id;
+
+-- name: TokenRevoke :one
+UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
+WHERE id = @id AND (sqlc.narg(scope)::uuid IS NULL OR org_id = sqlc.narg(scope)::uuid)
+RETURNING *;
+
+-- name: TokenAuthenticate :one
+-- TokenAuthenticate finds the live token with this secret hash and its user.
+SELECT t.id AS token_id, t.expires_at, t.revoked_at, t.last_used_at,
+       u.id AS user_id, u.org_id, u.email, u.name, u.roles, u.specialties, u.disabled_at,
+       o.kind AS org_kind
+FROM api_tokens t
+JOIN users u ON u.id = t.user_id
+JOIN orgs o ON o.id = u.org_id
+WHERE t.secret_hash = @secret_hash;
+
+-- name: TokenTouch :exec
+UPDATE api_tokens SET last_used_at = now()
+WHERE id = @id AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute');
+
+-- name: SessionInsert :one
+INSERT INTO sessions (secret_hash, csrf_token, org_id, user_id, expires_at)
+VALUES (@secret_hash, @csrf_token, @org_id, @user_id, @expires_at)
+RETURNING *;
+
+-- name: SessionAuthenticate :one
+SELECT s.id AS session_id, s.csrf_token, s.expires_at,
+       u.id AS user_id, u.org_id, u.email, u.name, u.roles, u.specialties, u.disabled_at,
+       o.kind AS org_kind
+FROM sessions s
+JOIN users u ON u.id = s.user_id
+JOIN orgs o ON o.id = u.org_id
+WHERE s.secret_hash = @secret_hash AND s.expires_at > now();
+
+-- name: SessionTouch :exec
+UPDATE sessions SET last_seen_at = now(), expires_at = greatest(expires_at, @expires_at)
+WHERE id = @id AND last_seen_at < now() - interval '1 minute';
+
+-- name: SessionDelete :exec
+DELETE FROM sessions WHERE id = @id;
+
+-- name: SessionDeleteForUser :exec
+DELETE FROM sessions WHERE user_id = @user_id;
+
+-- name: LoginFailureInsert :exec
+INSERT INTO login_failures (email, client_ip) VALUES (lower(@email), @client_ip);
+
+-- name: LoginFailureCount :one
+-- LoginFailureCount counts recent failures for the e-mail and for the
+-- client address, and when the oldest of the counted ones happened.
+SELECT
+    count(*) FILTER (WHERE email = lower(@email))::int AS by_email,
+    count(*) FILTER (WHERE client_ip = @client_ip)::int AS by_ip,
+    coalesce(min(at), now())::timestamptz AS oldest
+FROM login_failures
+WHERE at > @since AND (email = lower(@email) OR client_ip = @client_ip);
+
+-- name: LoginFailureClear :exec
+DELETE FROM login_failures WHERE email = lower(@email);
+
+-- name: SweepExpired :exec
+WITH s AS (DELETE FROM sessions WHERE expires_at < now())
+DELETE FROM login_failures WHERE at < now() - interval '1 day';
