@@ -92,9 +92,9 @@ func runServe(ctx context.Context, env Env, args []string, withHTTP bool) error 
 			jobs.NewMetricsCollector(pool),
 		)
 		handler := httpapi.New(httpapi.Deps{
-			Logger:          logger,
-			Registry:        reg,
-			Checks:          readinessChecks(pool, store),
+			Logger:             logger,
+			Registry:           reg,
+			Checks:             readinessChecks(pool, store),
 			MaxRequestBytes:    cfg.MaxRequestBytes,
 			RateLimitPerMinute: cfg.RateLimitPerMinute,
 			SecureCookies:      cfg.SecureCookies,

@@ -152,4 +152,3 @@ func (s *Service) Bootstrap(ctx context.Context, email, name string) (DemoLogin,
 	})
 	return out, err
 }
-
