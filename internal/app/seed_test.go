@@ -1,0 +1,99 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/teleread/teleread/internal/app"
+	"github.com/teleread/teleread/internal/testenv"
+)
+
+type seedDoc struct {
+	URL   string `json:"url"`
+	Users []struct {
+		Role     string `json:"role"`
+		Email    string `json:"email"`
+		Password string `json:"password"`
+		Token    string `json:"token"`
+	} `json:"users"`
+}
+
+func seedDemo(t *testing.T, getenv func(string) string) seedDoc {
+	t.Helper()
+	var out bytes.Buffer
+	require.NoError(t, app.Run(context.Background(), []string{"seed", "--demo"}, getenv, &out, io.Discard, "test"))
+	var doc seedDoc
+	require.NoError(t, json.Unmarshal(out.Bytes(), &doc), out.String())
+	return doc
+}
+
+// TestSeedDemoPrintsWorkingTokens seeds twice (as `make run` does on every
+// start) and signs in with every printed token and password.
+func TestSeedDemoPrintsWorkingTokens(t *testing.T) {
+	t.Parallel()
+	env := testenv.New(t)
+	first := seedDemo(t, env.Getenv(nil))
+	doc := seedDemo(t, env.Getenv(nil))
+	require.Len(t, doc.Users, 6)
+	roles := map[string]bool{}
+	for _, u := range doc.Users {
+		roles[u.Role] = true
+	}
+	for _, r := range []string{"site_staff", "referring_physician", "specialist", "org_admin", "platform_admin"} {
+		require.True(t, roles[r], r)
+	}
+	srv := startServe(t, env.Getenv(nil), "--workers=false")
+	for i, u := range doc.Users {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/v1/me", nil)
+		req.Header.Set("Authorization", "Bearer "+u.Token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		var me map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&me))
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, u.Email)
+		require.Equal(t, u.Email, me["email"])
+
+		// The earlier run's token was replaced.
+		req.Header.Set("Authorization", "Bearer "+first.Users[i].Token)
+		resp, err = http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	}
+	body, _ := json.Marshal(map[string]string{"email": doc.Users[0].Email, "password": doc.Users[0].Password})
+	resp, err := http.Post(srv.URL+"/api/v1/auth/login", "application/json", bytes.NewReader(body))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+func TestAuditVerifyCommandCatchesTampering(t *testing.T) {
+	t.Parallel()
+	env := testenv.New(t)
+	seedDemo(t, env.Getenv(nil))
+	var out bytes.Buffer
+	require.NoError(t, app.Run(context.Background(), []string{"audit", "verify"}, env.Getenv(nil), &out, io.Discard, "test"))
+	require.Contains(t, out.String(), "audit log intact: 6 events")
+
+	ctx := context.Background()
+	conn, err := env.Pool.Acquire(ctx)
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, "SET session_replication_role = replica")
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, "UPDATE audit_events SET object_id = 'someone-else' WHERE chain_seq = 3")
+	require.NoError(t, err)
+	conn.Release()
+
+	out.Reset()
+	err = app.Run(context.Background(), []string{"audit", "verify"}, env.Getenv(nil), &out, io.Discard, "test")
+	require.ErrorContains(t, err, "verification failed")
+	require.Contains(t, out.String(), "BROKEN chain platform at seq 3")
+	require.Equal(t, 1, app.ExitCode(err))
+}
