@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/teleread/teleread/internal/blob"
+	"github.com/teleread/teleread/internal/cases"
 	"github.com/teleread/teleread/internal/config"
 	"github.com/teleread/teleread/internal/httpapi"
 	"github.com/teleread/teleread/internal/identity"
@@ -100,6 +101,8 @@ func runServe(ctx context.Context, env Env, args []string, withHTTP bool) error 
 			SecureCookies:      cfg.SecureCookies,
 			Pool:               pool,
 			Identity:           identity.NewService(pool),
+			Cases:              cases.NewService(pool, river),
+			MaxUploadBytes:     cfg.MaxUploadBytes,
 		})
 		ln, err := net.Listen("tcp", cfg.Listen)
 		if err != nil {

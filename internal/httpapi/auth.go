@@ -178,9 +178,14 @@ func (a *API) rateLimit() gin.HandlerFunc {
 	}
 }
 
-// limitBody caps request bodies of routes that are not uploads.
-func (a *API) limitBody(n int64) gin.HandlerFunc {
+// limitBody caps request bodies: JSON routes at maxJSON, upload routes at
+// maxUpload (their handlers stream, so this bounds size, not memory).
+func (a *API) limitBody(maxJSON, maxUpload int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		n := maxJSON
+		if r, ok := policy[c.Request.Method+" "+c.FullPath()]; ok && r.upload {
+			n = maxUpload
+		}
 		if c.Request.ContentLength > n {
 			c.Header("Connection", "close")
 			a.fail(c, apperr.New(apperr.TooLarge, "the request body is larger than %d bytes", n))

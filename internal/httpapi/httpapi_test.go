@@ -15,7 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/teleread/teleread/internal/cases"
 	"github.com/teleread/teleread/internal/httpapi"
+	"github.com/teleread/teleread/internal/jobs"
 	"github.com/teleread/teleread/internal/identity"
 	"github.com/teleread/teleread/internal/testenv"
 )
@@ -50,8 +52,11 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	if opts.maxBody == 0 {
 		opts.maxBody = 1 << 20
 	}
+	river, err := jobs.NewClient(env.Pool, testenv.Logger(t), jobs.Options{})
+	require.NoError(t, err)
 	engine := httpapi.New(httpapi.Deps{Logger: testenv.Logger(t), Registry: prometheus.NewRegistry(),
-		MaxRequestBytes: opts.maxBody, RateLimitPerMinute: opts.rateLimit, Pool: env.Pool, Identity: svc})
+		MaxRequestBytes: opts.maxBody, MaxUploadBytes: 64 << 20, RateLimitPerMinute: opts.rateLimit,
+		Pool: env.Pool, Identity: svc, Cases: cases.NewService(env.Pool, river)})
 	srv := httptest.NewServer(engine)
 	t.Cleanup(srv.Close)
 	b := &testBundle{env: env, engine: engine, srv: srv, svc: svc}

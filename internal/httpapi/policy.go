@@ -7,6 +7,7 @@ import "github.com/teleread/teleread/internal/identity"
 // TestRouteRoleMatrix fails for it.
 type rule struct {
 	public bool            // no authentication (sign-in itself)
+	upload bool            // streams a file body: the upload size limit applies, not the JSON one
 	roles  []identity.Role // any of these roles may call it
 }
 
@@ -14,6 +15,10 @@ var (
 	everyone = rule{roles: identity.Roles}
 	admins   = rule{roles: []identity.Role{identity.RoleOrgAdmin, identity.RolePlatformAdmin}}
 	platform = rule{roles: []identity.Role{identity.RolePlatformAdmin}}
+	// siteAuthors write cases: site staff and referring physicians.
+	siteAuthors = rule{roles: []identity.Role{identity.RoleSiteStaff, identity.RoleReferringPhysician}}
+	siteUpload  = rule{upload: true, roles: siteAuthors.roles}
+	canceller   = rule{roles: []identity.Role{identity.RoleSiteStaff, identity.RoleReferringPhysician, identity.RoleOrgAdmin}}
 )
 
 // policy is the one table of who may call what, keyed by method and route
@@ -38,4 +43,26 @@ var policy = map[string]rule{
 	"DELETE /api/v1/tokens/:id": everyone,
 
 	"GET /api/v1/audit": admins,
+
+	"POST /api/v1/cases":             siteAuthors,
+	"GET /api/v1/cases":              everyone,
+	"GET /api/v1/cases/:id":          everyone,
+	"PATCH /api/v1/cases/:id":        siteAuthors,
+	"GET /api/v1/cases/:id/events":   everyone,
+	"PUT /api/v1/cases/:id/manifest": siteAuthors,
+	"GET /api/v1/cases/:id/manifest": everyone,
+	"POST /api/v1/cases/:id/submit":  siteAuthors,
+	"POST /api/v1/cases/:id/cancel":  canceller,
+
+	// Files (intake).
+	"POST /api/v1/cases/:id/files":                       siteUpload,
+	"GET /api/v1/cases/:id/files":                        everyone,
+	"GET /api/v1/cases/:id/studies":                      everyone,
+	"POST /api/v1/cases/:id/uploads":                     siteAuthors,
+	"GET /api/v1/cases/:id/uploads/:upload_id":           siteAuthors,
+	"POST /api/v1/cases/:id/uploads/:upload_id/complete": siteAuthors,
+	"GET /api/v1/files/:id":                              everyone,
+	"GET /api/v1/files/:id/content":                      everyone,
+	"GET /api/v1/files/:id/preview":                      everyone,
+	"GET /api/v1/files/:id/thumbnail":                    everyone,
 }

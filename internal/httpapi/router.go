@@ -13,7 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/teleread/teleread/internal/apperr"
+	"github.com/teleread/teleread/internal/cases"
 	"github.com/teleread/teleread/internal/identity"
+	"github.com/teleread/teleread/internal/intake"
 )
 
 // Deps is what the router needs.
@@ -25,12 +27,17 @@ type Deps struct {
 	Checks []Check
 	// MaxRequestBytes caps JSON bodies.
 	MaxRequestBytes int64
+	// MaxUploadBytes caps one uploaded file.
+	MaxUploadBytes int64
 	// RateLimitPerMinute is each caller's request budget; 0 disables it.
 	RateLimitPerMinute int
 	// SecureCookies sets the Secure attribute on the session cookie.
 	SecureCookies bool
 	Pool          *pgxpool.Pool
 	Identity      *identity.Service
+	Cases         *cases.Service
+	// Intake is the upload pipeline (files, previews, presigned uploads).
+	Intake *intake.Service
 }
 
 // API holds the handlers' dependencies.
@@ -38,6 +45,8 @@ type API struct {
 	logger   *slog.Logger
 	pool     *pgxpool.Pool
 	identity *identity.Service
+	cases    *cases.Service
+	intake   *intake.Service
 	limiter  *rateLimiter
 	secure   bool
 }
@@ -50,7 +59,7 @@ func init() {
 
 // New returns the HTTP handler with every route.
 func New(d Deps) *gin.Engine {
-	a := &API{logger: d.Logger, pool: d.Pool, identity: d.Identity, secure: d.SecureCookies}
+	a := &API{logger: d.Logger, pool: d.Pool, identity: d.Identity, cases: d.Cases, intake: d.Intake, secure: d.SecureCookies}
 	if d.RateLimitPerMinute > 0 {
 		a.limiter = newRateLimiter(d.RateLimitPerMinute)
 	}
@@ -77,7 +86,7 @@ func New(d Deps) *gin.Engine {
 	r.GET("/readyz", readyz(d.Checks))
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry})))
 
-	v1 := r.Group("/api/v1", a.limitBody(d.MaxRequestBytes), a.authenticate(), a.rateLimit(), a.csrf(), a.authorize())
+	v1 := r.Group("/api/v1", a.limitBody(d.MaxRequestBytes, d.MaxUploadBytes), a.authenticate(), a.rateLimit(), a.csrf(), a.authorize())
 	v1.POST("/auth/login", a.login)
 	v1.POST("/auth/logout", a.logout)
 	v1.GET("/me", a.me)
@@ -96,6 +105,19 @@ func New(d Deps) *gin.Engine {
 	v1.DELETE("/tokens/:id", a.revokeToken)
 
 	v1.GET("/audit", a.listAudit)
+
+	v1.POST("/cases", a.createCase)
+	v1.GET("/cases", a.listCases)
+	v1.GET("/cases/:id", a.getCase)
+	v1.PATCH("/cases/:id", a.updateCase)
+	v1.GET("/cases/:id/events", a.caseEvents)
+	v1.PUT("/cases/:id/manifest", a.setManifest)
+	v1.GET("/cases/:id/manifest", a.getManifest)
+	v1.POST("/cases/:id/submit", a.submitCase)
+	v1.POST("/cases/:id/cancel", a.cancelCase)
+
+	// Files: uploads stream to object storage (handlers in files.go).
+	a.fileRoutes(v1)
 	return r
 }
 
