@@ -17,8 +17,8 @@ import (
 
 	"github.com/teleread/teleread/internal/cases"
 	"github.com/teleread/teleread/internal/httpapi"
-	"github.com/teleread/teleread/internal/jobs"
 	"github.com/teleread/teleread/internal/identity"
+	"github.com/teleread/teleread/internal/jobs"
 	"github.com/teleread/teleread/internal/testenv"
 )
 

@@ -42,6 +42,132 @@ type AuditEvent struct {
 	Hash        []byte
 }
 
+type Case struct {
+	ID                   uuid.UUID
+	SiteOrgID            uuid.UUID
+	CreatedBy            uuid.UUID
+	ReferringPhysicianID uuid.UUID
+	Status               string
+	Specialty            string
+	Priority             string
+	PatientName          string
+	PatientBirthDate     time.Time
+	PatientSex           string
+	PatientMrn           string
+	ClinicalQuestion     string
+	History              string
+	LesionBodySite       *string
+	LesionDuration       *string
+	ManifestSealedAt     *time.Time
+	CompleteAt           *time.Time
+	ReadingGroupID       *uuid.UUID
+	AssignedTo           *uuid.UUID
+	DueAt                *time.Time
+	SubmittedAt          *time.Time
+	CancelledAt          *time.Time
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
+}
+
+type CaseEvent struct {
+	ID         int64
+	CaseID     uuid.UUID
+	At         time.Time
+	ActorID    *uuid.UUID
+	Kind       string
+	FromStatus *string
+	ToStatus   *string
+	Details    []byte
+}
+
+type CaseManifestEntry struct {
+	CaseID uuid.UUID
+	Sha256 string
+	Name   string
+	Size   *int64
+}
+
+type DicomInstance struct {
+	ID             uuid.UUID
+	OrgID          uuid.UUID
+	SeriesID       uuid.UUID
+	FileID         uuid.UUID
+	SopInstanceUid string
+	SopClassUid    string
+	InstanceNumber *int32
+	Rows           *int32
+	Columns        *int32
+	Frames         int32
+	TransferSyntax string
+	Photometric    string
+	CreatedAt      time.Time
+}
+
+type DicomSeries struct {
+	ID                uuid.UUID
+	OrgID             uuid.UUID
+	StudyID           uuid.UUID
+	SeriesInstanceUid string
+	Modality          string
+	BodyPart          string
+	SeriesDescription string
+	SeriesNumber      *int32
+	CreatedAt         time.Time
+}
+
+type DicomStudy struct {
+	ID               uuid.UUID
+	OrgID            uuid.UUID
+	CaseID           uuid.UUID
+	StudyInstanceUid string
+	PatientName      string
+	PatientID        string
+	PatientBirthDate string
+	PatientSex       string
+	StudyDate        string
+	StudyTime        string
+	StudyDescription string
+	AccessionNumber  string
+	CreatedAt        time.Time
+}
+
+type File struct {
+	ID              uuid.UUID
+	CaseID          uuid.UUID
+	OrgID           uuid.UUID
+	Kind            string
+	Filename        string
+	ContentType     string
+	Size            int64
+	Sha256          string
+	BlobKey         string
+	StoredSize      int64
+	StoredSha256    string
+	UploadedBy      uuid.UUID
+	Width           *int32
+	Height          *int32
+	BodySite        *string
+	Dermoscopic     *bool
+	Warnings        []byte
+	Metadata        []byte
+	PatientMismatch bool
+	PreviewStatus   string
+	PreviewNote     string
+	PreviewKey      *string
+	ThumbnailKey    *string
+	CreatedAt       time.Time
+}
+
+type IdempotencyKey struct {
+	OrgID       uuid.UUID
+	Key         string
+	Route       string
+	RequestHash string
+	StatusCode  *int32
+	Response    []byte
+	CreatedAt   time.Time
+}
+
 type LoginFailure struct {
 	ID       int64
 	Email    string
@@ -68,6 +194,25 @@ type Session struct {
 	CreatedAt  time.Time
 	ExpiresAt  time.Time
 	LastSeenAt time.Time
+}
+
+type Upload struct {
+	ID          uuid.UUID
+	CaseID      uuid.UUID
+	OrgID       uuid.UUID
+	CreatedBy   uuid.UUID
+	Filename    string
+	ContentType string
+	Size        int64
+	Sha256      string
+	ObjectKey   string
+	MultipartID *string
+	PartSize    *int64
+	Status      string
+	FileID      *uuid.UUID
+	Error       string
+	ExpiresAt   time.Time
+	CreatedAt   time.Time
 }
 
 type User struct {
