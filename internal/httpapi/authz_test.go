@@ -66,11 +66,11 @@ func TestRouteRoleMatrix(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{})
 	tokens := map[identity.Role]string{
-		identity.RoleSiteStaff:          b.siteA.tokens[identity.RoleSiteStaff],
-		identity.RoleReferringPhysician: b.siteA.tokens[identity.RoleReferringPhysician],
-		identity.RoleSpecialist:         b.readers.tokens[identity.RoleSpecialist],
-		identity.RoleOrgAdmin:           b.siteA.tokens[identity.RoleOrgAdmin],
-		identity.RolePlatformAdmin:      b.platform.tokens[identity.RolePlatformAdmin],
+		identity.RoleSiteStaff:          b.siteA.Tokens[identity.RoleSiteStaff],
+		identity.RoleReferringPhysician: b.siteA.Tokens[identity.RoleReferringPhysician],
+		identity.RoleSpecialist:         b.readers.Tokens[identity.RoleSpecialist],
+		identity.RoleOrgAdmin:           b.siteA.Tokens[identity.RoleOrgAdmin],
+		identity.RolePlatformAdmin:      b.platform.Tokens[identity.RolePlatformAdmin],
 	}
 	seen := map[string]bool{}
 	for _, route := range b.engine.Routes() {
@@ -110,10 +110,10 @@ func TestCrossTenant(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{})
 	ctx := context.Background()
-	adminB := b.siteB.tokens[identity.RoleOrgAdmin]
-	staffB := b.siteB.tokens[identity.RoleSiteStaff]
-	userA := b.siteA.users[identity.RoleSiteStaff]
-	admA, err := b.svc.AuthenticateToken(ctx, b.siteA.tokens[identity.RoleOrgAdmin])
+	adminB := b.siteB.Tokens[identity.RoleOrgAdmin]
+	staffB := b.siteB.Tokens[identity.RoleSiteStaff]
+	userA := b.siteA.Users[identity.RoleSiteStaff]
+	admA, err := b.svc.AuthenticateToken(ctx, b.siteA.Tokens[identity.RoleOrgAdmin])
 	require.NoError(t, err)
 	tokA, _, err := b.svc.CreateToken(ctx, admA, identity.NewToken{UserID: userA.ID, Name: "a"})
 	require.NoError(t, err)
@@ -122,16 +122,16 @@ func TestCrossTenant(t *testing.T) {
 		method, path, token string
 		body                any
 	}{
-		{http.MethodGet, "/api/v1/orgs/" + b.siteA.org.ID.String(), adminB, nil},
+		{http.MethodGet, "/api/v1/orgs/" + b.siteA.Org.ID.String(), adminB, nil},
 		{http.MethodGet, "/api/v1/users/" + userA.ID.String(), adminB, nil},
 		{http.MethodPatch, "/api/v1/users/" + userA.ID.String(), adminB, map[string]any{"disabled": true}},
-		{http.MethodPost, "/api/v1/users", adminB, map[string]any{"org_id": b.siteA.org.ID, "email": "x@y.example",
+		{http.MethodPost, "/api/v1/users", adminB, map[string]any{"org_id": b.siteA.Org.ID, "email": "x@y.example",
 			"name": "X", "roles": []string{"site_staff"}}},
 		{http.MethodPost, "/api/v1/tokens", adminB, map[string]any{"user_id": userA.ID, "name": "steal"}},
 		{http.MethodDelete, "/api/v1/tokens/" + tokA.ID.String(), adminB, nil},
 		{http.MethodDelete, "/api/v1/tokens/" + tokA.ID.String(), staffB, nil},
 		// A non-admin of the same organisation cannot touch a colleague's token.
-		{http.MethodDelete, "/api/v1/tokens/" + tokA.ID.String(), b.siteA.tokens[identity.RoleReferringPhysician], nil},
+		{http.MethodDelete, "/api/v1/tokens/" + tokA.ID.String(), b.siteA.Tokens[identity.RoleReferringPhysician], nil},
 	} {
 		resp, body := b.call(t, tc.method, tc.path, tc.token, tc.body)
 		require.Equal(t, http.StatusNotFound, resp.StatusCode, "%s %s: %v", tc.method, tc.path, body)
@@ -140,15 +140,15 @@ func TestCrossTenant(t *testing.T) {
 	// Lists are scoped: site B's admin sees only site B.
 	_, body := b.call(t, http.MethodGet, "/api/v1/users", adminB, nil)
 	for _, u := range body["items"].([]any) {
-		require.Equal(t, b.siteB.org.ID.String(), u.(map[string]any)["org_id"])
+		require.Equal(t, b.siteB.Org.ID.String(), u.(map[string]any)["org_id"])
 	}
-	_, body = b.call(t, http.MethodGet, "/api/v1/users?org_id="+b.siteA.org.ID.String(), adminB, nil)
+	_, body = b.call(t, http.MethodGet, "/api/v1/users?org_id="+b.siteA.Org.ID.String(), adminB, nil)
 	require.Empty(t, body["items"])
 	_, body = b.call(t, http.MethodGet, "/api/v1/orgs", adminB, nil)
 	require.Len(t, body["items"], 1)
 	_, body = b.call(t, http.MethodGet, "/api/v1/audit?object_id="+userA.ID.String(), adminB, nil)
 	require.Empty(t, body["items"], "site B's admin sees none of site A's audit events")
-	_, body = b.call(t, http.MethodGet, "/api/v1/audit?object_id="+userA.ID.String(), b.siteA.tokens[identity.RoleOrgAdmin], nil)
+	_, body = b.call(t, http.MethodGet, "/api/v1/audit?object_id="+userA.ID.String(), b.siteA.Tokens[identity.RoleOrgAdmin], nil)
 	require.NotEmpty(t, body["items"])
 
 	// Nothing changed.
@@ -162,11 +162,11 @@ func TestCrossTenant(t *testing.T) {
 func TestAdminFlowIsAudited(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{})
-	admin := b.siteA.tokens[identity.RoleOrgAdmin]
+	admin := b.siteA.Tokens[identity.RoleOrgAdmin]
 	resp, user := b.call(t, http.MethodPost, "/api/v1/users", admin, map[string]any{
 		"email": "new@site-a.example", "name": "New Staff", "roles": []string{"site_staff"}})
 	require.Equal(t, http.StatusCreated, resp.StatusCode, user)
-	require.Equal(t, b.siteA.org.ID.String(), user["org_id"])
+	require.Equal(t, b.siteA.Org.ID.String(), user["org_id"])
 
 	resp, body := b.call(t, http.MethodPost, "/api/v1/users", admin, map[string]any{
 		"email": "new@site-a.example", "name": "Again", "roles": []string{"site_staff"}})
@@ -203,7 +203,7 @@ func TestAdminFlowIsAudited(t *testing.T) {
 	require.Len(t, revokes["items"], 1)
 	ev := revokes["items"].([]any)[0].(map[string]any)
 	require.Equal(t, tok["id"], ev["object_id"])
-	require.Equal(t, b.siteA.users[identity.RoleOrgAdmin].ID.String(), ev["actor_id"])
+	require.Equal(t, b.siteA.Users[identity.RoleOrgAdmin].ID.String(), ev["actor_id"])
 	require.NotEmpty(t, ev["request_id"])
 	require.Equal(t, "127.0.0.1", ev["client_ip"])
 }
@@ -224,7 +224,7 @@ func TestSessionLoginAndCSRF(t *testing.T) {
 		resp.Body.Close()
 		return resp
 	}
-	email := b.siteA.users[identity.RoleSiteStaff].Email
+	email := b.siteA.Users[identity.RoleSiteStaff].Email
 
 	resp := post("/api/v1/auth/login", `{"email":"`+email+`","password":"wrong password!"}`, "")
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
@@ -267,7 +267,7 @@ func TestSessionLoginAndCSRF(t *testing.T) {
 func TestLoginThrottle(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{})
-	email := b.siteB.users[identity.RoleSiteStaff].Email
+	email := b.siteB.Users[identity.RoleSiteStaff].Email
 	login := func(password string) *http.Response {
 		req, _ := http.NewRequest(http.MethodPost, b.srv.URL+"/api/v1/auth/login",
 			strings.NewReader(`{"email":"`+email+`","password":"`+password+`"}`))
@@ -281,7 +281,7 @@ func TestLoginThrottle(t *testing.T) {
 	resp := login("correct horse battery staple")
 	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "even the right password waits")
 	require.NotEmpty(t, resp.Header.Get("Retry-After"))
-	_, body := b.call(t, http.MethodGet, "/api/v1/audit?action=login.fail", b.platform.tokens[identity.RolePlatformAdmin], nil)
+	_, body := b.call(t, http.MethodGet, "/api/v1/audit?action=login.fail", b.platform.Tokens[identity.RolePlatformAdmin], nil)
 	require.Len(t, body["items"], 5)
 }
 

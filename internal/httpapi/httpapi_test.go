@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -22,22 +21,15 @@ import (
 	"github.com/teleread/teleread/internal/testenv"
 )
 
-// tenant is one organisation with a user of each role it can have.
-type tenant struct {
-	org    identity.Org
-	tokens map[identity.Role]string
-	users  map[identity.Role]identity.User
-}
-
 type testBundle struct {
 	env      *testenv.Env
 	engine   *gin.Engine
 	srv      *httptest.Server
 	svc      *identity.Service
-	platform *tenant
-	siteA    *tenant
-	siteB    *tenant
-	readers  *tenant
+	platform *testenv.Tenant
+	siteA    *testenv.Tenant
+	siteB    *testenv.Tenant
+	readers  *testenv.Tenant
 }
 
 type setupOpts struct {
@@ -48,65 +40,25 @@ type setupOpts struct {
 func setup(t *testing.T, opts setupOpts) *testBundle {
 	t.Helper()
 	env := testenv.New(t)
-	svc := identity.NewService(env.Pool)
-	if opts.maxBody == 0 {
+		if opts.maxBody == 0 {
 		opts.maxBody = 1 << 20
 	}
 	river, err := jobs.NewClient(env.Pool, testenv.Logger(t), jobs.Options{})
 	require.NoError(t, err)
 	engine := httpapi.New(httpapi.Deps{Logger: testenv.Logger(t), Registry: prometheus.NewRegistry(),
 		MaxRequestBytes: opts.maxBody, MaxUploadBytes: 64 << 20, RateLimitPerMinute: opts.rateLimit,
-		Pool: env.Pool, Identity: svc, Cases: cases.NewService(env.Pool, river)})
+		Pool: env.Pool, Identity: identity.NewService(env.Pool), Cases: cases.NewService(env.Pool, river)})
 	srv := httptest.NewServer(engine)
 	t.Cleanup(srv.Close)
-	b := &testBundle{env: env, engine: engine, srv: srv, svc: svc}
+	b := &testBundle{env: env, engine: engine, srv: srv}
 
-	ctx := context.Background()
-	boot, err := svc.Bootstrap(ctx, "root@platform.example", "Root")
-	require.NoError(t, err)
-	root, err := svc.AuthenticateToken(ctx, boot.Token)
-	require.NoError(t, err)
-	mk := func(kind identity.OrgKind, slug string, specialties []string, roles ...identity.Role) *tenant {
-		var org identity.Org
-		if kind == identity.OrgPlatform {
-			org, err = svc.GetOrg(ctx, root, root.OrgID)
-		} else {
-			org, err = svc.CreateOrg(ctx, root, identity.NewOrg{Kind: kind, Name: slug, Slug: slug, Specialties: specialties})
-		}
-		require.NoError(t, err)
-		tn := &tenant{org: org, tokens: map[identity.Role]string{}, users: map[identity.Role]identity.User{}}
-		for _, r := range roles {
-			u, err := svc.CreateUser(ctx, root, identity.NewUser{OrgID: org.ID, Email: fmt.Sprintf("%s@%s.example", r, slug),
-				Name: string(r), Roles: []identity.Role{r}, Specialties: specialtiesFor(r, specialties),
-				Password: passwordFor(r)})
-			require.NoError(t, err)
-			_, secret, err := svc.CreateToken(ctx, root, identity.NewToken{UserID: u.ID, Name: "test"})
-			require.NoError(t, err)
-			tn.tokens[r], tn.users[r] = secret, u
-		}
-		return tn
-	}
-	b.platform = mk(identity.OrgPlatform, "platform", nil, identity.RolePlatformAdmin)
-	b.siteA = mk(identity.OrgSite, "site-a", nil, identity.RoleSiteStaff, identity.RoleReferringPhysician, identity.RoleOrgAdmin)
-	b.siteB = mk(identity.OrgSite, "site-b", nil, identity.RoleSiteStaff, identity.RoleReferringPhysician, identity.RoleOrgAdmin)
-	b.readers = mk(identity.OrgReadingGroup, "derm-readers", []string{"dermatology"}, identity.RoleSpecialist, identity.RoleOrgAdmin)
+	fx := testenv.NewFixtures(t, env)
+	b.svc = fx.Service
+	b.platform = fx.Tenant(t, identity.OrgPlatform, "platform", nil, identity.RolePlatformAdmin)
+	b.siteA = fx.Tenant(t, identity.OrgSite, "site-a", nil, identity.RoleSiteStaff, identity.RoleReferringPhysician, identity.RoleOrgAdmin)
+	b.siteB = fx.Tenant(t, identity.OrgSite, "site-b", nil, identity.RoleSiteStaff, identity.RoleReferringPhysician, identity.RoleOrgAdmin)
+	b.readers = fx.Tenant(t, identity.OrgReadingGroup, "derm-readers", []string{"dermatology"}, identity.RoleSpecialist, identity.RoleOrgAdmin)
 	return b
-}
-
-// passwordFor gives only site staff a password: argon2id is slow on
-// purpose, and the other users sign in with tokens in these tests.
-func passwordFor(r identity.Role) string {
-	if r == identity.RoleSiteStaff {
-		return "correct horse battery staple"
-	}
-	return ""
-}
-
-func specialtiesFor(r identity.Role, orgSpecialties []string) []string {
-	if r == identity.RoleSpecialist {
-		return orgSpecialties
-	}
-	return nil
 }
 
 // call makes a request with a bearer token (none when token is "").
@@ -157,7 +109,7 @@ func auditCount(t *testing.T, b *testBundle) int {
 func TestSecurityHeaders(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{})
-	resp, _ := b.call(t, http.MethodGet, "/api/v1/me", b.siteA.tokens[identity.RoleSiteStaff], nil)
+	resp, _ := b.call(t, http.MethodGet, "/api/v1/me", b.siteA.Tokens[identity.RoleSiteStaff], nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	for _, h := range []string{"X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy", "Referrer-Policy"} {
 		require.NotEmpty(t, resp.Header.Get(h), h)
@@ -168,8 +120,8 @@ func TestBadCredentials(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{})
 	ctx := context.Background()
-	staff := b.siteA.users[identity.RoleSiteStaff]
-	admin, err := b.svc.AuthenticateToken(ctx, b.siteA.tokens[identity.RoleOrgAdmin])
+	staff := b.siteA.Users[identity.RoleSiteStaff]
+	admin, err := b.svc.AuthenticateToken(ctx, b.siteA.Tokens[identity.RoleOrgAdmin])
 	require.NoError(t, err)
 
 	// An expired token: made with a one-minute life, then aged in SQL.
@@ -218,7 +170,7 @@ func TestBadCredentials(t *testing.T) {
 func TestBodyLimitsAndContentType(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{maxBody: 1024})
-	token := b.siteA.tokens[identity.RoleOrgAdmin]
+	token := b.siteA.Tokens[identity.RoleOrgAdmin]
 	before := auditCount(t, b)
 
 	big := map[string]any{"name": strings.Repeat("n", 4096)}
@@ -255,7 +207,7 @@ func TestBodyLimitsAndContentType(t *testing.T) {
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{rateLimit: 60}) // burst of 10
-	token := b.siteA.tokens[identity.RoleSiteStaff]
+	token := b.siteA.Tokens[identity.RoleSiteStaff]
 	var limited *http.Response
 	for range 30 {
 		resp, _ := b.call(t, http.MethodGet, "/api/v1/me", token, nil)
@@ -268,7 +220,7 @@ func TestRateLimit(t *testing.T) {
 	require.NotNil(t, limited, "the 30th request within a second is over a 60/min budget")
 	require.NotEmpty(t, limited.Header.Get("Retry-After"))
 	// Another caller has a budget of its own.
-	resp, _ := b.call(t, http.MethodGet, "/api/v1/me", b.siteB.tokens[identity.RoleSiteStaff], nil)
+	resp, _ := b.call(t, http.MethodGet, "/api/v1/me", b.siteB.Tokens[identity.RoleSiteStaff], nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 }
 
