@@ -40,7 +40,7 @@ type setupOpts struct {
 func setup(t *testing.T, opts setupOpts) *testBundle {
 	t.Helper()
 	env := testenv.New(t)
-		if opts.maxBody == 0 {
+	if opts.maxBody == 0 {
 		opts.maxBody = 1 << 20
 	}
 	river, err := jobs.NewClient(env.Pool, testenv.Logger(t), jobs.Options{})
