@@ -20,6 +20,7 @@ import (
 	"github.com/teleread/teleread/internal/identity"
 	"github.com/teleread/teleread/internal/jobs"
 	"github.com/teleread/teleread/internal/postgres"
+	"github.com/teleread/teleread/internal/worklist"
 )
 
 func newBlobStore(cfg config.Config) (*blob.Store, error) {
@@ -69,8 +70,17 @@ func runServe(ctx context.Context, env Env, args []string, withHTTP bool) error 
 		logger.WarnContext(ctx, "object storage not ready at start", "error", err.Error())
 	}
 
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		jobs.NewMetricsCollector(pool),
+	)
+	identitySvc := identity.NewService(pool)
+	worklistSvc := worklist.NewService(pool)
 	river, err := jobs.NewClient(pool, logger, jobs.Options{
-		Work: work, Concurrency: cfg.WorkerConcurrency, Deps: jobs.Deps{Identity: identity.NewService(pool)},
+		Work: work, Concurrency: cfg.WorkerConcurrency,
+		Deps: jobs.Deps{Identity: identitySvc, Worklist: worklistSvc, Logger: logger, Metrics: jobs.NewFlowMetrics(reg)},
 	})
 	if err != nil {
 		return err
@@ -86,12 +96,6 @@ func runServe(ctx context.Context, env Env, args []string, withHTTP bool) error 
 	var srv *http.Server
 	serveErr := make(chan error, 1)
 	if withHTTP {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(
-			collectors.NewGoCollector(),
-			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-			jobs.NewMetricsCollector(pool),
-		)
 		handler := httpapi.New(httpapi.Deps{
 			Logger:             logger,
 			Registry:           reg,
@@ -100,8 +104,10 @@ func runServe(ctx context.Context, env Env, args []string, withHTTP bool) error 
 			RateLimitPerMinute: cfg.RateLimitPerMinute,
 			SecureCookies:      cfg.SecureCookies,
 			Pool:               pool,
-			Identity:           identity.NewService(pool),
+			Identity:           identitySvc,
 			Cases:              cases.NewService(pool, river),
+			Worklist:           worklistSvc,
+			Jobs:               river,
 			MaxUploadBytes:     cfg.MaxUploadBytes,
 		})
 		ln, err := net.Listen("tcp", cfg.Listen)

@@ -306,18 +306,26 @@ func AppendEvent(ctx context.Context, tx pgx.Tx, caseID uuid.UUID, p *identity.P
 // Transition moves a case to `to` from one of the states the transition
 // table allows, inside tx, and records it on the timeline. A case in another
 // state is a Conflict naming its state.
-func Transition(ctx context.Context, tx pgx.Tx, c Case, p *identity.Principal, to Status, details map[string]any) (Case, error) {
-	from := Status(c.Status)
+//
+// from is the state the caller saw (for the timeline and the message).
+func Transition(ctx context.Context, tx pgx.Tx, id uuid.UUID, from Status, p *identity.Principal, to Status, details map[string]any) (Case, error) {
 	next, err := casesdb.New().CaseSetStatus(ctx, tx, casesdb.CaseSetStatusParams{
-		ID: c.ID, ToStatus: string(to), FromStatuses: statusStrings(allowedFrom[to])})
+		ID: id, ToStatus: string(to), FromStatuses: statusStrings(allowedFrom[to])})
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
-			return Case{}, apperr.New(apperr.Conflict, "the case is %s and cannot become %s", c.Status, to)
+			return Case{}, apperr.New(apperr.Conflict, "the case is %s and cannot become %s", from, to)
 		}
 		return Case{}, fmt.Errorf("case status: %w", err)
 	}
-	if err := AppendEvent(ctx, tx, c.ID, p, "status", &from, to, details); err != nil {
+	if err := AppendEvent(ctx, tx, id, p, "status", &from, to, details); err != nil {
 		return Case{}, err
 	}
 	return next, nil
+}
+
+// GetTx returns a case by id inside tx, without visibility checks: for
+// domain packages that have already checked access.
+func GetTx(ctx context.Context, tx pgx.Tx, id uuid.UUID) (Case, error) {
+	c, err := casesdb.New().CaseGetByID(ctx, tx, id)
+	return c, postgres.Translate(err, "case")
 }

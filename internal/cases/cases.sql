@@ -103,3 +103,6 @@ SELECT count(*)::int FROM files WHERE case_id = @case_id;
 SELECT EXISTS (
     SELECT 1 FROM users
     WHERE id = @id AND org_id = @org_id AND @role::text = ANY(roles) AND disabled_at IS NULL)::boolean;
+
+-- name: CaseGetByID :one
+SELECT * FROM cases WHERE id = @id;

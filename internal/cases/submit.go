@@ -282,7 +282,7 @@ func (s *Service) Submit(ctx context.Context, p *identity.Principal, id uuid.UUI
 				return err
 			}
 		}
-		if c, err = Transition(ctx, tx, cur, p, StatusSubmitted, map[string]any{"files": n}); err != nil {
+		if c, err = Transition(ctx, tx, cur.ID, Status(cur.Status), p, StatusSubmitted, map[string]any{"files": n}); err != nil {
 			return err
 		}
 		if _, err := s.jobs.InsertTx(ctx, tx, RouteArgs{CaseID: id}, nil); err != nil {
@@ -311,7 +311,7 @@ func (s *Service) Cancel(ctx context.Context, p *identity.Principal, id uuid.UUI
 		if err != nil {
 			return fmt.Errorf("load case: %w", err)
 		}
-		if c, err = Transition(ctx, tx, cur, p, StatusCancelled, map[string]any{"reason": reason}); err != nil {
+		if c, err = Transition(ctx, tx, cur.ID, Status(cur.Status), p, StatusCancelled, map[string]any{"reason": reason}); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx, audit.Event{Actor: p.Actor(), Action: "case.cancel", ObjectType: "case",

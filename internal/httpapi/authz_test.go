@@ -52,6 +52,20 @@ var allowed = map[string]string{
 	"GET /api/v1/files/:id/content":                      "SRPAX",
 	"GET /api/v1/files/:id/preview":                      "SRPAX",
 	"GET /api/v1/files/:id/thumbnail":                    "SRPAX",
+
+	"GET /api/v1/worklist":                    "P",
+	"POST /api/v1/cases/:id/claim":            "P",
+	"POST /api/v1/cases/:id/release":          "PA",
+	"POST /api/v1/cases/:id/reassign":         "AX",
+	"POST /api/v1/cases/:id/request-info":     "P",
+	"POST /api/v1/cases/:id/route":            "X",
+	"GET /api/v1/unrouted":                    "X",
+	"GET /api/v1/routing-rules":               "X",
+	"POST /api/v1/routing-rules":              "X",
+	"PATCH /api/v1/routing-rules/:id":         "X",
+	"DELETE /api/v1/routing-rules/:id":        "X",
+	"GET /api/v1/reading-groups/:id/settings": "AX",
+	"PUT /api/v1/reading-groups/:id/settings": "AX",
 }
 
 var roleLetter = map[identity.Role]string{

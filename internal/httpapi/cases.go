@@ -40,6 +40,10 @@ type caseJSON struct {
 	ManifestSealedAt     *time.Time  `json:"manifest_sealed_at"`
 	CompleteAt           *time.Time  `json:"complete_at"`
 	ReadingGroupID       *uuid.UUID  `json:"reading_group_id"`
+	RoutedAt             *time.Time  `json:"routed_at"`
+	UnroutedReason       *string     `json:"unrouted_reason,omitempty"`
+	InfoRequest          *string     `json:"info_request,omitempty"`
+	ClaimExpiresAt       *time.Time  `json:"claim_expires_at,omitempty"`
 	AssignedTo           *uuid.UUID  `json:"assigned_to"`
 	DueAt                *time.Time  `json:"due_at"`
 	SubmittedAt          *time.Time  `json:"submitted_at"`
@@ -54,7 +58,8 @@ func toCaseJSON(c cases.Case) caseJSON {
 			MRN: c.PatientMrn},
 		ReferringPhysicianID: c.ReferringPhysicianID, CreatedBy: c.CreatedBy, ClinicalQuestion: c.ClinicalQuestion,
 		History: c.History, ManifestSealedAt: c.ManifestSealedAt, CompleteAt: c.CompleteAt,
-		ReadingGroupID: c.ReadingGroupID, AssignedTo: c.AssignedTo, DueAt: c.DueAt, SubmittedAt: c.SubmittedAt,
+		ReadingGroupID: c.ReadingGroupID, RoutedAt: c.RoutedAt, UnroutedReason: c.UnroutedReason,
+		InfoRequest: c.InfoRequest, ClaimExpiresAt: c.ClaimExpiresAt, AssignedTo: c.AssignedTo, DueAt: c.DueAt, SubmittedAt: c.SubmittedAt,
 		CancelledAt: c.CancelledAt, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 	if c.LesionBodySite != nil || c.LesionDuration != nil {
 		out.Lesion = &lesionJSON{}

@@ -18,6 +18,8 @@ var (
 	// siteAuthors write cases: site staff and referring physicians.
 	siteAuthors = rule{roles: []identity.Role{identity.RoleSiteStaff, identity.RoleReferringPhysician}}
 	siteUpload  = rule{upload: true, roles: siteAuthors.roles}
+	specialists = rule{roles: []identity.Role{identity.RoleSpecialist}}
+	readers     = rule{roles: []identity.Role{identity.RoleSpecialist, identity.RoleOrgAdmin}}
 	canceller   = rule{roles: []identity.Role{identity.RoleSiteStaff, identity.RoleReferringPhysician, identity.RoleOrgAdmin}}
 )
 

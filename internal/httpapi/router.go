@@ -16,6 +16,7 @@ import (
 	"github.com/teleread/teleread/internal/cases"
 	"github.com/teleread/teleread/internal/identity"
 	"github.com/teleread/teleread/internal/intake"
+	"github.com/teleread/teleread/internal/worklist"
 )
 
 // Deps is what the router needs.
@@ -37,7 +38,10 @@ type Deps struct {
 	Identity      *identity.Service
 	Cases         *cases.Service
 	// Intake is the upload pipeline (files, previews, presigned uploads).
-	Intake *intake.Service
+	Intake   *intake.Service
+	Worklist *worklist.Service
+	// Jobs enqueues River jobs in a transaction (re-routing).
+	Jobs cases.JobInserter
 }
 
 // API holds the handlers' dependencies.
@@ -47,6 +51,8 @@ type API struct {
 	identity *identity.Service
 	cases    *cases.Service
 	intake   *intake.Service
+	worklist *worklist.Service
+	jobs     cases.JobInserter
 	limiter  *rateLimiter
 	secure   bool
 }
@@ -59,7 +65,8 @@ func init() {
 
 // New returns the HTTP handler with every route.
 func New(d Deps) *gin.Engine {
-	a := &API{logger: d.Logger, pool: d.Pool, identity: d.Identity, cases: d.Cases, intake: d.Intake, secure: d.SecureCookies}
+	a := &API{logger: d.Logger, pool: d.Pool, identity: d.Identity, cases: d.Cases, intake: d.Intake,
+		worklist: d.Worklist, jobs: d.Jobs, secure: d.SecureCookies}
 	if d.RateLimitPerMinute > 0 {
 		a.limiter = newRateLimiter(d.RateLimitPerMinute)
 	}
@@ -118,6 +125,20 @@ func New(d Deps) *gin.Engine {
 
 	// Files: uploads stream to object storage (handlers in files.go).
 	a.fileRoutes(v1)
+
+	v1.GET("/worklist", a.worklistList)
+	v1.POST("/cases/:id/claim", a.claimCase)
+	v1.POST("/cases/:id/release", a.releaseCase)
+	v1.POST("/cases/:id/reassign", a.reassignCase)
+	v1.POST("/cases/:id/request-info", a.requestInfo)
+	v1.POST("/cases/:id/route", a.rerouteCase)
+	v1.GET("/unrouted", a.unroutedCases)
+	v1.GET("/routing-rules", a.listRules)
+	v1.POST("/routing-rules", a.createRule)
+	v1.PATCH("/routing-rules/:id", a.updateRule)
+	v1.DELETE("/routing-rules/:id", a.deleteRule)
+	v1.GET("/reading-groups/:id/settings", a.getGroupSettings)
+	v1.PUT("/reading-groups/:id/settings", a.putGroupSettings)
 	return r
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/teleread/teleread/internal/identity"
+	"github.com/teleread/teleread/internal/worklist"
 )
 
 // Client is the River client type Teleread uses.
@@ -34,6 +35,9 @@ type Options struct {
 // Deps are the domain services the workers need.
 type Deps struct {
 	Identity *identity.Service
+	Worklist *worklist.Service
+	Logger   *slog.Logger
+	Metrics  *FlowMetrics
 }
 
 // NewClient returns a River client on pool, with every Teleread worker and
@@ -68,7 +72,16 @@ func register(workers *river.Workers, deps Deps) ([]*river.PeriodicJob, error) {
 	if err := river.AddWorkerSafely(workers, &SweepWorker{identity: deps.Identity}); err != nil {
 		return nil, fmt.Errorf("register sweep worker: %w", err)
 	}
+	if err := river.AddWorkerSafely(workers, &RouteWorker{worklist: deps.Worklist, logger: deps.Logger, metrics: deps.Metrics}); err != nil {
+		return nil, fmt.Errorf("register route worker: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, &LeaseWorker{worklist: deps.Worklist}); err != nil {
+		return nil, fmt.Errorf("register lease worker: %w", err)
+	}
 	return []*river.PeriodicJob{
+		river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
+			func() (river.JobArgs, *river.InsertOpts) { return LeaseArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "expire_leases"}),
 		river.NewPeriodicJob(river.PeriodicInterval(15*time.Minute),
 			func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil },
 			&river.PeriodicJobOpts{ID: "sweep", RunOnStart: true}),

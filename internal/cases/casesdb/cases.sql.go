@@ -13,7 +13,7 @@ import (
 )
 
 const caseGet = `-- name: CaseGet :one
-SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at FROM cases c
+SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at FROM cases c
 WHERE c.id = $1 AND (
     $2::boolean
     OR (c.site_org_id = $3 AND ($4::boolean OR c.referring_physician_id = $5 OR c.created_by = $5))
@@ -62,12 +62,66 @@ func (q *Queries) CaseGet(ctx context.Context, db DBTX, arg CaseGetParams) (Case
 		&i.CancelledAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.PriorityRank,
+		&i.RoutedAt,
+		&i.RoutingRuleID,
+		&i.UnroutedReason,
+		&i.ClaimedAt,
+		&i.ClaimExpiresAt,
+		&i.LastSpecialistID,
+		&i.InfoRequest,
+		&i.OverdueFlaggedAt,
+	)
+	return i, err
+}
+
+const caseGetByID = `-- name: CaseGetByID :one
+SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at FROM cases WHERE id = $1
+`
+
+func (q *Queries) CaseGetByID(ctx context.Context, db DBTX, id uuid.UUID) (Case, error) {
+	row := db.QueryRow(ctx, caseGetByID, id)
+	var i Case
+	err := row.Scan(
+		&i.ID,
+		&i.SiteOrgID,
+		&i.CreatedBy,
+		&i.ReferringPhysicianID,
+		&i.Status,
+		&i.Specialty,
+		&i.Priority,
+		&i.PatientName,
+		&i.PatientBirthDate,
+		&i.PatientSex,
+		&i.PatientMrn,
+		&i.ClinicalQuestion,
+		&i.History,
+		&i.LesionBodySite,
+		&i.LesionDuration,
+		&i.ManifestSealedAt,
+		&i.CompleteAt,
+		&i.ReadingGroupID,
+		&i.AssignedTo,
+		&i.DueAt,
+		&i.SubmittedAt,
+		&i.CancelledAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.PriorityRank,
+		&i.RoutedAt,
+		&i.RoutingRuleID,
+		&i.UnroutedReason,
+		&i.ClaimedAt,
+		&i.ClaimExpiresAt,
+		&i.LastSpecialistID,
+		&i.InfoRequest,
+		&i.OverdueFlaggedAt,
 	)
 	return i, err
 }
 
 const caseGetForShare = `-- name: CaseGetForShare :one
-SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at FROM cases c
+SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at FROM cases c
 WHERE c.id = $1 AND c.site_org_id = $2
   AND ($3::boolean OR c.referring_physician_id = $4 OR c.created_by = $4)
 FOR SHARE
@@ -115,12 +169,21 @@ func (q *Queries) CaseGetForShare(ctx context.Context, db DBTX, arg CaseGetForSh
 		&i.CancelledAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.PriorityRank,
+		&i.RoutedAt,
+		&i.RoutingRuleID,
+		&i.UnroutedReason,
+		&i.ClaimedAt,
+		&i.ClaimExpiresAt,
+		&i.LastSpecialistID,
+		&i.InfoRequest,
+		&i.OverdueFlaggedAt,
 	)
 	return i, err
 }
 
 const caseGetForUpdate = `-- name: CaseGetForUpdate :one
-SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at FROM cases c
+SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at FROM cases c
 WHERE c.id = $1 AND c.site_org_id = $2
   AND ($3::boolean OR c.referring_physician_id = $4 OR c.created_by = $4)
 FOR UPDATE
@@ -167,6 +230,15 @@ func (q *Queries) CaseGetForUpdate(ctx context.Context, db DBTX, arg CaseGetForU
 		&i.CancelledAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.PriorityRank,
+		&i.RoutedAt,
+		&i.RoutingRuleID,
+		&i.UnroutedReason,
+		&i.ClaimedAt,
+		&i.ClaimExpiresAt,
+		&i.LastSpecialistID,
+		&i.InfoRequest,
+		&i.OverdueFlaggedAt,
 	)
 	return i, err
 }
@@ -179,7 +251,7 @@ INSERT INTO cases (site_org_id, created_by, referring_physician_id, specialty, p
 VALUES ($1, $2, $3, $4, $5, $6,
         $7, $8, $9, $10, $11,
         $12, $13)
-RETURNING id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at
+RETURNING id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at
 `
 
 type CaseInsertParams struct {
@@ -247,12 +319,21 @@ func (q *Queries) CaseInsert(ctx context.Context, db DBTX, arg CaseInsertParams)
 		&i.CancelledAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.PriorityRank,
+		&i.RoutedAt,
+		&i.RoutingRuleID,
+		&i.UnroutedReason,
+		&i.ClaimedAt,
+		&i.ClaimExpiresAt,
+		&i.LastSpecialistID,
+		&i.InfoRequest,
+		&i.OverdueFlaggedAt,
 	)
 	return i, err
 }
 
 const caseList = `-- name: CaseList :many
-SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at FROM cases c
+SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at FROM cases c
 WHERE (
     $1::boolean
     OR (c.site_org_id = $2 AND ($3::boolean OR c.referring_physician_id = $4 OR c.created_by = $4))
@@ -321,6 +402,15 @@ func (q *Queries) CaseList(ctx context.Context, db DBTX, arg CaseListParams) ([]
 			&i.CancelledAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.PriorityRank,
+			&i.RoutedAt,
+			&i.RoutingRuleID,
+			&i.UnroutedReason,
+			&i.ClaimedAt,
+			&i.ClaimExpiresAt,
+			&i.LastSpecialistID,
+			&i.InfoRequest,
+			&i.OverdueFlaggedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -355,7 +445,7 @@ UPDATE cases SET status = $1, updated_at = now(),
     submitted_at = CASE WHEN $1 = 'submitted' THEN now() ELSE submitted_at END,
     cancelled_at = CASE WHEN $1 = 'cancelled' THEN now() ELSE cancelled_at END
 WHERE id = $2 AND status = ANY($3::text[])
-RETURNING id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at
+RETURNING id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at
 `
 
 type CaseSetStatusParams struct {
@@ -394,6 +484,15 @@ func (q *Queries) CaseSetStatus(ctx context.Context, db DBTX, arg CaseSetStatusP
 		&i.CancelledAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.PriorityRank,
+		&i.RoutedAt,
+		&i.RoutingRuleID,
+		&i.UnroutedReason,
+		&i.ClaimedAt,
+		&i.ClaimExpiresAt,
+		&i.LastSpecialistID,
+		&i.InfoRequest,
+		&i.OverdueFlaggedAt,
 	)
 	return i, err
 }
@@ -407,7 +506,7 @@ UPDATE cases SET
     lesion_duration   = coalesce($5, lesion_duration),
     updated_at        = now()
 WHERE id = $6
-RETURNING id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at
+RETURNING id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at
 `
 
 type CaseUpdateDraftParams struct {
@@ -454,6 +553,15 @@ func (q *Queries) CaseUpdateDraft(ctx context.Context, db DBTX, arg CaseUpdateDr
 		&i.CancelledAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.PriorityRank,
+		&i.RoutedAt,
+		&i.RoutingRuleID,
+		&i.UnroutedReason,
+		&i.ClaimedAt,
+		&i.ClaimExpiresAt,
+		&i.LastSpecialistID,
+		&i.InfoRequest,
+		&i.OverdueFlaggedAt,
 	)
 	return i, err
 }

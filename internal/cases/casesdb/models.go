@@ -67,6 +67,15 @@ type Case struct {
 	CancelledAt          *time.Time
 	CreatedAt            time.Time
 	UpdatedAt            time.Time
+	PriorityRank         *int16
+	RoutedAt             *time.Time
+	RoutingRuleID        *uuid.UUID
+	UnroutedReason       *string
+	ClaimedAt            *time.Time
+	ClaimExpiresAt       *time.Time
+	LastSpecialistID     *uuid.UUID
+	InfoRequest          *string
+	OverdueFlaggedAt     *time.Time
 }
 
 type CaseEvent struct {
@@ -185,6 +194,32 @@ type Org struct {
 	UpdatedAt   time.Time
 }
 
+type ReadingGroupSetting struct {
+	OrgID             uuid.UUID
+	SlaStat           time.Duration
+	SlaUrgent         time.Duration
+	SlaRoutine        time.Duration
+	ClaimLease        time.Duration
+	RequireSecondRead bool
+	CriticalAckWithin time.Duration
+	UpdatedAt         time.Time
+}
+
+type RoutingRule struct {
+	ID             uuid.UUID
+	Position       int32
+	Name           string
+	Specialty      string
+	Modality       *string
+	BodySite       *string
+	SiteOrgID      *uuid.UUID
+	ReadingGroupID uuid.UUID
+	IsDefault      bool
+	Enabled        bool
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
 type Session struct {
 	ID         uuid.UUID
 	SecretHash []byte
@@ -213,6 +248,8 @@ type Upload struct {
 	Error       string
 	ExpiresAt   time.Time
 	CreatedAt   time.Time
+	ClaimedAt   *time.Time
+	CompletedAt *time.Time
 }
 
 type User struct {

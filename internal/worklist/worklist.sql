@@ -1,0 +1,116 @@
+-- Queries of the worklist package: routing rules, service levels, routing,
+-- the worklist itself, and claims.
+
+-- name: RuleInsert :one
+INSERT INTO routing_rules (position, name, specialty, modality, body_site, site_org_id, reading_group_id, is_default, enabled)
+VALUES (@position, @name, @specialty, sqlc.narg(modality), sqlc.narg(body_site), sqlc.narg(site_org_id),
+        @reading_group_id, @is_default, @enabled)
+RETURNING *;
+
+-- name: RuleList :many
+SELECT * FROM routing_rules ORDER BY specialty, is_default, position, created_at;
+
+-- name: RuleGet :one
+SELECT * FROM routing_rules WHERE id = @id;
+
+-- name: RuleUpdate :one
+UPDATE routing_rules SET
+    position = coalesce(sqlc.narg(position), position),
+    name = coalesce(sqlc.narg(name), name),
+    enabled = coalesce(sqlc.narg(enabled), enabled),
+    reading_group_id = coalesce(sqlc.narg(reading_group_id), reading_group_id),
+    updated_at = now()
+WHERE id = @id
+RETURNING *;
+
+-- name: RuleDelete :execrows
+DELETE FROM routing_rules WHERE id = @id;
+
+-- name: RulesForSpecialty :many
+-- RulesForSpecialty returns the enabled rules in the order they are tried:
+-- specific rules by position, then the default.
+SELECT * FROM routing_rules
+WHERE specialty = @specialty AND enabled
+ORDER BY is_default, position, created_at;
+
+-- name: SettingsGet :one
+SELECT * FROM reading_group_settings WHERE org_id = @org_id;
+
+-- name: SettingsUpsert :one
+INSERT INTO reading_group_settings (org_id, sla_stat, sla_urgent, sla_routine, claim_lease, require_second_read, critical_ack_within)
+VALUES (@org_id, @sla_stat, @sla_urgent, @sla_routine, @claim_lease, @require_second_read, @critical_ack_within)
+ON CONFLICT (org_id) DO UPDATE SET
+    sla_stat = excluded.sla_stat, sla_urgent = excluded.sla_urgent, sla_routine = excluded.sla_routine,
+    claim_lease = excluded.claim_lease, require_second_read = excluded.require_second_read,
+    critical_ack_within = excluded.critical_ack_within, updated_at = now()
+RETURNING *;
+
+-- name: CaseLock :one
+SELECT * FROM cases WHERE id = @id FOR UPDATE;
+
+-- name: CaseModalities :many
+SELECT DISTINCT s.modality FROM dicom_series s
+JOIN dicom_studies st ON st.id = s.study_id
+WHERE st.case_id = @case_id AND s.modality <> '';
+
+-- name: CaseBodyParts :many
+SELECT DISTINCT lower(s.body_part)::text FROM dicom_series s
+JOIN dicom_studies st ON st.id = s.study_id
+WHERE st.case_id = @case_id AND s.body_part <> '';
+
+-- name: CaseRoute :one
+UPDATE cases SET reading_group_id = @reading_group_id, routing_rule_id = sqlc.narg(routing_rule_id),
+    due_at = @due_at, routed_at = now(), unrouted_reason = NULL, updated_at = now()
+WHERE id = @id
+RETURNING *;
+
+-- name: CaseUnrouted :exec
+UPDATE cases SET unrouted_reason = @reason, updated_at = now() WHERE id = @id;
+
+-- name: UnroutedList :many
+SELECT * FROM cases WHERE status = 'submitted' AND unrouted_reason IS NOT NULL ORDER BY submitted_at;
+
+-- name: WorklistCounts :many
+SELECT priority, count(*)::int AS n, count(*) FILTER (WHERE due_at < now())::int AS overdue
+FROM cases
+WHERE reading_group_id = @reading_group_id AND status IN ('routed', 'in_review')
+GROUP BY priority;
+
+-- name: Claim :one
+-- Claim gives the case to the specialist when nobody holds a live lease:
+-- of concurrent claims exactly one row is updated.
+UPDATE cases SET status = 'in_review', assigned_to = @specialist_id, last_specialist_id = @specialist_id,
+    claimed_at = now(), claim_expires_at = now() + @lease::interval, updated_at = now()
+WHERE id = @id AND reading_group_id = @reading_group_id
+  AND (status = 'routed' OR (status = 'in_review' AND (claim_expires_at < now() OR assigned_to = @specialist_id)))
+RETURNING *;
+
+-- name: Release :one
+UPDATE cases SET status = 'routed', assigned_to = NULL, claimed_at = NULL, claim_expires_at = NULL, updated_at = now()
+WHERE id = @id AND reading_group_id = @reading_group_id AND status = 'in_review'
+  AND (assigned_to = @specialist_id OR @force::boolean)
+RETURNING *;
+
+-- name: Reassign :one
+UPDATE cases SET status = 'in_review', assigned_to = @specialist_id, last_specialist_id = @specialist_id,
+    claimed_at = now(), claim_expires_at = now() + @lease::interval, updated_at = now()
+WHERE id = @id AND reading_group_id = @reading_group_id AND status IN ('routed', 'in_review')
+RETURNING *;
+
+-- name: RenewLease :exec
+UPDATE cases SET claim_expires_at = now() + @lease::interval
+WHERE id = @id AND status = 'in_review' AND assigned_to = @specialist_id;
+
+-- name: ExpiredLeases :many
+SELECT id FROM cases WHERE status = 'in_review' AND claim_expires_at < now() ORDER BY claim_expires_at LIMIT 500;
+
+-- name: SpecialistInGroup :one
+SELECT EXISTS (SELECT 1 FROM users WHERE id = @id AND org_id = @org_id AND 'specialist' = ANY(roles)
+    AND disabled_at IS NULL)::boolean;
+
+-- name: RequestInfo :one
+UPDATE cases SET status = 'info_requested', info_request = @message, assigned_to = NULL,
+    claimed_at = NULL, claim_expires_at = NULL, updated_at = now()
+WHERE id = @id AND reading_group_id = @reading_group_id AND status IN ('routed', 'in_review')
+  AND (status = 'routed' OR assigned_to = @specialist_id)
+RETURNING *;
