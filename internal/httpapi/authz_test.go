@@ -66,6 +66,25 @@ var allowed = map[string]string{
 	"DELETE /api/v1/routing-rules/:id":        "X",
 	"GET /api/v1/reading-groups/:id/settings": "AX",
 	"PUT /api/v1/reading-groups/:id/settings": "AX",
+
+	"GET /api/v1/cases/:id/report":          "SRPAX",
+	"PUT /api/v1/cases/:id/report":          "P",
+	"POST /api/v1/cases/:id/report/sign":    "P",
+	"POST /api/v1/cases/:id/report/addenda": "P",
+	"GET /api/v1/reports/:id":               "SRPAX",
+	"GET /api/v1/reports/:id/pdf":           "SRPAX",
+	"GET /api/v1/reports/:id/fhir":          "SRPAX",
+
+	"GET /api/v1/inbox":                    "SRA",
+	"POST /api/v1/reports/:id/acknowledge": "R",
+	"GET /api/v1/reports/:id/deliveries":   "AX",
+	"GET /api/v1/webhooks":                 "AX",
+	"POST /api/v1/webhooks":                "AX",
+	"DELETE /api/v1/webhooks/:id":          "AX",
+	"GET /api/v1/deliveries/dead":          "AX",
+	"POST /api/v1/deliveries/:id/replay":   "AX",
+	"GET /api/v1/escalations":              "AX",
+	"GET /api/v1/stats":                    "AX",
 }
 
 var roleLetter = map[identity.Role]string{

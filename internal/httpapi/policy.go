@@ -20,6 +20,8 @@ var (
 	siteUpload  = rule{upload: true, roles: siteAuthors.roles}
 	specialists = rule{roles: []identity.Role{identity.RoleSpecialist}}
 	readers     = rule{roles: []identity.Role{identity.RoleSpecialist, identity.RoleOrgAdmin}}
+	referrers   = rule{roles: []identity.Role{identity.RoleReferringPhysician}}
+	siteReaders = rule{roles: []identity.Role{identity.RoleSiteStaff, identity.RoleReferringPhysician, identity.RoleOrgAdmin}}
 	canceller   = rule{roles: []identity.Role{identity.RoleSiteStaff, identity.RoleReferringPhysician, identity.RoleOrgAdmin}}
 )
 

@@ -139,6 +139,11 @@ func New(d Deps) *gin.Engine {
 	v1.DELETE("/routing-rules/:id", a.deleteRule)
 	v1.GET("/reading-groups/:id/settings", a.getGroupSettings)
 	v1.PUT("/reading-groups/:id/settings", a.putGroupSettings)
+
+	// Reports (handlers in reports.go) and delivery back to the referrer
+	// (handlers in delivery.go).
+	a.reportRoutes(v1)
+	a.deliveryRoutes(v1)
 	return r
 }
 

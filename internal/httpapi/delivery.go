@@ -1,0 +1,6 @@
+package httpapi
+
+import "github.com/gin-gonic/gin"
+
+// deliveryRoutes registers the delivery routes.
+func (a *API) deliveryRoutes(g *gin.RouterGroup) {}

@@ -1,0 +1,6 @@
+package httpapi
+
+import "github.com/gin-gonic/gin"
+
+// reportRoutes registers the report routes.
+func (a *API) reportRoutes(g *gin.RouterGroup) {}
