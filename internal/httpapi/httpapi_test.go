@@ -88,6 +88,7 @@ func do(t *testing.T, req *http.Request) (*http.Response, map[string]any) {
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
+	validateResponse(t, req, resp, raw)
 	var out map[string]any
 	if len(raw) > 0 {
 		require.NoError(t, json.Unmarshal(raw, &out), string(raw))

@@ -69,4 +69,40 @@ var policy = map[string]rule{
 	"GET /api/v1/files/:id/content":                      everyone,
 	"GET /api/v1/files/:id/preview":                      everyone,
 	"GET /api/v1/files/:id/thumbnail":                    everyone,
+
+	// Worklist and routing.
+	"GET /api/v1/worklist":                    specialists,
+	"POST /api/v1/cases/:id/claim":            specialists,
+	"POST /api/v1/cases/:id/release":          readers,
+	"POST /api/v1/cases/:id/reassign":         admins,
+	"POST /api/v1/cases/:id/request-info":     specialists,
+	"POST /api/v1/cases/:id/route":            platform,
+	"GET /api/v1/unrouted":                    platform,
+	"GET /api/v1/routing-rules":               platform,
+	"POST /api/v1/routing-rules":              platform,
+	"PATCH /api/v1/routing-rules/:id":         platform,
+	"DELETE /api/v1/routing-rules/:id":        platform,
+	"GET /api/v1/reading-groups/:id/settings": admins,
+	"PUT /api/v1/reading-groups/:id/settings": admins,
+
+	// Reports (handlers in reports.go).
+	"GET /api/v1/cases/:id/report":          everyone,
+	"PUT /api/v1/cases/:id/report":          specialists,
+	"POST /api/v1/cases/:id/report/sign":    specialists,
+	"POST /api/v1/cases/:id/report/addenda": specialists,
+	"GET /api/v1/reports/:id":               everyone,
+	"GET /api/v1/reports/:id/pdf":           everyone,
+	"GET /api/v1/reports/:id/fhir":          everyone,
+
+	// Delivery back to the referrer (handlers in delivery.go).
+	"GET /api/v1/inbox":                    siteReaders,
+	"POST /api/v1/reports/:id/acknowledge": referrers,
+	"GET /api/v1/reports/:id/deliveries":   admins,
+	"GET /api/v1/webhooks":                 admins,
+	"POST /api/v1/webhooks":                admins,
+	"DELETE /api/v1/webhooks/:id":          admins,
+	"GET /api/v1/deliveries/dead":          admins,
+	"POST /api/v1/deliveries/:id/replay":   admins,
+	"GET /api/v1/escalations":              admins,
+	"GET /api/v1/stats":                    admins,
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/teleread/teleread/api"
 	"github.com/teleread/teleread/internal/apperr"
 	"github.com/teleread/teleread/internal/cases"
 	"github.com/teleread/teleread/internal/identity"
@@ -92,6 +93,7 @@ func New(d Deps) *gin.Engine {
 	r.GET("/healthz", healthz)
 	r.GET("/readyz", readyz(d.Checks))
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry})))
+	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", api.OpenAPI) })
 
 	v1 := r.Group("/api/v1", a.limitBody(d.MaxRequestBytes, d.MaxUploadBytes), a.authenticate(), a.rateLimit(), a.csrf(), a.authorize())
 	v1.POST("/auth/login", a.login)
