@@ -1,0 +1,182 @@
+package httpapi
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/teleread/teleread/internal/apperr"
+	"github.com/teleread/teleread/internal/intake"
+)
+
+type createUploadRequest struct {
+	Filename    string `json:"filename"`
+	Size        int64  `json:"size"`
+	SHA256      string `json:"sha256"`
+	ContentType string `json:"content_type"`
+	PartSize    int64  `json:"part_size"`
+}
+
+type partJSON struct {
+	PartNumber int    `json:"part_number"`
+	Size       int64  `json:"size"`
+	ETag       string `json:"etag,omitempty"`
+	URL        string `json:"url,omitempty"`
+}
+
+type multipartJSON struct {
+	PartSize  int64      `json:"part_size"`
+	PartCount int        `json:"part_count"`
+	Arrived   []partJSON `json:"arrived"`
+	Missing   []partJSON `json:"missing"`
+}
+
+type uploadJSON struct {
+	ID          uuid.UUID  `json:"id"`
+	CaseID      uuid.UUID  `json:"case_id"`
+	Filename    string     `json:"filename"`
+	ContentType string     `json:"content_type"`
+	Size        int64      `json:"size"`
+	SHA256      string     `json:"sha256"`
+	Status      string     `json:"status"`
+	Error       string     `json:"error,omitempty"`
+	FileID      *uuid.UUID `json:"file_id,omitempty"`
+	ExpiresAt   time.Time  `json:"expires_at"`
+	CreatedAt   time.Time  `json:"created_at"`
+	// Method and URL send a single-PUT upload while it has not arrived.
+	Method   string `json:"method,omitempty"`
+	URL      string `json:"url,omitempty"`
+	Received bool   `json:"received"`
+	// Multipart lists the parts that arrived and URLs for the others.
+	Multipart    *multipartJSON `json:"multipart,omitempty"`
+	URLsExpireAt *time.Time     `json:"urls_expire_at,omitempty"`
+	StatusURL    string         `json:"status_url"`
+	CompleteURL  string         `json:"complete_url"`
+}
+
+func toUploadJSON(t intake.Ticket) uploadJSON {
+	u := t.Upload
+	base := "/api/v1/cases/" + u.CaseID.String() + "/uploads/" + u.ID.String()
+	out := uploadJSON{ID: u.ID, CaseID: u.CaseID, Filename: u.Filename, ContentType: u.ContentType, Size: u.Size,
+		SHA256: u.Sha256, Status: u.Status, Error: u.Error, FileID: u.FileID, ExpiresAt: u.ExpiresAt, CreatedAt: u.CreatedAt,
+		URL: t.URL, Received: t.Received, StatusURL: base, CompleteURL: base + "/complete"}
+	if t.URL != "" {
+		out.Method = http.MethodPut
+	}
+	if !t.URLsExpireAt.IsZero() {
+		at := t.URLsExpireAt.UTC()
+		out.URLsExpireAt = &at
+	}
+	if u.MultipartID != nil {
+		m := &multipartJSON{PartSize: *u.PartSize, PartCount: t.PartCount, Arrived: []partJSON{}, Missing: []partJSON{}}
+		for _, p := range t.Arrived {
+			m.Arrived = append(m.Arrived, partJSON{PartNumber: p.Number, Size: p.Size, ETag: p.ETag})
+		}
+		for _, p := range t.Missing {
+			m.Missing = append(m.Missing, partJSON{PartNumber: p.Number, Size: p.Size, URL: p.URL})
+		}
+		out.Multipart = m
+	}
+	return out
+}
+
+// createUpload opens a presigned upload. With an Idempotency-Key, the
+// request hash is the SHA-256 of the route and the JSON body as decoded.
+func (a *API) createUpload(c *gin.Context) {
+	id, err := pathUUID(c, "id")
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	var req createUploadRequest
+	if err := bindJSON(c, &req); err != nil {
+		a.fail(c, err)
+		return
+	}
+	ctx, p := c.Request.Context(), principal(c)
+	route := "POST /api/v1/cases/" + id.String() + "/uploads"
+	js, _ := json.Marshal(req)
+	sum := sha256.Sum256(append([]byte(route+"\n"), js...))
+	reqHash := hex.EncodeToString(sum[:])
+	key := c.GetHeader(IdempotencyKeyHeader)
+	if key != "" {
+		if done, _ := a.claimKey(c, p, key, route, reqHash, func() (string, error) { return reqHash, nil }); done {
+			return
+		}
+	}
+	t, err := a.intake.CreateUpload(ctx, p, id, intake.NewUpload{Filename: req.Filename, Size: req.Size,
+		SHA256: req.SHA256, ContentType: req.ContentType, PartSize: req.PartSize})
+	if err != nil {
+		a.releaseKey(c, p, key)
+		a.fail(c, err)
+		return
+	}
+	c.Header("Location", toUploadJSON(t).StatusURL)
+	a.answer(c, p, key, reqHash, http.StatusCreated, toUploadJSON(t), true)
+}
+
+func (a *API) uploadStatus(c *gin.Context) {
+	id, err := pathUUID(c, "id")
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	uid, err := pathUUID(c, "upload_id")
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	t, err := a.intake.UploadStatus(c.Request.Context(), principal(c), id, uid)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, toUploadJSON(t))
+}
+
+// completeUpload joins a presigned upload to its case and answers like a
+// direct upload of that one file. Completing twice answers the same file
+// again; with an Idempotency-Key the request hash is the route.
+func (a *API) completeUpload(c *gin.Context) {
+	id, err := pathUUID(c, "id")
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	uid, err := pathUUID(c, "upload_id")
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	ctx, p := c.Request.Context(), principal(c)
+	route := "POST /api/v1/cases/" + id.String() + "/uploads/" + uid.String() + "/complete"
+	key := c.GetHeader(IdempotencyKeyHeader)
+	if key != "" {
+		if done, _ := a.claimKey(c, p, key, route, route, func() (string, error) { return route, nil }); done {
+			return
+		}
+	}
+	res, err := a.intake.CompleteUpload(ctx, p, id, uid)
+	if err != nil {
+		a.releaseKey(c, p, key)
+		a.fail(c, err)
+		return
+	}
+	if res.Err != nil || res.BodyErr != nil {
+		a.releaseKey(c, p, key)
+		e := &apperr.Error{Code: apperr.Internal, Message: "internal error", Err: res.Err}
+		if res.Err == nil {
+			e.Err = res.BodyErr
+		}
+		a.fail(c, e)
+		return
+	}
+	status, body, storable := a.uploadAnswer(c, []intake.Result{res}, nil)
+	a.answer(c, p, key, route, status, body, storable)
+}

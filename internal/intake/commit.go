@@ -1,0 +1,257 @@
+package intake
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/teleread/teleread/internal/audit"
+	"github.com/teleread/teleread/internal/cases"
+	"github.com/teleread/teleread/internal/identity"
+	"github.com/teleread/teleread/internal/intake/intakedb"
+	"github.com/teleread/teleread/internal/postgres"
+)
+
+// commit moves a stored file to its content address and adds it to the
+// case in one transaction: the case is locked (shared) and re-checked, the
+// files row and the DICOM index are written, the timeline, completeness and
+// audit log updated, and the preview job enqueued. A file already in the
+// case (same bytes, or the same SOP instance) is a duplicate: nothing is
+// written and the existing file is returned. If the transaction fails, an
+// object it created that no file refers to is removed.
+func (s *Service) commit(ctx context.Context, p *identity.Principal, caseID uuid.UUID, pf *pendingFile) (*File, bool, error) {
+	org := p.OrgID
+	final := blobKey(org, pf.storedSHA)
+	created := false
+	var out File
+	var dup bool
+	var err error
+	for attempt := 0; attempt < 2; attempt++ {
+		dup = false
+		err = postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+			c, err := s.cases.LockForUpload(ctx, tx, p, caseID)
+			if err != nil {
+				return err
+			}
+			if out, dup, err = s.findDuplicate(ctx, tx, c, pf); err != nil || dup {
+				return err
+			}
+			if err := s.q.BlobLockShared(ctx, tx, final); err != nil {
+				return fmt.Errorf("lock object: %w", err)
+			}
+			existed, err := s.store.Promote(ctx, pf.object, final, pf.storedSHA, pf.contentType)
+			if err != nil {
+				return err
+			}
+			created = created || !existed
+			out, err = s.insert(ctx, tx, p, c, pf, final)
+			return err
+		})
+		if err == nil || !postgres.IsUniqueViolation(err, "") {
+			break
+		}
+		// A concurrent upload added the same file or instance first: the
+		// second attempt finds it and answers it as a duplicate.
+	}
+	if created && (err != nil || dup) {
+		s.removeUnreferenced(ctx, org, final)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return &out, dup, nil
+}
+
+// findDuplicate returns the file of case c that already holds pf: the same
+// bytes, or the same DICOM instance. The same instance in another case of
+// the site is refused.
+func (s *Service) findDuplicate(ctx context.Context, tx pgx.Tx, c cases.Case, pf *pendingFile) (File, bool, error) {
+	f, err := s.q.FileGetByCaseSHA(ctx, tx, intakedb.FileGetByCaseSHAParams{CaseID: c.ID, Sha256: pf.sha256})
+	if err == nil {
+		return f, true, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return File{}, false, fmt.Errorf("find file: %w", err)
+	}
+	if pf.header == nil {
+		return File{}, false, nil
+	}
+	owner, err := s.q.InstanceOwner(ctx, tx, intakedb.InstanceOwnerParams{OrgID: c.SiteOrgID, SopInstanceUid: pf.header.SOPInstanceUID})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return File{}, false, nil
+	case err != nil:
+		return File{}, false, fmt.Errorf("find instance: %w", err)
+	case owner.CaseID != c.ID:
+		return File{}, false, rejectf("this DICOM instance (SOP Instance UID %s) is already part of another case of your site",
+			pf.header.SOPInstanceUID)
+	}
+	f, err = s.q.FileGet(ctx, tx, owner.FileID)
+	if err != nil {
+		return File{}, false, fmt.Errorf("load file: %w", err)
+	}
+	return f, true, nil
+}
+
+// insert writes the file and everything that goes with it inside tx.
+func (s *Service) insert(ctx context.Context, tx pgx.Tx, p *identity.Principal, c cases.Case, pf *pendingFile, key string) (File, error) {
+	warnings := pf.warnings
+	var mismatch []string
+	if pf.header != nil {
+		if mismatch = patientMismatch(pf.header, c); len(mismatch) > 0 {
+			warnings = append(warnings, Warning{Code: "patient_mismatch", Fields: mismatch, Message: fmt.Sprintf(
+				"the patient in this DICOM file does not match the case (different %s): check that it belongs to this patient",
+				fieldList(mismatch))})
+		}
+	}
+	wjs, err := json.Marshal(warnings)
+	if err != nil {
+		return File{}, fmt.Errorf("warnings: %w", err)
+	}
+	mjs, err := json.Marshal(pf.metadata)
+	if err != nil {
+		return File{}, fmt.Errorf("metadata: %w", err)
+	}
+	f, err := s.q.FileInsert(ctx, tx, intakedb.FileInsertParams{
+		CaseID: c.ID, OrgID: c.SiteOrgID, Kind: pf.kind, Filename: pf.name, ContentType: pf.contentType,
+		Size: pf.size, Sha256: pf.sha256, BlobKey: key, StoredSize: pf.storedSize, StoredSha256: pf.storedSHA,
+		UploadedBy: p.UserID, Width: pf.width, Height: pf.height, BodySite: pf.bodySite, Dermoscopic: pf.dermoscopic,
+		Warnings: wjs, Metadata: mjs, PatientMismatch: len(mismatch) > 0,
+	})
+	if err != nil {
+		return File{}, fmt.Errorf("insert file: %w", err)
+	}
+	if pf.header != nil {
+		if err := s.index(ctx, tx, c, f, pf); err != nil {
+			return File{}, err
+		}
+	}
+	if err := cases.AppendEvent(ctx, tx, c.ID, p, "file_added", nil, "",
+		map[string]any{"file_id": f.ID, "kind": f.Kind}); err != nil {
+		return File{}, err
+	}
+	if len(mismatch) > 0 {
+		if err := cases.AppendEvent(ctx, tx, c.ID, p, "patient_mismatch", nil, "",
+			map[string]any{"file_id": f.ID, "fields": mismatch}); err != nil {
+			return File{}, err
+		}
+	}
+	if err := cases.CheckComplete(ctx, tx, c.ID, p); err != nil {
+		return File{}, err
+	}
+	if err := audit.Record(ctx, tx, audit.Event{Actor: p.Actor(), Action: "file.upload", ObjectType: "file",
+		ObjectID: f.ID.String(), ObjectOrgID: &f.OrgID, Details: map[string]any{"case_id": c.ID, "kind": f.Kind,
+			"size": f.Size, "sha256": f.Sha256, "patient_mismatch": f.PatientMismatch}}); err != nil {
+		return File{}, err
+	}
+	if _, err := s.jobs.InsertTx(ctx, tx, PreviewArgs{FileID: f.ID}, nil); err != nil {
+		return File{}, fmt.Errorf("enqueue preview: %w", err)
+	}
+	return f, nil
+}
+
+// index adds a DICOM file to the study/series/instance index.
+func (s *Service) index(ctx context.Context, tx pgx.Tx, c cases.Case, f File, pf *pendingFile) error {
+	h := pf.header
+	st, err := s.q.StudyUpsert(ctx, tx, intakedb.StudyUpsertParams{OrgID: c.SiteOrgID, CaseID: c.ID,
+		StudyInstanceUid: h.StudyInstanceUID, PatientName: h.PatientName, PatientID: h.PatientID,
+		PatientBirthDate: h.PatientBirthDate, PatientSex: h.PatientSex, StudyDate: h.StudyDate, StudyTime: h.StudyTime,
+		StudyDescription: h.StudyDescription, AccessionNumber: h.AccessionNumber})
+	if err != nil {
+		return fmt.Errorf("index study: %w", err)
+	}
+	if st.CaseID != c.ID {
+		return rejectf("this file's study (Study Instance UID %s) is already part of another case of your site; send all of its instances to that case",
+			h.StudyInstanceUID)
+	}
+	se, err := s.q.SeriesUpsert(ctx, tx, intakedb.SeriesUpsertParams{OrgID: c.SiteOrgID, StudyID: st.ID,
+		SeriesInstanceUid: h.SeriesInstanceUID, Modality: h.Modality, BodyPart: h.BodyPartExamined,
+		SeriesDescription: h.SeriesDescription, SeriesNumber: int32p(h.SeriesNumber)})
+	if err != nil {
+		return fmt.Errorf("index series: %w", err)
+	}
+	if se.StudyID != st.ID {
+		return rejectf("this file's series (Series Instance UID %s) already belongs to another study", h.SeriesInstanceUID)
+	}
+	_, err = s.q.InstanceInsert(ctx, tx, intakedb.InstanceInsertParams{OrgID: c.SiteOrgID, SeriesID: se.ID, FileID: f.ID,
+		SopInstanceUid: h.SOPInstanceUID, SopClassUid: h.SOPClassUID, InstanceNumber: int32p(h.InstanceNumber),
+		Rows: pf.height, Columns: pf.width, Frames: int32(h.NumberOfFrames), TransferSyntax: h.TransferSyntaxUID,
+		Photometric: h.PhotometricInterpretation})
+	if err != nil {
+		return fmt.Errorf("index instance: %w", err)
+	}
+	return nil
+}
+
+// removeUnreferenced deletes a stored object that no file refers to. The
+// exclusive lock waits for transactions adding files that refer to it.
+func (s *Service) removeUnreferenced(ctx context.Context, org uuid.UUID, key string) {
+	cctx, cancel := cleanupCtx(ctx)
+	defer cancel()
+	err := postgres.InTx(cctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.q.BlobLock(cctx, tx, key); err != nil {
+			return err
+		}
+		used, err := s.q.FileBlobInUse(cctx, tx, intakedb.FileBlobInUseParams{OrgID: org, BlobKey: key})
+		if err != nil || used {
+			return err
+		}
+		return s.store.Delete(cctx, key)
+	})
+	if err != nil {
+		s.opts.Logger.WarnContext(ctx, "remove unreferenced object", "error", err.Error())
+	}
+}
+
+// fieldList names patient fields for a sentence: "patient ID and name".
+func fieldList(fields []string) string {
+	labels := map[string]string{"patient_id": "patient ID", "name": "name", "birth_date": "birth date"}
+	out := make([]string, len(fields))
+	for i, f := range fields {
+		out[i] = labels[f]
+	}
+	if len(out) == 1 {
+		return out[0]
+	}
+	return strings.Join(out[:len(out)-1], ", ") + " and " + out[len(out)-1]
+}
+
+func int32p(v *int) *int32 {
+	if v == nil {
+		return nil
+	}
+	n := int32(*v)
+	return &n
+}
+
+// spool is a photo on disk. Its name is unlinked at once where the system
+// allows it, so nothing is left behind if the process dies.
+type spool struct {
+	f    *os.File
+	name string
+}
+
+func newSpool(dir string) (*spool, error) {
+	f, err := os.CreateTemp(dir, "teleread-photo-*")
+	if err != nil {
+		return nil, fmt.Errorf("spool photo: %w", err)
+	}
+	sp := &spool{f: f, name: f.Name()}
+	if os.Remove(sp.name) == nil {
+		sp.name = ""
+	}
+	return sp, nil
+}
+
+func (sp *spool) remove() {
+	sp.f.Close()
+	if sp.name != "" {
+		os.Remove(sp.name)
+	}
+}

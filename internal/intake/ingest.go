@@ -1,0 +1,396 @@
+package intake
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/teleread/teleread/internal/apperr"
+	"github.com/teleread/teleread/internal/cases"
+	"github.com/teleread/teleread/internal/dicomfile"
+	"github.com/teleread/teleread/internal/identity"
+	"github.com/teleread/teleread/internal/photo"
+)
+
+// Input is one file of an upload request.
+type Input struct {
+	// Filename is the name the client gave; only its sanitised base name
+	// is kept.
+	Filename string
+	// Body streams the bytes as uploaded.
+	Body io.Reader
+	// BodySite and Dermoscopic describe a photo; DICOM files ignore them.
+	BodySite    string
+	Dermoscopic *bool
+}
+
+// Result is what became of one file.
+type Result struct {
+	Filename string
+	Accepted bool
+	// Reason says, for the sender, why the file was rejected.
+	Reason string
+	// File is the accepted file; for a duplicate, the file already there.
+	File      *File
+	Duplicate bool
+	// SHA256 and Size are of the bytes read, whether accepted or not.
+	SHA256 string
+	Size   int64
+	// Err is the internal failure behind a rejection, if any: the file
+	// itself may be fine and can be sent again. It is logged, never shown.
+	Err error
+	// BodyErr is set when reading the request failed (the client went
+	// away, or the request is over its size limit): no further file of the
+	// request can be read.
+	BodyErr error
+}
+
+// source is a file for ingest: streamed from the client, or read back from
+// the presigned upload that already holds it.
+type source struct {
+	filename string
+	r        io.Reader
+	// storedKey is the object that already holds exactly these bytes (a
+	// presigned upload); "" when they stream from the client.
+	storedKey string
+	// expectSHA256 and expectSize are what the client declared; "" and -1
+	// when it declared nothing.
+	expectSHA256 string
+	expectSize   int64
+	bodySite     string
+	dermoscopic  *bool
+}
+
+// pendingFile is a file whose bytes are stored and checked, before it
+// joins its case.
+type pendingFile struct {
+	name        string
+	kind        string
+	contentType string
+	// object holds the bytes to keep; owned objects are temporary and are
+	// removed once the file is committed or refused.
+	object      string
+	owned       bool
+	size        int64
+	sha256      string
+	storedSize  int64
+	storedSHA   string
+	width       *int32
+	height      *int32
+	header      *dicomfile.Header
+	warnings    []Warning
+	metadata    map[string]any
+	bodySite    *string
+	dermoscopic *bool
+}
+
+var (
+	// errTooLarge stops reading a file over its size limit.
+	errTooLarge = errors.New("file over the size limit")
+	// errRejected stops storing a file whose header was refused.
+	errRejected = errors.New("file refused while streaming")
+)
+
+// rejection is a refusal of one file, with the reason for the sender.
+type rejection struct{ reason string }
+
+func (r *rejection) Error() string { return r.reason }
+
+func rejectf(format string, args ...any) error {
+	return &rejection{reason: fmt.Sprintf(format, args...)}
+}
+
+// CheckUploadable refuses an upload before its bytes are read: the case
+// must be the caller's site's and still editable.
+func (s *Service) CheckUploadable(ctx context.Context, p *identity.Principal, caseID uuid.UUID) (cases.Case, error) {
+	return s.cases.CheckUploadable(ctx, p, caseID)
+}
+
+// Add ingests one file streamed from the client into case c (which
+// CheckUploadable returned). It never fails as a whole: what became of the
+// file, accepted or rejected and why, is in the Result.
+func (s *Service) Add(ctx context.Context, p *identity.Principal, c cases.Case, in Input) Result {
+	return s.ingest(ctx, p, c, source{filename: SanitizeFilename(in.Filename), r: in.Body, expectSize: -1,
+		bodySite: in.BodySite, dermoscopic: in.Dermoscopic})
+}
+
+// ingest identifies, streams, checks and commits one file. Direct uploads
+// and completed presigned uploads both come here.
+func (s *Service) ingest(ctx context.Context, p *identity.Principal, c cases.Case, src source) Result {
+	res := Result{Filename: src.filename}
+	hr := &hashReader{r: src.r, h: sha256.New(), limit: s.opts.MaxFileBytes}
+	br := bufio.NewReaderSize(hr, 64<<10)
+
+	pf, err := s.stage(ctx, c.SiteOrgID, src, br, hr)
+	if pf != nil && pf.owned {
+		defer s.removeObject(ctx, pf.object)
+	}
+	if err == nil {
+		pf.name = src.filename
+		err = checkDeclared(src, pf)
+	}
+	if err == nil {
+		res.File, res.Duplicate, err = s.commit(ctx, p, c.ID, pf)
+	}
+	if src.storedKey == "" && hr.err == nil && !hr.over {
+		// Read what is left of a refused file, so that its checksum covers
+		// every byte sent (idempotent retries compare them).
+		_, _ = io.Copy(io.Discard, br)
+	}
+	res.SHA256, res.Size = hex.EncodeToString(hr.h.Sum(nil)), hr.n
+	if err == nil {
+		res.Accepted = true
+		return res
+	}
+	var rej *rejection
+	switch e, ok := apperr.As(err); {
+	case errors.As(err, &rej):
+		res.Reason = rej.reason
+	case ok && e.Code != apperr.Internal:
+		res.Reason = e.Message
+	case hr.err != nil:
+		res.BodyErr = hr.err
+		res.Reason = "the upload was interrupted before the end of this file"
+	default:
+		res.Err = err
+		res.Reason = "the file could not be stored because of an internal error; send it again"
+		s.opts.Logger.ErrorContext(ctx, "ingest failed", "case_id", c.ID.String(), "error", err.Error())
+	}
+	return res
+}
+
+// stage identifies the file by its first bytes and stores it where it
+// waits to join the case.
+func (s *Service) stage(ctx context.Context, org uuid.UUID, src source, br *bufio.Reader, hr *hashReader) (*pendingFile, error) {
+	if len(src.bodySite) > 200 {
+		return nil, rejectf("body_site is longer than 200 characters")
+	}
+	head, _ := br.Peek(sniffLen)
+	if hr.err != nil {
+		return nil, hr.err
+	}
+	kind, format, reason := sniffKind(head)
+	switch kind {
+	case KindDICOM:
+		return s.storeDICOM(ctx, org, src, br, hr)
+	case KindPhoto:
+		return s.storePhoto(ctx, org, src, format, br, hr)
+	}
+	return nil, &rejection{reason: reason}
+}
+
+// storeDICOM streams a DICOM file to a temporary object while its SHA-256
+// is computed and its header parsed from the same bytes (through a pipe,
+// without holding pixel data). A presigned upload is only read back.
+func (s *Service) storeDICOM(ctx context.Context, org uuid.UUID, src source, br *bufio.Reader, hr *hashReader) (*pendingFile, error) {
+	pf := &pendingFile{kind: KindDICOM, contentType: "application/dicom", object: src.storedKey}
+	if pf.object == "" {
+		pf.object, pf.owned = tmpKey(org), true
+	}
+	pr, pw := io.Pipe()
+	type parsed struct {
+		h   *dicomfile.Header
+		err error
+	}
+	done := make(chan parsed, 1)
+	go func() {
+		h, err := dicomfile.ReadHeader(pr, -1)
+		var inv *dicomfile.InvalidError
+		if errors.As(err, &inv) {
+			pr.CloseWithError(errRejected) // stop storing what cannot be accepted
+		}
+		// Drain, so that the tee never blocks on a parser that has stopped.
+		_, _ = io.Copy(io.Discard, pr)
+		done <- parsed{h, err}
+	}()
+	tee := io.TeeReader(br, pw)
+	var storeErr error
+	if pf.owned {
+		_, storeErr = s.store.Put(ctx, pf.object, tee, -1, pf.contentType)
+	} else {
+		_, storeErr = io.Copy(io.Discard, tee)
+	}
+	pw.CloseWithError(storeErr)
+	got := <-done
+	var inv *dicomfile.InvalidError
+	switch {
+	case hr.over:
+		return pf, rejectf("the file is larger than the limit of %d bytes", hr.limit)
+	case hr.err != nil:
+		return pf, hr.err
+	case errors.As(got.err, &inv):
+		return pf, rejectf("invalid DICOM: %s", inv.Reason)
+	case storeErr != nil:
+		return pf, storeErr
+	case got.err != nil:
+		return pf, got.err
+	}
+	h := got.h
+	pf.header, pf.size, pf.sha256 = h, hr.n, hex.EncodeToString(hr.h.Sum(nil))
+	pf.storedSize, pf.storedSHA = pf.size, pf.sha256
+	if h.Rows > 0 && h.Columns > 0 {
+		w, ht := int32(h.Columns), int32(h.Rows)
+		pf.width, pf.height = &w, &ht
+	}
+	pf.warnings = []Warning{}
+	pf.metadata = map[string]any{"transfer_syntax": h.TransferSyntaxUID, "sop_class_uid": h.SOPClassUID,
+		"modality": h.Modality, "frames": h.NumberOfFrames, "photometric": h.PhotometricInterpretation,
+		"has_pixel_data": h.HasPixelData}
+	return pf, nil
+}
+
+// storePhoto spools a photo to a temporary file on disk (the original may
+// carry GPS, so it never reaches object storage), cleans it with
+// photo.Process and streams the cleaned copy to a temporary object.
+func (s *Service) storePhoto(ctx context.Context, org uuid.UUID, src source, format photo.Format, br *bufio.Reader, hr *hashReader) (*pendingFile, error) {
+	hr.limit = min(hr.limit, s.opts.MaxPhotoBytes)
+	spool, err := newSpool(s.opts.TempDir)
+	if err != nil {
+		return nil, err
+	}
+	defer spool.remove()
+	if _, err := io.Copy(spool.f, br); err != nil {
+		switch {
+		case hr.over:
+			return nil, rejectf("the photo is larger than the limit of %d bytes", hr.limit)
+		case hr.err != nil:
+			return nil, hr.err
+		}
+		return nil, fmt.Errorf("spool photo: %w", err)
+	}
+	if _, err := spool.f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("rewind photo: %w", err)
+	}
+	select {
+	case s.photos <- struct{}{}:
+		defer func() { <-s.photos }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+
+	stored := format
+	if format == photo.FormatWebP {
+		stored = photo.FormatPNG
+	}
+	pf := &pendingFile{kind: KindPhoto, contentType: stored.ContentType(), object: tmpKey(org), owned: true,
+		size: hr.n, sha256: hex.EncodeToString(hr.h.Sum(nil)), dermoscopic: src.dermoscopic}
+	if bs := strings.TrimSpace(src.bodySite); bs != "" {
+		pf.bodySite = &bs
+	}
+	pr, pw := io.Pipe()
+	var res *photo.Result
+	var perr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		res, perr = photo.Process(pw, spool.f, s.opts.Photo)
+		pw.CloseWithError(perr)
+	}()
+	info, putErr := s.store.Put(ctx, pf.object, pr, -1, pf.contentType)
+	pr.CloseWithError(errRejected) // unblock Process if the put stopped early
+	<-done
+	var inv *photo.InvalidError
+	switch {
+	case errors.As(perr, &inv):
+		return pf, rejectf("invalid photo: %s", inv.Reason)
+	case putErr != nil:
+		return pf, putErr
+	case perr != nil:
+		return pf, perr
+	}
+	w, h := int32(res.Width), int32(res.Height)
+	pf.width, pf.height = &w, &h
+	pf.contentType = res.ContentType
+	pf.storedSize, pf.storedSHA = info.Size, info.SHA256
+	pf.warnings = photoWarnings(res)
+	pf.metadata = map[string]any{"source_format": string(res.SourceFormat), "stored_format": string(res.Format),
+		"stripped": res.StrippedMetadata, "had_gps": res.HadGPS, "orientation": res.Orientation,
+		"reencoded": res.Reencoded, "measures": map[string]float64{
+			"laplacian_variance": res.Measures.LaplacianVariance, "mean_luma": res.Measures.MeanLuma,
+			"dark_fraction": res.Measures.DarkFraction, "bright_fraction": res.Measures.BrightFraction}}
+	return pf, nil
+}
+
+// photoWarnings turns photo quality warnings into file warnings with the
+// measured value behind each.
+func photoWarnings(res *photo.Result) []Warning {
+	out := make([]Warning, 0, len(res.Warnings))
+	for _, w := range res.Warnings {
+		var v float64
+		switch w.Code {
+		case photo.WarnTooSmall:
+			v = float64(min(res.Width, res.Height))
+		case photo.WarnBlurred:
+			v = res.Measures.LaplacianVariance
+		case photo.WarnUnderExposed, photo.WarnOverExposed:
+			v = res.Measures.MeanLuma
+		}
+		out = append(out, Warning{Code: string(w.Code), Message: w.Message, Value: &v})
+	}
+	return out
+}
+
+// checkDeclared compares a presigned upload with what its client declared.
+func checkDeclared(src source, pf *pendingFile) error {
+	if src.expectSize >= 0 && pf.size != src.expectSize {
+		return rejectf("size mismatch: %d bytes were declared but %d arrived", src.expectSize, pf.size)
+	}
+	if src.expectSHA256 != "" && pf.sha256 != src.expectSHA256 {
+		return rejectf("checksum mismatch: SHA-256 %s was declared but the bytes that arrived have %s", src.expectSHA256, pf.sha256)
+	}
+	return nil
+}
+
+// removeObject deletes a temporary object, logging a failure (the sweep
+// removes leftovers).
+func (s *Service) removeObject(ctx context.Context, key string) {
+	cctx, cancel := cleanupCtx(ctx)
+	defer cancel()
+	if err := s.store.Delete(cctx, key); err != nil {
+		s.opts.Logger.WarnContext(ctx, "remove temporary object", "error", err.Error())
+	}
+}
+
+// hashReader counts and hashes what is read through it, stops at a size
+// limit, and keeps the first read error of the underlying reader.
+type hashReader struct {
+	r     io.Reader
+	h     hash.Hash
+	n     int64
+	limit int64
+	over  bool
+	err   error
+}
+
+func (h *hashReader) Read(p []byte) (int, error) {
+	if h.over {
+		return 0, errTooLarge
+	}
+	room := h.limit + 1 - h.n
+	if room <= 0 {
+		h.over = true
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > room {
+		p = p[:room]
+	}
+	n, err := h.r.Read(p)
+	if h.n+int64(n) > h.limit {
+		h.over = true
+		return 0, errTooLarge
+	}
+	h.n += int64(n)
+	h.h.Write(p[:n])
+	if err != nil && !errors.Is(err, io.EOF) && h.err == nil {
+		h.err = err
+	}
+	return n, err
+}

@@ -1,0 +1,199 @@
+// Package intake is the upload pipeline: files stream from the site into
+// object storage while they are identified, hashed, checked and indexed,
+// and join their case in one transaction with the job that renders their
+// previews. DICOM originals are kept byte for byte; photos are kept only as
+// the cleaned copy photo.Process writes (their originals may carry GPS).
+//
+// Objects are content-addressed inside each tenant:
+//
+//	orgs/{org}/tmp/{uuid}             a file while it streams in
+//	orgs/{org}/uploads/{upload_id}    a presigned upload until it completes
+//	orgs/{org}/blobs/{sha256}         the stored bytes of one or more files
+//	orgs/{org}/derived/{file_id}/...  thumbnail and preview
+//
+// No key ever contains user input.
+package intake
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/teleread/teleread/internal/blob"
+	"github.com/teleread/teleread/internal/cases"
+	"github.com/teleread/teleread/internal/intake/intakedb"
+	"github.com/teleread/teleread/internal/photo"
+)
+
+// File is one file of a case: a DICOM instance or a cleaned photo.
+type File = intakedb.File
+
+// The kinds of file.
+const (
+	KindDICOM = "dicom"
+	KindPhoto = "photo"
+)
+
+// The preview states of a file.
+const (
+	PreviewPending     = "pending"
+	PreviewReady       = "ready"
+	PreviewUnavailable = "unavailable"
+	PreviewFailed      = "failed"
+)
+
+// Default limits; see Options.
+const (
+	DefaultMaxFileBytes     = 4 << 30
+	DefaultMaxPhotoBytes    = 100 << 20
+	DefaultSinglePutMax     = 64 << 20
+	DefaultPartSize         = 16 << 20
+	DefaultURLExpiry        = 2 * time.Hour
+	DefaultUploadTTL        = 24 * time.Hour
+	DefaultPhotoConcurrency = 4
+)
+
+// Options are the limits of the pipeline. Zero values take the defaults.
+type Options struct {
+	// MaxFileBytes caps one DICOM file (and a presigned upload).
+	MaxFileBytes int64
+	// MaxPhotoBytes caps one photo as uploaded: photos are spooled to a
+	// temporary file on disk before they are cleaned.
+	MaxPhotoBytes int64
+	// Photo are the limits and quality thresholds of photo.Process.
+	Photo photo.Options
+	// TempDir is where photos are spooled; "" is the system's.
+	TempDir string
+	// PhotoConcurrency bounds the photos decoded at once (each holds one
+	// decoded image in memory).
+	PhotoConcurrency int
+	// SinglePutMax is the largest presigned upload sent with one PUT; a
+	// larger one is a multipart upload.
+	SinglePutMax int64
+	// DefaultPartSize is the part size of a multipart upload when the
+	// client does not choose one.
+	DefaultPartSize int64
+	// URLExpiry is the lifetime of a presigned URL; GET on the upload
+	// gives fresh ones.
+	URLExpiry time.Duration
+	// UploadTTL is how long a presigned upload may stay incomplete.
+	UploadTTL time.Duration
+	// Logger receives failures that answers only name (never patient data).
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxFileBytes <= 0 {
+		o.MaxFileBytes = DefaultMaxFileBytes
+	}
+	if o.MaxPhotoBytes <= 0 {
+		o.MaxPhotoBytes = DefaultMaxPhotoBytes
+	}
+	if o.PhotoConcurrency <= 0 {
+		o.PhotoConcurrency = DefaultPhotoConcurrency
+	}
+	if o.SinglePutMax <= 0 {
+		o.SinglePutMax = DefaultSinglePutMax
+	}
+	if o.DefaultPartSize <= 0 {
+		o.DefaultPartSize = DefaultPartSize
+	}
+	if o.URLExpiry <= 0 {
+		o.URLExpiry = DefaultURLExpiry
+	}
+	if o.UploadTTL <= 0 {
+		o.UploadTTL = DefaultUploadTTL
+	}
+	if o.TempDir == "" {
+		o.TempDir = os.TempDir()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Service ingests files into cases and serves them back.
+type Service struct {
+	pool   *pgxpool.Pool
+	store  *blob.Store
+	cases  *cases.Service
+	jobs   cases.JobInserter
+	q      *intakedb.Queries
+	opts   Options
+	photos chan struct{}
+}
+
+// New returns a Service. jobs enqueues the preview job of each new file in
+// the transaction that adds it.
+func New(pool *pgxpool.Pool, store *blob.Store, cs *cases.Service, jobs cases.JobInserter, opts Options) *Service {
+	opts = opts.withDefaults()
+	return &Service{pool: pool, store: store, cases: cs, jobs: jobs, q: intakedb.New(), opts: opts,
+		photos: make(chan struct{}, opts.PhotoConcurrency)}
+}
+
+// PreviewArgs is the River job that renders a file's thumbnail and
+// preview. It carries the id only.
+type PreviewArgs struct {
+	FileID uuid.UUID `json:"file_id"`
+}
+
+// Kind names the job.
+func (PreviewArgs) Kind() string { return "preview" }
+
+// InsertOpts gives rendering fewer attempts than River's default: a file
+// that fails ten times with back-off is marked failed.
+func (PreviewArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 10} }
+
+// Warning is a problem with an accepted file that the sender should see: a
+// photo quality check, or a DICOM patient that does not match the case.
+type Warning struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Value is the measured value behind a quality warning.
+	Value *float64 `json:"value,omitempty"`
+	// Fields names what differs, for patient_mismatch.
+	Fields []string `json:"fields,omitempty"`
+}
+
+// Warnings decodes a file's warnings.
+func Warnings(f File) []Warning {
+	var ws []Warning
+	_ = json.Unmarshal(f.Warnings, &ws)
+	if ws == nil {
+		ws = []Warning{}
+	}
+	return ws
+}
+
+// Metadata decodes a file's metadata: what was stripped from a photo, or
+// the technical attributes of a DICOM instance.
+func Metadata(f File) map[string]any {
+	m := map[string]any{}
+	_ = json.Unmarshal(f.Metadata, &m)
+	return m
+}
+
+// Object keys. None contains user input.
+func tmpKey(org uuid.UUID) string { return fmt.Sprintf("orgs/%s/tmp/%s", org, uuid.New()) }
+
+func blobKey(org uuid.UUID, sha string) string { return fmt.Sprintf("orgs/%s/blobs/%s", org, sha) }
+
+func uploadKey(org, id uuid.UUID) string { return fmt.Sprintf("orgs/%s/uploads/%s", org, id) }
+
+func derivedKey(org, file uuid.UUID, name string) string {
+	return fmt.Sprintf("orgs/%s/derived/%s/%s", org, file, name)
+}
+
+// cleanupCtx is for removing objects after a failure: it outlives a
+// cancelled request, but not forever.
+func cleanupCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+}
