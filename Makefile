@@ -54,6 +54,7 @@ run: build
 	exec $(BIN) serve
 
 test:
+	scripts/test-tools.sh
 	$(WITH_SERVICES); \
 	$(GO) vet $(PKG); \
 	$(GO) test -race -count=1 $(TESTFLAGS) $(PKG)

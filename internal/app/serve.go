@@ -16,10 +16,13 @@ import (
 	"github.com/teleread/teleread/internal/blob"
 	"github.com/teleread/teleread/internal/cases"
 	"github.com/teleread/teleread/internal/config"
+	"github.com/teleread/teleread/internal/delivery"
 	"github.com/teleread/teleread/internal/httpapi"
 	"github.com/teleread/teleread/internal/identity"
+	"github.com/teleread/teleread/internal/intake"
 	"github.com/teleread/teleread/internal/jobs"
 	"github.com/teleread/teleread/internal/postgres"
+	"github.com/teleread/teleread/internal/reports"
 	"github.com/teleread/teleread/internal/worklist"
 )
 
@@ -78,9 +81,28 @@ func runServe(ctx context.Context, env Env, args []string, withHTTP bool) error 
 	)
 	identitySvc := identity.NewService(pool)
 	worklistSvc := worklist.NewService(pool)
+	// The upload pipeline enqueues preview jobs and the workers render
+	// them, so it inserts through an insert-only client of its own.
+	inserter, err := jobs.NewClient(pool, logger, jobs.Options{})
+	if err != nil {
+		return err
+	}
+	intakeSvc := intake.New(pool, store, cases.NewService(pool, inserter), inserter,
+		intake.Options{MaxFileBytes: cfg.MaxUploadBytes, Logger: logger})
+	// Reports enqueue deliveries when signed, through the insert-only
+	// client too; delivery's Service, which renders webhooks with the
+	// reports Service, is its OpenMarker (SetOpenMarker).
+	reportsSvc := reports.NewService(pool, store, inserter, worklistSvc, reports.Options{PublicURL: cfg.PublicURL})
+	flow := jobs.NewFlowMetrics(reg)
+	// Delivery renders webhooks through reports (its ReportSource) and
+	// enqueues replays through the insert-only client.
+	deliverySvc := delivery.NewService(pool, inserter, reportsSvc, delivery.Options{
+		AllowPrivateWebhooks: cfg.WebhookAllowPrivate, ObserveStep: flow.Observer()})
+	reportsSvc.SetOpenMarker(deliverySvc)
 	river, err := jobs.NewClient(pool, logger, jobs.Options{
 		Work: work, Concurrency: cfg.WorkerConcurrency,
-		Deps: jobs.Deps{Identity: identitySvc, Worklist: worklistSvc, Logger: logger, Metrics: jobs.NewFlowMetrics(reg)},
+		Deps: jobs.Deps{Identity: identitySvc, Worklist: worklistSvc, Intake: intakeSvc, Logger: logger,
+			Metrics: flow, Delivery: deliverySvc},
 	})
 	if err != nil {
 		return err
@@ -108,6 +130,9 @@ func runServe(ctx context.Context, env Env, args []string, withHTTP bool) error 
 			Cases:              cases.NewService(pool, river),
 			Worklist:           worklistSvc,
 			Jobs:               river,
+			Intake:             intakeSvc,
+			Reports:            reportsSvc,
+			Delivery:           deliverySvc,
 			MaxUploadBytes:     cfg.MaxUploadBytes,
 		})
 		ln, err := net.Listen("tcp", cfg.Listen)

@@ -106,3 +106,6 @@ SELECT EXISTS (
 
 -- name: CaseGetByID :one
 SELECT * FROM cases WHERE id = @id;
+
+-- name: CaseHasSignedReport :one
+SELECT EXISTS (SELECT 1 FROM reports WHERE case_id = @case_id AND status <> 'draft')::boolean;

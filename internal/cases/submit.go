@@ -311,6 +311,15 @@ func (s *Service) Cancel(ctx context.Context, p *identity.Principal, id uuid.UUI
 		if err != nil {
 			return fmt.Errorf("load case: %w", err)
 		}
+		// A case waiting for its second read is routed again, but its
+		// preliminary report has reached the referrer: it cannot be withdrawn.
+		signed, err := s.q.CaseHasSignedReport(ctx, tx, id)
+		if err != nil {
+			return fmt.Errorf("check report: %w", err)
+		}
+		if signed {
+			return apperr.New(apperr.Conflict, "a report on this case has been signed; it can no longer be cancelled")
+		}
 		if c, err = Transition(ctx, tx, cur.ID, Status(cur.Status), p, StatusCancelled, map[string]any{"reason": reason}); err != nil {
 			return err
 		}

@@ -47,6 +47,10 @@ type Config struct {
 	// (TELEREAD_SECURE_COOKIES); it defaults to true unless PublicURL is
 	// plain http on loopback.
 	SecureCookies bool
+	// WebhookAllowPrivate lets site webhooks point at loopback, private and
+	// link-local addresses (TELEREAD_WEBHOOK_ALLOW_PRIVATE); off by default,
+	// which guards the internal network against server-side request forgery.
+	WebhookAllowPrivate bool
 }
 
 // S3 configures the S3-compatible object storage (MinIO).
@@ -88,14 +92,15 @@ func Load(getenv func(string) string) (Config, error) {
 			UseTLS:    l.boolean("TELEREAD_S3_USE_TLS", false),
 			Region:    l.str("TELEREAD_S3_REGION", "us-east-1"),
 		},
-		Listen:             l.listen("TELEREAD_LISTEN", "127.0.0.1:8080"),
-		LogLevel:           l.level("TELEREAD_LOG_LEVEL", slog.LevelInfo),
-		LogFormat:          l.oneOf("TELEREAD_LOG_FORMAT", "json", "json", "text"),
-		ShutdownTimeout:    l.duration("TELEREAD_SHUTDOWN_TIMEOUT", 20*time.Second),
-		WorkerConcurrency:  l.integer("TELEREAD_WORKER_CONCURRENCY", 8, 1, 1000),
-		MaxRequestBytes:    int64(l.integer("TELEREAD_MAX_REQUEST_BYTES", 1<<20, 1024, 1<<30)),
-		MaxUploadBytes:     int64(l.integer("TELEREAD_MAX_UPLOAD_BYTES", 4<<30, 1024, 1<<40)),
-		RateLimitPerMinute: l.integer("TELEREAD_RATE_LIMIT_PER_MINUTE", 600, 0, 1_000_000),
+		Listen:              l.listen("TELEREAD_LISTEN", "127.0.0.1:8080"),
+		LogLevel:            l.level("TELEREAD_LOG_LEVEL", slog.LevelInfo),
+		LogFormat:           l.oneOf("TELEREAD_LOG_FORMAT", "json", "json", "text"),
+		ShutdownTimeout:     l.duration("TELEREAD_SHUTDOWN_TIMEOUT", 20*time.Second),
+		WorkerConcurrency:   l.integer("TELEREAD_WORKER_CONCURRENCY", 8, 1, 1000),
+		MaxRequestBytes:     int64(l.integer("TELEREAD_MAX_REQUEST_BYTES", 1<<20, 1024, 1<<30)),
+		MaxUploadBytes:      int64(l.integer("TELEREAD_MAX_UPLOAD_BYTES", 4<<30, 1024, 1<<40)),
+		RateLimitPerMinute:  l.integer("TELEREAD_RATE_LIMIT_PER_MINUTE", 600, 0, 1_000_000),
+		WebhookAllowPrivate: l.boolean("TELEREAD_WEBHOOK_ALLOW_PRIVATE", false),
 	}
 	c.PublicURL = l.publicURL("TELEREAD_PUBLIC_URL", "http://"+c.Listen)
 	c.SecureCookies = l.boolean("TELEREAD_SECURE_COOKIES", !strings.HasPrefix(c.PublicURL, "http://"))
@@ -121,6 +126,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("worker_concurrency", c.WorkerConcurrency),
 		slog.Int64("max_upload_bytes", c.MaxUploadBytes),
 		slog.Int("rate_limit_per_minute", c.RateLimitPerMinute),
+		slog.Bool("webhook_allow_private", c.WebhookAllowPrivate),
 	)
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/teleread/teleread/internal/cases"
+	"github.com/teleread/teleread/internal/delivery"
 	"github.com/teleread/teleread/internal/httpapi"
 	"github.com/teleread/teleread/internal/identity"
 	"github.com/teleread/teleread/internal/jobs"
@@ -47,7 +48,8 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	require.NoError(t, err)
 	engine := httpapi.New(httpapi.Deps{Logger: testenv.Logger(t), Registry: prometheus.NewRegistry(),
 		MaxRequestBytes: opts.maxBody, MaxUploadBytes: 64 << 20, RateLimitPerMinute: opts.rateLimit,
-		Pool: env.Pool, Identity: identity.NewService(env.Pool), Cases: cases.NewService(env.Pool, river)})
+		Pool: env.Pool, Identity: identity.NewService(env.Pool), Cases: cases.NewService(env.Pool, river),
+		Delivery: delivery.NewService(env.Pool, river, nil, delivery.Options{AllowPrivateWebhooks: true})})
 	srv := httptest.NewServer(engine)
 	t.Cleanup(srv.Close)
 	b := &testBundle{env: env, engine: engine, srv: srv}

@@ -15,8 +15,10 @@ import (
 	"github.com/teleread/teleread/api"
 	"github.com/teleread/teleread/internal/apperr"
 	"github.com/teleread/teleread/internal/cases"
+	"github.com/teleread/teleread/internal/delivery"
 	"github.com/teleread/teleread/internal/identity"
 	"github.com/teleread/teleread/internal/intake"
+	"github.com/teleread/teleread/internal/reports"
 	"github.com/teleread/teleread/internal/worklist"
 )
 
@@ -41,6 +43,10 @@ type Deps struct {
 	// Intake is the upload pipeline (files, previews, presigned uploads).
 	Intake   *intake.Service
 	Worklist *worklist.Service
+	// Delivery is the inbox, webhooks, acknowledgements and escalations.
+	Delivery *delivery.Service
+	// Reports are the specialists' reports: drafts, signing, addenda, PDF, FHIR.
+	Reports *reports.Service
 	// Jobs enqueues River jobs in a transaction (re-routing).
 	Jobs cases.JobInserter
 }
@@ -53,6 +59,8 @@ type API struct {
 	cases    *cases.Service
 	intake   *intake.Service
 	worklist *worklist.Service
+	delivery *delivery.Service
+	reports  *reports.Service
 	jobs     cases.JobInserter
 	limiter  *rateLimiter
 	secure   bool
@@ -67,7 +75,7 @@ func init() {
 // New returns the HTTP handler with every route.
 func New(d Deps) *gin.Engine {
 	a := &API{logger: d.Logger, pool: d.Pool, identity: d.Identity, cases: d.Cases, intake: d.Intake,
-		worklist: d.Worklist, jobs: d.Jobs, secure: d.SecureCookies}
+		worklist: d.Worklist, delivery: d.Delivery, reports: d.Reports, jobs: d.Jobs, secure: d.SecureCookies}
 	if d.RateLimitPerMinute > 0 {
 		a.limiter = newRateLimiter(d.RateLimitPerMinute)
 	}

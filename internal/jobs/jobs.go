@@ -14,7 +14,9 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/teleread/teleread/internal/delivery"
 	"github.com/teleread/teleread/internal/identity"
+	"github.com/teleread/teleread/internal/intake"
 	"github.com/teleread/teleread/internal/worklist"
 )
 
@@ -30,14 +32,25 @@ type Options struct {
 	Concurrency int
 	// Deps are what the workers call.
 	Deps Deps
+	// FetchPollInterval, if set, overrides how often River polls for jobs
+	// (tests use a short one).
+	FetchPollInterval time.Duration
+	// RetryPolicy, if set, replaces River's exponential back-off (tests use
+	// a fast one).
+	RetryPolicy river.ClientRetryPolicy
 }
 
 // Deps are the domain services the workers need.
 type Deps struct {
 	Identity *identity.Service
 	Worklist *worklist.Service
-	Logger   *slog.Logger
-	Metrics  *FlowMetrics
+	// Intake renders previews and sweeps expired uploads.
+	Intake  *intake.Service
+	Logger  *slog.Logger
+	Metrics *FlowMetrics
+	// Delivery makes deliveries and escalates what is late; without it the
+	// deliver and escalate workers are not registered.
+	Delivery *delivery.Service
 }
 
 // NewClient returns a River client on pool, with every Teleread worker and
@@ -47,6 +60,11 @@ func NewClient(pool *pgxpool.Pool, logger *slog.Logger, opts Options) (*Client, 
 		Logger:      logger,
 		MaxAttempts: 25,
 		JobTimeout:  5 * time.Minute,
+		RetryPolicy: opts.RetryPolicy,
+	}
+	if opts.FetchPollInterval > 0 {
+		cfg.FetchPollInterval = opts.FetchPollInterval
+		cfg.FetchCooldown = min(opts.FetchPollInterval, river.FetchCooldownDefault)
 	}
 	if opts.Work {
 		workers := river.NewWorkers()
@@ -78,14 +96,38 @@ func register(workers *river.Workers, deps Deps) ([]*river.PeriodicJob, error) {
 	if err := river.AddWorkerSafely(workers, &LeaseWorker{worklist: deps.Worklist}); err != nil {
 		return nil, fmt.Errorf("register lease worker: %w", err)
 	}
-	return []*river.PeriodicJob{
+	if deps.Intake == nil {
+		return nil, fmt.Errorf("register workers: Deps.Intake is required by the preview worker")
+	}
+	if err := river.AddWorkerSafely(workers, &PreviewWorker{intake: deps.Intake}); err != nil {
+		return nil, fmt.Errorf("register preview worker: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, &IntakeSweepWorker{intake: deps.Intake}); err != nil {
+		return nil, fmt.Errorf("register intake sweep worker: %w", err)
+	}
+	periodic := []*river.PeriodicJob{
 		river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
 			func() (river.JobArgs, *river.InsertOpts) { return LeaseArgs{}, nil },
 			&river.PeriodicJobOpts{ID: "expire_leases"}),
 		river.NewPeriodicJob(river.PeriodicInterval(15*time.Minute),
 			func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil },
 			&river.PeriodicJobOpts{ID: "sweep", RunOnStart: true}),
-	}, nil
+		river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+			func() (river.JobArgs, *river.InsertOpts) { return IntakeSweepArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "intake_sweep", RunOnStart: true}),
+	}
+	if deps.Delivery != nil {
+		if err := river.AddWorkerSafely(workers, &DeliverWorker{delivery: deps.Delivery, logger: deps.Logger, metrics: deps.Metrics}); err != nil {
+			return nil, fmt.Errorf("register deliver worker: %w", err)
+		}
+		if err := river.AddWorkerSafely(workers, &EscalateWorker{delivery: deps.Delivery, logger: deps.Logger}); err != nil {
+			return nil, fmt.Errorf("register escalate worker: %w", err)
+		}
+		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
+			func() (river.JobArgs, *river.InsertOpts) { return EscalateArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "escalate"}))
+	}
+	return periodic, nil
 }
 
 // Ping checks that River's tables are there and answer.

@@ -10,6 +10,14 @@ import (
 	"github.com/google/uuid"
 )
 
+type Acknowledgement struct {
+	ReportID     uuid.UUID
+	ReportStatus string
+	CaseID       uuid.UUID
+	UserID       uuid.UUID
+	At           time.Time
+}
+
 type ApiToken struct {
 	ID         uuid.UUID
 	OrgID      uuid.UUID
@@ -96,6 +104,34 @@ type CaseManifestEntry struct {
 	Size   *int64
 }
 
+type Delivery struct {
+	ID          uuid.UUID
+	ReportID    uuid.UUID
+	CaseID      uuid.UUID
+	SiteOrgID   uuid.UUID
+	Event       string
+	AddendumID  *uuid.UUID
+	Critical    bool
+	Channel     string
+	WebhookID   *uuid.UUID
+	Status      string
+	Attempts    int32
+	LastError   string
+	CreatedAt   time.Time
+	DeliveredAt *time.Time
+	DeadAt      *time.Time
+	Replays     int32
+}
+
+type DeliveryAttempt struct {
+	ID         int64
+	DeliveryID uuid.UUID
+	At         time.Time
+	DurationMs int32
+	StatusCode *int32
+	Error      string
+}
+
 type DicomInstance struct {
 	ID             uuid.UUID
 	OrgID          uuid.UUID
@@ -140,6 +176,20 @@ type DicomStudy struct {
 	CreatedAt        time.Time
 }
 
+type Escalation struct {
+	ID           uuid.UUID
+	Kind         string
+	CaseID       uuid.UUID
+	ReportID     *uuid.UUID
+	ReportStatus *string
+	Level        int16
+	TargetOrgID  uuid.UUID
+	TargetRole   string
+	TargetUserID *uuid.UUID
+	Details      []byte
+	CreatedAt    time.Time
+}
+
 type File struct {
 	ID              uuid.UUID
 	CaseID          uuid.UUID
@@ -177,6 +227,22 @@ type IdempotencyKey struct {
 	CreatedAt   time.Time
 }
 
+type InboxItem struct {
+	ReportID             uuid.UUID
+	CaseID               uuid.UUID
+	SiteOrgID            uuid.UUID
+	ReferringPhysicianID uuid.UUID
+	Status               string
+	Critical             bool
+	LastEvent            string
+	FirstDeliveredAt     time.Time
+	DeliveredAt          time.Time
+	UpdatedAt            time.Time
+	OpenedAt             *time.Time
+	LastOpenedAt         *time.Time
+	RemindedAt           *time.Time
+}
+
 type LoginFailure struct {
 	ID       int64
 	Email    string
@@ -203,6 +269,57 @@ type ReadingGroupSetting struct {
 	RequireSecondRead bool
 	CriticalAckWithin time.Duration
 	UpdatedAt         time.Time
+}
+
+type Report struct {
+	ID              uuid.UUID
+	CaseID          uuid.UUID
+	Status          string
+	Version         int32
+	Findings        string
+	Impression      string
+	Diagnoses       []byte
+	Recommendations string
+	FollowUp        string
+	Critical        bool
+	AuthorID        uuid.UUID
+	UpdatedBy       uuid.UUID
+	ContentSha256   *string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+type ReportAddenda struct {
+	ID         uuid.UUID
+	ReportID   uuid.UUID
+	Text       string
+	SignerID   uuid.UUID
+	SignerName string
+	SignedAt   time.Time
+	Sha256     string
+}
+
+type ReportSignature struct {
+	ReportID      uuid.UUID
+	Kind          string
+	SignerID      uuid.UUID
+	SignerName    string
+	SignedAt      time.Time
+	ContentSha256 string
+	Sha256        string
+}
+
+type ReportVersion struct {
+	ReportID        uuid.UUID
+	Version         int32
+	Findings        string
+	Impression      string
+	Diagnoses       []byte
+	Recommendations string
+	FollowUp        string
+	Critical        bool
+	SavedBy         uuid.UUID
+	SavedAt         time.Time
 }
 
 type RoutingRule struct {
@@ -263,4 +380,16 @@ type User struct {
 	DisabledAt   *time.Time
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+}
+
+type Webhook struct {
+	ID          uuid.UUID
+	OrgID       uuid.UUID
+	Url         string
+	Description string
+	Secret      string
+	CreatedBy   *uuid.UUID
+	CreatedAt   time.Time
+	DisabledAt  *time.Time
+	DisabledBy  *uuid.UUID
 }

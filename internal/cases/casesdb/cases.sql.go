@@ -243,6 +243,17 @@ func (q *Queries) CaseGetForUpdate(ctx context.Context, db DBTX, arg CaseGetForU
 	return i, err
 }
 
+const caseHasSignedReport = `-- name: CaseHasSignedReport :one
+SELECT EXISTS (SELECT 1 FROM reports WHERE case_id = $1 AND status <> 'draft')::boolean
+`
+
+func (q *Queries) CaseHasSignedReport(ctx context.Context, db DBTX, caseID uuid.UUID) (bool, error) {
+	row := db.QueryRow(ctx, caseHasSignedReport, caseID)
+	var column_1 bool
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
 const caseInsert = `-- name: CaseInsert :one
 
 INSERT INTO cases (site_org_id, created_by, referring_physician_id, specialty, priority, patient_name,
