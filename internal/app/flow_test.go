@@ -225,6 +225,17 @@ func TestWholeFlow(t *testing.T) {
 	api.do(tok["referring_physician"], http.MethodPost, "/reports/"+reportID+"/acknowledge", nil, http.StatusOK)
 	require.Equal(t, "acknowledged", status())
 
+	// Every step of the flow is on /metrics.
+	resp, err := http.Get(srv.URL + "/metrics")
+	require.NoError(t, err)
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, step := range [][2]string{{"submitted", "routed"}, {"routed", "claimed"}, {"claimed", "signed"},
+		{"signed", "delivered"}, {"delivered", "acknowledged"}} {
+		require.Contains(t, string(metrics),
+			`teleread_case_step_seconds_count{from="`+step[0]+`",to="`+step[1]+`"}`, step)
+	}
+
 	// The timeline tells the whole story.
 	evs := api.do(tok["site_staff"], http.MethodGet, "/cases/"+caseID+"/events", nil, http.StatusOK)
 	var statuses []string

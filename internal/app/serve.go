@@ -56,6 +56,19 @@ func runServe(ctx context.Context, env Env, args []string, withHTTP bool) error 
 	logger := newLogger(cfg, env.Stderr)
 	logger.InfoContext(ctx, "starting", "command", name, "version", env.Version, "workers", work, "config", cfg)
 
+	// Listen first, so that a port chosen by the system (:0) is known to
+	// everything that writes absolute links.
+	var ln net.Listener
+	if withHTTP {
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return fmt.Errorf("listen on %s (TELEREAD_LISTEN): %w", cfg.Listen, err)
+		}
+		defer ln.Close()
+		if env.Getenv("TELEREAD_PUBLIC_URL") == "" {
+			cfg.PublicURL = "http://" + ln.Addr().String()
+		}
+	}
+
 	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
@@ -80,7 +93,8 @@ func runServe(ctx context.Context, env Env, args []string, withHTTP bool) error 
 		jobs.NewMetricsCollector(pool),
 	)
 	identitySvc := identity.NewService(pool)
-	worklistSvc := worklist.NewService(pool)
+	flow := jobs.NewFlowMetrics(reg)
+	worklistSvc := worklist.NewService(pool, worklist.WithObserver(flow.Observer()))
 	// The upload pipeline enqueues preview jobs and the workers render
 	// them, so it inserts through an insert-only client of its own.
 	inserter, err := jobs.NewClient(pool, logger, jobs.Options{})
@@ -92,8 +106,8 @@ func runServe(ctx context.Context, env Env, args []string, withHTTP bool) error 
 	// Reports enqueue deliveries when signed, through the insert-only
 	// client too; delivery's Service, which renders webhooks with the
 	// reports Service, is its OpenMarker (SetOpenMarker).
-	reportsSvc := reports.NewService(pool, store, inserter, worklistSvc, reports.Options{PublicURL: cfg.PublicURL})
-	flow := jobs.NewFlowMetrics(reg)
+	reportsSvc := reports.NewService(pool, store, inserter, worklistSvc, reports.Options{PublicURL: cfg.PublicURL,
+		ObserveStep: flow.Observer()})
 	// Delivery renders webhooks through reports (its ReportSource) and
 	// enqueues replays through the insert-only client.
 	deliverySvc := delivery.NewService(pool, inserter, reportsSvc, delivery.Options{
@@ -135,11 +149,6 @@ func runServe(ctx context.Context, env Env, args []string, withHTTP bool) error 
 			Delivery:           deliverySvc,
 			MaxUploadBytes:     cfg.MaxUploadBytes,
 		})
-		ln, err := net.Listen("tcp", cfg.Listen)
-		if err != nil {
-			stopRiver(ctx, logger, river, work, cfg.ShutdownTimeout)
-			return fmt.Errorf("listen on %s (TELEREAD_LISTEN): %w", cfg.Listen, err)
-		}
 		srv = &http.Server{
 			Handler:           handler,
 			ReadHeaderTimeout: 10 * time.Second,

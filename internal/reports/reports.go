@@ -134,6 +134,9 @@ type Options struct {
 	PublicURL string
 	// MaxKeyImages caps the images in a PDF; 0 means 12.
 	MaxKeyImages int
+	// ObserveStep, if set, is told how long a case took from its claim to
+	// the final signature (metrics; the package stays free of Prometheus).
+	ObserveStep func(from, to string, d time.Duration)
 }
 
 // Service manages reports.

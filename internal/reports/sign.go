@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -38,11 +39,13 @@ func (s *Service) Sign(ctx context.Context, p *identity.Principal, caseID uuid.U
 		return Report{}, err
 	}
 	var out Report
+	var claimedAt *time.Time
 	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		c, err := s.lockCase(ctx, tx, p, caseID)
 		if err != nil {
 			return err
 		}
+		claimedAt = c.ClaimedAt
 		row, err := s.q.ReportGetForUpdate(ctx, tx, caseID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return apperr.New(apperr.Conflict, "there is no draft to sign: save one first")
@@ -131,6 +134,9 @@ func (s *Service) Sign(ctx context.Context, p *identity.Principal, caseID uuid.U
 		out, err = s.complete(ctx, tx, row)
 		return err
 	})
+	if err == nil && out.Status == StatusFinal && claimedAt != nil && s.opts.ObserveStep != nil {
+		s.opts.ObserveStep("claimed", "signed", s.now().Sub(*claimedAt))
+	}
 	return out, err
 }
 

@@ -47,13 +47,27 @@ func SLA(s Settings, priority string) time.Duration {
 
 // Service manages routing rules, routing and the worklist.
 type Service struct {
-	pool *pgxpool.Pool
-	q    *worklistdb.Queries
+	pool    *pgxpool.Pool
+	q       *worklistdb.Queries
+	observe func(from, to string, d time.Duration)
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithObserver reports how long a case waited on the worklist before it was
+// claimed (metrics; the package stays free of Prometheus).
+func WithObserver(f func(from, to string, d time.Duration)) Option {
+	return func(s *Service) { s.observe = f }
 }
 
 // NewService returns a Service on pool.
-func NewService(pool *pgxpool.Pool) *Service {
-	return &Service{pool: pool, q: worklistdb.New()}
+func NewService(pool *pgxpool.Pool, opts ...Option) *Service {
+	s := &Service{pool: pool, q: worklistdb.New()}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // NewRule is the input of CreateRule.

@@ -221,6 +221,9 @@ func (s *Service) Claim(ctx context.Context, p *identity.Principal, id uuid.UUID
 		out, err = cases.GetTx(ctx, tx, id)
 		return err
 	})
+	if err == nil && s.observe != nil && out.RoutedAt != nil && out.ClaimedAt != nil {
+		s.observe("routed", "claimed", out.ClaimedAt.Sub(*out.RoutedAt))
+	}
 	return out, err
 }
 
