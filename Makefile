@@ -6,6 +6,7 @@
 #   make fmt            fail if any Go file is not gofmt-formatted (make fmt-fix rewrites)
 #   make bench          go run ./scripts/bench/ingest against the local services
 #   make services-up / services-down / services-status / services-reset
+#   make generate       regenerate the sqlc query code after changing a .sql file or a migration
 #   make clean          remove build and test output (not service data: services-reset)
 #
 # PostgreSQL and MinIO come from scripts/services.sh (see its header); every
@@ -33,7 +34,7 @@ SERVICES  := scripts/services.sh
 # stops the recipe (eval "$(...)" alone would hide the failure).
 WITH_SERVICES = svc_env="$$($(SERVICES) up)"; eval "$$svc_env"
 
-.PHONY: help run test vet build fmt fmt-fix bench clean \
+.PHONY: help run test vet build fmt fmt-fix bench clean generate \
 	services-up services-down services-status services-reset
 
 help:
@@ -76,6 +77,11 @@ fmt-fix:
 bench:
 	$(WITH_SERVICES); \
 	$(GO) run ./scripts/bench/ingest $(BENCHFLAGS)
+
+# sqlc is pinned and run through the Go module proxy; the generated code is
+# committed, so building and testing do not need it.
+generate:
+	$(GO) run github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1 generate
 
 services-up:
 	@$(SERVICES) up >/dev/null
