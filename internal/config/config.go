@@ -122,7 +122,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("listen", c.Listen),
 		slog.String("public_url", c.PublicURL),
 		slog.String("log_level", c.LogLevel.String()),
-		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
 		slog.Int("worker_concurrency", c.WorkerConcurrency),
 		slog.Int64("max_upload_bytes", c.MaxUploadBytes),
 		slog.Int("rate_limit_per_minute", c.RateLimitPerMinute),

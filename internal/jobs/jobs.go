@@ -17,6 +17,7 @@ import (
 	"github.com/teleread/teleread/internal/delivery"
 	"github.com/teleread/teleread/internal/identity"
 	"github.com/teleread/teleread/internal/intake"
+	"github.com/teleread/teleread/internal/logctx"
 	"github.com/teleread/teleread/internal/worklist"
 )
 
@@ -57,7 +58,9 @@ type Deps struct {
 // periodic job registered when opts.Work is set.
 func NewClient(pool *pgxpool.Pool, logger *slog.Logger, opts Options) (*Client, error) {
 	cfg := &river.Config{
-		Logger:      logger,
+		// River reports job counts every few seconds at info: keep its
+		// warnings and errors only.
+		Logger:      slog.New(logctx.AtLeast(logger.Handler(), slog.LevelWarn)),
 		MaxAttempts: 25,
 		JobTimeout:  5 * time.Minute,
 		RetryPolicy: opts.RetryPolicy,

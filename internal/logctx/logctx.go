@@ -44,3 +44,30 @@ func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
 func (h *Handler) WithGroup(name string) slog.Handler {
 	return &Handler{Handler: h.Handler.WithGroup(name)}
 }
+
+// levelHandler drops records below a minimum level.
+type levelHandler struct {
+	slog.Handler
+	min slog.Level
+}
+
+// AtLeast returns h that drops records below min: for chatty libraries
+// (River logs job counts every few seconds at info).
+func AtLeast(h slog.Handler, min slog.Level) slog.Handler {
+	return &levelHandler{Handler: h, min: min}
+}
+
+// Enabled reports whether level passes both the minimum and h.
+func (h *levelHandler) Enabled(ctx context.Context, level slog.Level) bool {
+	return level >= h.min && h.Handler.Enabled(ctx, level)
+}
+
+// WithAttrs keeps the minimum on the derived handler.
+func (h *levelHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &levelHandler{Handler: h.Handler.WithAttrs(attrs), min: h.min}
+}
+
+// WithGroup keeps the minimum on the derived handler.
+func (h *levelHandler) WithGroup(name string) slog.Handler {
+	return &levelHandler{Handler: h.Handler.WithGroup(name), min: h.min}
+}

@@ -1,0 +1,78 @@
+package config_test
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/teleread/teleread/internal/config"
+)
+
+func env(over map[string]string) func(string) string {
+	base := map[string]string{
+		"TELEREAD_DATABASE_URL":  "postgres://u:secret@127.0.0.1:5432/db",
+		"TELEREAD_S3_ENDPOINT":   "127.0.0.1:9000",
+		"TELEREAD_S3_ACCESS_KEY": "ak",
+		"TELEREAD_S3_SECRET_KEY": "sk",
+	}
+	for k, v := range over {
+		base[k] = v
+	}
+	return func(k string) string { return base[k] }
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(nil))
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:8080", c.Listen)
+	require.Equal(t, "http://127.0.0.1:8080", c.PublicURL)
+	require.Equal(t, "teleread", c.S3.Bucket)
+	require.Equal(t, 20*time.Second, c.ShutdownTimeout)
+	require.False(t, c.SecureCookies, "plain http on loopback")
+	c, err = config.Load(env(map[string]string{"TELEREAD_PUBLIC_URL": "https://teleread.example.org/"}))
+	require.NoError(t, err)
+	require.True(t, c.SecureCookies)
+	require.Equal(t, "https://teleread.example.org", c.PublicURL)
+}
+
+func TestInvalidValuesNameTheVariable(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		over map[string]string
+		want string
+	}{
+		"MissingDatabase": {map[string]string{"TELEREAD_DATABASE_URL": ""}, "TELEREAD_DATABASE_URL is required"},
+		"BadDatabase":     {map[string]string{"TELEREAD_DATABASE_URL": "mysql://x"}, "TELEREAD_DATABASE_URL must be a URL"},
+		"SchemeEndpoint":  {map[string]string{"TELEREAD_S3_ENDPOINT": "http://h:1"}, "TELEREAD_S3_ENDPOINT must be host:port without a scheme"},
+		"BadBucket":       {map[string]string{"TELEREAD_S3_BUCKET": "Bad_Bucket"}, "TELEREAD_S3_BUCKET must be a valid S3 bucket name"},
+		"BadBool":         {map[string]string{"TELEREAD_S3_USE_TLS": "maybe"}, "TELEREAD_S3_USE_TLS must be true or false"},
+		"BadDuration":     {map[string]string{"TELEREAD_SHUTDOWN_TIMEOUT": "-1s"}, "TELEREAD_SHUTDOWN_TIMEOUT must be a positive duration"},
+		"BadNumber":       {map[string]string{"TELEREAD_WORKER_CONCURRENCY": "0"}, "TELEREAD_WORKER_CONCURRENCY must be a whole number from 1"},
+		"BadLevel":        {map[string]string{"TELEREAD_LOG_LEVEL": "loud"}, "TELEREAD_LOG_LEVEL must be debug, info, warn or error"},
+		"BadFormat":       {map[string]string{"TELEREAD_LOG_FORMAT": "xml"}, "TELEREAD_LOG_FORMAT must be one of json, text"},
+		"BadListen":       {map[string]string{"TELEREAD_LISTEN": "8080"}, "TELEREAD_LISTEN must be host:port"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(env(tc.over))
+			require.ErrorContains(t, err, tc.want)
+			require.NotContains(t, err.Error(), "secret", "no secret in the message")
+			require.Len(t, strings.Split(err.Error(), "\n"), 1, "one line per bad variable")
+		})
+	}
+}
+
+func TestLogValueRedactsSecrets(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(nil))
+	require.NoError(t, err)
+	var b strings.Builder
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("start", "config", c)
+	require.NotContains(t, b.String(), "secret")
+	require.NotContains(t, b.String(), `"sk"`)
+	require.Contains(t, b.String(), "xxxxx")
+}
