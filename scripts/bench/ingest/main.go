@@ -1,0 +1,150 @@
+// Command ingest measures DICOM upload throughput through Teleread's API
+// against the floor of putting the same bytes straight into the same MinIO.
+//
+// It makes N distinct real-sized instances in memory (a real CT header,
+// internal/dicomfile/testdata/CT_small.dcm, with its image resampled to the
+// requested size and new Study/Series/SOP Instance UIDs), creates a fresh
+// database and bucket, builds and starts `teleread serve` as a separate
+// process, then times two phases at the same concurrency:
+//
+//	api  POST /api/v1/cases/{id}/files, one raw application/dicom file per
+//	     request (or -multipart K files per multipart request)
+//	raw  minio-go PutObject of the same byte slices into a separate bucket
+//
+// and prints instances/s, MB/s (10^6 bytes), request latency percentiles,
+// the ratio api/raw and the server's resident memory. Everything it created
+// is removed at the end, also on Ctrl-C, unless -keep is given.
+//
+// Run it with `make bench` (BENCHFLAGS="-n 500 -order ba"), or after
+// eval "$(scripts/services.sh env)" with go run ./scripts/bench/ingest.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	if err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("interrupted (everything it created is removed unless -keep): %w", err)
+	}
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "bench ingest:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// options are the command-line flags.
+type options struct {
+	n          int
+	c          int
+	sizeKB     int
+	order      string
+	multipart  int
+	keep       bool
+	json       bool
+	workers    bool
+	perStudy   int
+	warmup     int
+	sourceFile string
+}
+
+func parseOptions(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.n, "n", 2000, "number of instances per path")
+	fs.IntVar(&o.c, "c", 8, "concurrent requests")
+	fs.IntVar(&o.sizeKB, "size-kb", 512, "pixel data per instance in KiB (a square 16-bit image; 512 gives 512x512)")
+	fs.StringVar(&o.order, "order", "ab", "phase order: ab (api, then raw), ba, a (api only) or b (raw only)")
+	fs.IntVar(&o.multipart, "multipart", 0, "send K files per multipart/form-data request instead of one raw application/dicom body each")
+	fs.BoolVar(&o.keep, "keep", false, "keep the database, buckets, server binary and log (the server is still stopped)")
+	fs.BoolVar(&o.json, "json", false, "print the results as JSON")
+	fs.BoolVar(&o.workers, "workers", false, "run the River workers in the server process (previews render during and after phase api; use -order ba)")
+	fs.IntVar(&o.perStudy, "per-study", 100, "instances per study (one series each, one case per study)")
+	fs.IntVar(&o.warmup, "warmup", 8, "untimed uploads per path before timing (they also check the route)")
+	fs.StringVar(&o.sourceFile, "source", "internal/dicomfile/testdata/CT_small.dcm", "source DICOM file (native, single frame), relative to the module root")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	switch {
+	case o.n < 1:
+		return o, errors.New("-n must be at least 1")
+	case o.c < 1:
+		return o, errors.New("-c must be at least 1")
+	case o.sizeKB < 1 || o.sizeKB > 64<<10:
+		return o, errors.New("-size-kb must be between 1 and 65536")
+	case o.multipart < 0:
+		return o, errors.New("-multipart must be 0 (raw bodies) or the files per request")
+	case o.perStudy < 1:
+		return o, errors.New("-per-study must be at least 1")
+	case o.warmup < 0:
+		return o, errors.New("-warmup must not be negative")
+	}
+	switch o.order {
+	case "ab", "ba", "a", "b":
+	default:
+		return o, fmt.Errorf("-order must be ab, ba, a or b, got %q", o.order)
+	}
+	return o, nil
+}
+
+// run is the whole program; ctx is cancelled on Ctrl-C.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+	opts, err := parseOptions(args, stderr)
+	if err != nil {
+		return err
+	}
+	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
+
+	svc, err := loadServices(getenv)
+	if err != nil {
+		return err
+	}
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return err
+	}
+
+	logf("making %d instances of %d KiB pixel data (+%d warm-up) from %s", opts.n, opts.sizeKB, opts.warmup, opts.sourceFile)
+	set, err := makeInstances(root, opts)
+	if err != nil {
+		return err
+	}
+	logf("%d instances, %d bytes each, %.1f MB in all, %d studies", len(set.timed), set.size, float64(set.bytes())/1e6, set.studies)
+
+	env := &benchEnv{svc: svc, root: root, logf: logf, keep: opts.keep}
+	defer func() {
+		if cerr := env.cleanup(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	if err := env.setUp(ctx, opts, set); err != nil {
+		return err
+	}
+
+	res, err := runPhases(ctx, env, opts, set, logf)
+	if err != nil {
+		return err
+	}
+	if opts.json {
+		return writeJSON(stdout, res)
+	}
+	writeTable(stdout, res)
+	return nil
+}

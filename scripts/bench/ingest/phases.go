@@ -1,0 +1,298 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/minio/minio-go/v7"
+)
+
+// runPhases warms both paths up, then times them in opts.order.
+func runPhases(ctx context.Context, e *benchEnv, opts options, set *instanceSet, logf func(string, ...any)) (*results, error) {
+	res := &results{
+		N: opts.n, Concurrency: opts.c, SizeKB: opts.sizeKB, Order: opts.order, Multipart: opts.multipart,
+		Workers: opts.workers, InstanceBytes: set.size, Image: fmt.Sprintf("%dx%d 16-bit", set.side, set.side),
+		Studies: set.studies, TotalBytes: set.bytes(), GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(),
+		GoVersion: runtime.Version(),
+	}
+	up := &uploader{
+		client: newHTTPClient(opts.c), baseURL: e.baseURL, token: e.staffToken,
+		caseIDs: append(append([]string(nil), e.caseIDs...), e.warmCaseID), multipart: opts.multipart > 0,
+	}
+	raw := &rawPutter{mc: e.mc, bucket: e.rawBucket}
+	minioPID := readPIDFile(filepath.Join(e.root, ".data", "minio.pid"))
+	pgPID := e.postmasterPID(ctx)
+	serverPID := -1
+	if e.server != nil {
+		serverPID = e.server.Process.Pid
+	}
+
+	if len(set.warm) > 0 {
+		logf("warm-up: %d instances per path (untimed)", len(set.warm))
+		if strings.Contains(opts.order, "a") {
+			if _, err := runLoad(ctx, apiRequests(set.warm, opts.multipart), opts.c, up.upload); err != nil {
+				return nil, fmt.Errorf("warm-up: %w", err)
+			}
+		}
+		if strings.Contains(opts.order, "b") {
+			raw.prefix = "warmup/"
+			if _, err := runLoad(ctx, apiRequests(set.warm, 0), opts.c, raw.put); err != nil {
+				return nil, fmt.Errorf("warm-up: %w", err)
+			}
+		}
+	}
+
+	for _, phase := range opts.order {
+		var (
+			path string
+			reqs []request
+			do   func(context.Context, request) error
+		)
+		switch phase {
+		case 'a':
+			path, reqs, do = "api", apiRequests(set.timed, opts.multipart), up.upload
+			before, err := readMem(serverPID)
+			if err != nil {
+				return nil, err
+			}
+			res.Server.RSSBeforeKB, res.Server.HWMBeforeKB = before.rssKB, before.hwmKB
+		case 'b':
+			path, reqs, do = "raw", apiRequests(set.timed, 0), raw.put
+			raw.prefix = "raw/"
+		}
+		logf("phase %s: %d instances in %d requests, concurrency %d", path, len(set.timed), len(reqs), opts.c)
+		cpu0 := readCPU(serverPID, minioPID, pgPID)
+		lr, err := runLoad(ctx, reqs, opts.c, do)
+		if err != nil {
+			return nil, fmt.Errorf("phase %s: %w", path, err)
+		}
+		pr := summarize(path, lr)
+		pr.CPU = readCPU(serverPID, minioPID, pgPID).since(cpu0)
+		res.Phases = append(res.Phases, pr)
+		logf("phase %s: %.1f s, %.1f instances/s, %.1f MB/s", path, pr.Seconds, pr.InstancesPerSec, pr.MBPerSec)
+
+		if phase == 'a' {
+			after, err := readMem(serverPID)
+			if err != nil {
+				return nil, err
+			}
+			res.Server.RSSAfterKB, res.Server.PeakRSSKB = after.rssKB, after.hwmKB
+			if err := e.countIndexed(ctx, &res.Server); err != nil {
+				return nil, err
+			}
+			res.Server.ExpectedFiles = len(set.timed) + len(set.warm)
+		}
+	}
+	res.finish()
+	return res, nil
+}
+
+// countIndexed reads what the server recorded: files, DICOM instances,
+// queued jobs and objects in its bucket.
+func (e *benchEnv) countIndexed(ctx context.Context, s *serverStats) error {
+	conn, err := pgx.Connect(ctx, e.dbURL)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", e.dbName, err)
+	}
+	defer conn.Close(context.Background())
+	for q, dst := range map[string]*int{
+		"SELECT count(*) FROM files":           &s.Files,
+		"SELECT count(*) FROM dicom_instances": &s.DICOMInstances,
+		"SELECT count(*) FROM river_job":       &s.Jobs,
+	} {
+		if err := conn.QueryRow(ctx, q).Scan(dst); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	for obj := range e.mc.ListObjects(ctx, e.bucket, minio.ListObjectsOptions{Recursive: true}) {
+		if obj.Err != nil {
+			return fmt.Errorf("list bucket %s: %w", e.bucket, obj.Err)
+		}
+		s.Objects++
+	}
+	return nil
+}
+
+// mem is a process's resident memory from /proc/<pid>/status.
+type mem struct{ rssKB, hwmKB int64 }
+
+func readMem(pid int) (mem, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return mem{}, fmt.Errorf("server memory (Linux /proc only): %w", err)
+	}
+	var m mem
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		v, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			m.rssKB = v
+		case "VmHWM:":
+			m.hwmKB = v
+		}
+	}
+	return m, nil
+}
+
+// cpuSample is CPU time used so far, in seconds: by the machine (busy and
+// total, from /proc/stat), this process, the server, MinIO and PostgreSQL
+// (when known).
+type cpuSample struct {
+	at                                         time.Time
+	busy, total, self, server, minio, pg       float64
+	haveMachine, haveServer, haveMinIO, havePG bool
+}
+
+// clockTicks is USER_HZ, 100 on every Linux this runs on.
+const clockTicks = 100
+
+func readCPU(serverPID, minioPID, pgPID int) cpuSample {
+	s := cpuSample{at: time.Now()}
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		f := strings.Fields(line)
+		if len(f) > 5 && f[0] == "cpu" {
+			for i, v := range f[1:] {
+				n, _ := strconv.ParseFloat(v, 64)
+				s.total += n
+				if i != 3 && i != 4 { // idle, iowait
+					s.busy += n
+				}
+			}
+			s.busy /= clockTicks
+			s.total /= clockTicks
+			s.haveMachine = true
+		}
+	}
+	s.self, _ = procCPU(os.Getpid())
+	s.server, s.haveServer = procCPU(serverPID)
+	if minioPID > 0 {
+		s.minio, s.haveMinIO = procCPU(minioPID)
+	}
+	if pgPID > 0 {
+		s.pg, s.havePG = treeCPU(pgPID)
+	}
+	return s
+}
+
+// treeCPU returns the CPU of pid and its children (PostgreSQL's postmaster
+// and its backends) that are alive now.
+func treeCPU(pid int) (float64, bool) {
+	total, ok := procCPU(pid)
+	if !ok {
+		return 0, false
+	}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		child, err := strconv.Atoi(d.Name())
+		if err != nil || child == pid {
+			continue
+		}
+		if ppid, _ := procField(child, 1); ppid == float64(pid) {
+			c, _ := procCPU(child)
+			total += c
+		}
+	}
+	return total, true
+}
+
+// postmasterPID returns the pid of the PostgreSQL server when it runs on
+// this machine (the parent of a backend), or 0.
+func (e *benchEnv) postmasterPID(ctx context.Context) int {
+	conn, err := e.svc.connectAdmin(ctx)
+	if err != nil {
+		return 0
+	}
+	defer conn.Close(context.Background())
+	var backend int
+	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
+		return 0
+	}
+	ppid, ok := procField(backend, 1)
+	if !ok {
+		return 0 // not on this machine, or not visible
+	}
+	return int(ppid)
+}
+
+// procCPU returns utime+stime of pid in seconds.
+func procCPU(pid int) (float64, bool) {
+	ut, ok := procField(pid, 11)
+	st, ok2 := procField(pid, 12)
+	return (ut + st) / clockTicks, ok && ok2
+}
+
+// procField returns field i of /proc/<pid>/stat counted from the one after
+// the command name (0 is the state, 1 the parent pid, 11 utime, 12 stime).
+func procField(pid, i int) (float64, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// The command name is in parentheses and may hold spaces.
+	j := strings.LastIndexByte(string(b), ')')
+	if j < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[j+1:]))
+	if len(f) <= i {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(f[i], 64)
+	return v, err == nil
+}
+
+// since returns the CPU used between s0 and s.
+func (s cpuSample) since(s0 cpuSample) cpuUse {
+	var u cpuUse
+	wall := s.at.Sub(s0.at).Seconds()
+	if s.haveMachine && s.total > s0.total {
+		u.MachineBusyPct = 100 * (s.busy - s0.busy) / (s.total - s0.total)
+		u.MachineCores = (s.busy - s0.busy) / wall
+	}
+	u.ClientSec = s.self - s0.self
+	if s.haveServer {
+		v := s.server - s0.server
+		u.ServerSec = &v
+	}
+	if s.haveMinIO && s0.haveMinIO {
+		v := s.minio - s0.minio
+		u.MinIOSec = &v
+	}
+	if s.havePG && s0.havePG {
+		v := s.pg - s0.pg
+		u.PostgresSec = &v
+	}
+	if s.haveMachine {
+		// What the machine did besides the processes above (the kernel's
+		// own work, other programs): a large value means a noisy run.
+		v := (s.busy - s0.busy) - u.ClientSec
+		for _, p := range []*float64{u.ServerSec, u.MinIOSec, u.PostgresSec} {
+			if p != nil {
+				v -= *p
+			}
+		}
+		u.OtherSec = max(v, 0)
+	}
+	return u
+}
+
+func readPIDFile(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
