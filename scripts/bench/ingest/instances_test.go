@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/teleread/teleread/internal/dicomfile"
+	"github.com/teleread/teleread/scripts/bench/internal/benchenv"
 )
 
 func TestSideFor(t *testing.T) {
@@ -21,7 +22,7 @@ func TestSideFor(t *testing.T) {
 
 func TestMakeInstances(t *testing.T) {
 	t.Parallel()
-	root, err := moduleRoot(context.Background())
+	root, err := benchenv.ModuleRoot(context.Background(), makeTarget)
 	require.NoError(t, err)
 	opts := options{n: 5, sizeKB: 32, perStudy: 2, warmup: 2, sourceFile: "internal/dicomfile/testdata/CT_small.dcm"}
 	set, err := makeInstances(root, opts)
@@ -90,7 +91,7 @@ func TestInstanceReader(t *testing.T) {
 // benchInstance returns one default-sized instance, for the benchmarks below
 // that put a figure on the server's per-file CPU work (docs/benchmarks.md).
 func benchInstance(b *testing.B) []byte {
-	root, err := moduleRoot(context.Background())
+	root, err := benchenv.ModuleRoot(context.Background(), makeTarget)
 	require.NoError(b, err)
 	set, err := makeInstances(root, options{n: 1, sizeKB: 512, perStudy: 1, sourceFile: "internal/dicomfile/testdata/CT_small.dcm"})
 	require.NoError(b, err)

@@ -25,25 +25,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
+
+	"github.com/teleread/teleread/scripts/bench/internal/benchenv"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	if err != nil && ctx.Err() != nil {
-		err = fmt.Errorf("interrupted (everything it created is removed unless -keep): %w", err)
-	}
-	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "bench ingest:", err)
-		}
-		os.Exit(1)
-	}
+	benchenv.Main("ingest", run)
 }
 
 // options are the command-line flags.
@@ -110,27 +98,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
-
-	svc, err := loadServices(getenv)
+	logf := benchenv.Logger(stderr)
+	base, err := benchenv.New(ctx, getenv, makeTarget, logf)
 	if err != nil {
 		return err
 	}
-	root, err := moduleRoot(ctx)
-	if err != nil {
-		return err
-	}
+	base.Keep = opts.keep
 
 	logf("making %d instances of %d KiB pixel data (+%d warm-up) from %s", opts.n, opts.sizeKB, opts.warmup, opts.sourceFile)
-	set, err := makeInstances(root, opts)
+	set, err := makeInstances(base.Root, opts)
 	if err != nil {
 		return err
 	}
 	logf("%d instances, %d bytes each, %.1f MB in all, %d studies", len(set.timed), set.size, float64(set.bytes())/1e6, set.studies)
 
-	env := &benchEnv{svc: svc, root: root, logf: logf, keep: opts.keep}
+	env := &benchEnv{Env: base}
 	defer func() {
-		if cerr := env.cleanup(); cerr != nil && err == nil {
+		if cerr := env.Cleanup(); cerr != nil && err == nil {
 			err = cerr
 		}
 	}()

@@ -23,15 +23,15 @@ func runPhases(ctx context.Context, e *benchEnv, opts options, set *instanceSet,
 		GoVersion: runtime.Version(),
 	}
 	up := &uploader{
-		client: newHTTPClient(opts.c), baseURL: e.baseURL, token: e.staffToken,
+		client: newHTTPClient(opts.c), baseURL: e.BaseURL, token: e.staffToken,
 		caseIDs: append(append([]string(nil), e.caseIDs...), e.warmCaseID), multipart: opts.multipart > 0,
 	}
-	raw := &rawPutter{mc: e.mc, bucket: e.rawBucket}
-	minioPID := readPIDFile(filepath.Join(e.root, ".data", "minio.pid"))
+	raw := &rawPutter{mc: e.MC, bucket: e.rawBucket}
+	minioPID := readPIDFile(filepath.Join(e.Root, ".data", "minio.pid"))
 	pgPID := e.postmasterPID(ctx)
 	serverPID := -1
-	if e.server != nil {
-		serverPID = e.server.Process.Pid
+	if e.Server != nil {
+		serverPID = e.Server.Process.Pid
 	}
 
 	if len(set.warm) > 0 {
@@ -97,9 +97,9 @@ func runPhases(ctx context.Context, e *benchEnv, opts options, set *instanceSet,
 // countIndexed reads what the server recorded: files, DICOM instances,
 // queued jobs and objects in its bucket.
 func (e *benchEnv) countIndexed(ctx context.Context, s *serverStats) error {
-	conn, err := pgx.Connect(ctx, e.dbURL)
+	conn, err := pgx.Connect(ctx, e.DBURL)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", e.dbName, err)
+		return fmt.Errorf("connect to %s: %w", e.DBName, err)
 	}
 	defer conn.Close(context.Background())
 	for q, dst := range map[string]*int{
@@ -111,9 +111,9 @@ func (e *benchEnv) countIndexed(ctx context.Context, s *serverStats) error {
 			return fmt.Errorf("%s: %w", q, err)
 		}
 	}
-	for obj := range e.mc.ListObjects(ctx, e.bucket, minio.ListObjectsOptions{Recursive: true}) {
+	for obj := range e.MC.ListObjects(ctx, e.Bucket, minio.ListObjectsOptions{Recursive: true}) {
 		if obj.Err != nil {
-			return fmt.Errorf("list bucket %s: %w", e.bucket, obj.Err)
+			return fmt.Errorf("list bucket %s: %w", e.Bucket, obj.Err)
 		}
 		s.Objects++
 	}
@@ -210,7 +210,7 @@ func treeCPU(pid int) (float64, bool) {
 // postmasterPID returns the pid of the PostgreSQL server when it runs on
 // this machine (the parent of a backend), or 0.
 func (e *benchEnv) postmasterPID(ctx context.Context) int {
-	conn, err := e.svc.connectAdmin(ctx)
+	conn, err := e.Services.ConnectAdmin(ctx)
 	if err != nil {
 		return 0
 	}

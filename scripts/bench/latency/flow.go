@@ -122,14 +122,14 @@ func (f *flow) oneCase(ctx context.Context, i int) (flowSample, error) {
 		"patient":           map[string]string{"name": f.patientName, "birth_date": "1970-01-01", "sex": "F", "mrn": f.patientID},
 		"clinical_question": fmt.Sprintf("Latency benchmark case %d: fracture?", i+1),
 	}
-	if err := e.api(ctx, u.staff, http.MethodPost, "/cases", body, http.StatusCreated, &cs); err != nil {
+	if err := e.API(ctx, u.staff, http.MethodPost, "/cases", body, http.StatusCreated, &cs); err != nil {
 		return flowSample{}, fmt.Errorf("create case: %w", err)
 	}
 	s := flowSample{caseID: cs.ID}
 	if err := f.upload(ctx, cs.ID, i); err != nil {
 		return s, err
 	}
-	if err := e.api(ctx, u.staff, http.MethodPost, "/cases/"+cs.ID+"/submit", nil, http.StatusOK, &cs); err != nil {
+	if err := e.API(ctx, u.staff, http.MethodPost, "/cases/"+cs.ID+"/submit", nil, http.StatusOK, &cs); err != nil {
 		return s, fmt.Errorf("submit: %w", err)
 	}
 	submitted := time.Now()
@@ -142,21 +142,21 @@ func (f *flow) oneCase(ctx context.Context, i int) (flowSample, error) {
 	}
 	s.visible, s.worklistGets = seen.Sub(submitted), gets
 
-	if err := e.api(ctx, u.specialist, http.MethodPost, "/cases/"+cs.ID+"/claim", nil, http.StatusOK, nil); err != nil {
+	if err := e.API(ctx, u.specialist, http.MethodPost, "/cases/"+cs.ID+"/claim", nil, http.StatusOK, nil); err != nil {
 		return s, fmt.Errorf("claim: %w", err)
 	}
 	report := map[string]any{
 		"findings": "No acute fracture. Benchmark report.", "impression": "Normal study.",
 		"diagnoses": []any{map[string]string{"text": "No abnormality detected", "system": "", "code": ""}},
 	}
-	if err := e.api(ctx, u.specialist, http.MethodPut, "/cases/"+cs.ID+"/report", report, http.StatusCreated, nil); err != nil {
+	if err := e.API(ctx, u.specialist, http.MethodPut, "/cases/"+cs.ID+"/report", report, http.StatusCreated, nil); err != nil {
 		return s, fmt.Errorf("save report: %w", err)
 	}
 	var signed struct {
 		ID     string `json:"id"`
 		Status string `json:"status"`
 	}
-	if err := e.api(ctx, u.specialist, http.MethodPost, "/cases/"+cs.ID+"/report/sign", nil, http.StatusOK, &signed); err != nil {
+	if err := e.API(ctx, u.specialist, http.MethodPost, "/cases/"+cs.ID+"/report/sign", nil, http.StatusOK, &signed); err != nil {
 		return s, fmt.Errorf("sign: %w", err)
 	}
 	signedAt := time.Now()
@@ -180,7 +180,7 @@ func (f *flow) upload(ctx context.Context, caseID string, i int) error {
 		return err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
-		fmt.Sprintf("%s/api/v1/cases/%s/files?filename=case-%04d.dcm", f.e.baseURL, caseID, i+1), bytes.NewReader(buf.Bytes()))
+		fmt.Sprintf("%s/api/v1/cases/%s/files?filename=case-%04d.dcm", f.e.BaseURL, caseID, i+1), bytes.NewReader(buf.Bytes()))
 	if err != nil {
 		return err
 	}
@@ -191,7 +191,7 @@ func (f *flow) upload(ctx context.Context, caseID string, i int) error {
 			Reason string `json:"reason"`
 		} `json:"files"`
 	}
-	if err := f.e.send(req, f.e.users.staff, http.StatusCreated, &out); err != nil {
+	if err := f.e.Send(req, f.e.users.staff, http.StatusCreated, &out); err != nil {
 		return fmt.Errorf("upload: %w", err)
 	}
 	if len(out.Files) != 1 || out.Files[0].Status != "accepted" {
@@ -224,7 +224,7 @@ func (f *flow) waitOnWorklist(ctx context.Context, caseID string) (time.Time, in
 				} `json:"items"`
 			}
 			gets++
-			if err := f.e.api(ctx, f.e.users.specialist, http.MethodGet, "/worklist", nil, http.StatusOK, &page); err != nil {
+			if err := f.e.API(ctx, f.e.users.specialist, http.MethodGet, "/worklist", nil, http.StatusOK, &page); err != nil {
 				return time.Time{}, gets, fmt.Errorf("worklist: %w", err)
 			}
 			at := time.Now()

@@ -34,26 +34,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/teleread/teleread/scripts/bench/internal/benchenv"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	if err != nil && ctx.Err() != nil {
-		err = fmt.Errorf("interrupted (everything it created is removed unless -keep): %w", err)
-	}
-	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "bench latency:", err)
-		}
-		os.Exit(1)
-	}
+	benchenv.Main("latency", run)
 }
 
 // options are the command-line flags.
@@ -115,23 +104,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
-	svc, err := loadServices(getenv)
+	logf := benchenv.Logger(stderr)
+	base, err := benchenv.New(ctx, getenv, makeTarget, logf)
 	if err != nil {
 		return err
 	}
-	root, err := moduleRoot(ctx)
-	if err != nil {
-		return err
-	}
-	src, err := os.ReadFile(filepath.Join(root, opts.sourceFile))
+	base.Keep = opts.keep
+	src, err := os.ReadFile(filepath.Join(base.Root, opts.sourceFile))
 	if err != nil {
 		return err
 	}
 
-	env := &benchEnv{svc: svc, root: root, logf: logf, keep: opts.keep, workers: opts.workers}
+	env := &benchEnv{Env: base, workers: opts.workers}
 	defer func() {
-		if cerr := env.cleanup(); cerr != nil && err == nil {
+		if cerr := env.Cleanup(); cerr != nil && err == nil {
 			err = cerr
 		}
 	}()

@@ -249,12 +249,12 @@ func (s *scale) timeAPI(ctx context.Context, v variant, m int) (lat []time.Durat
 		Total int        `json:"total"`
 	}
 	get := func() (time.Duration, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.e.baseURL+"/api/v1/worklist"+v.query, nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.e.BaseURL+"/api/v1/worklist"+v.query, nil)
 		if err != nil {
 			return 0, err
 		}
 		t := time.Now()
-		err = s.e.send(req, s.e.users.specialist, http.StatusOK, &page)
+		err = s.e.Send(req, s.e.users.specialist, http.StatusOK, &page)
 		return time.Since(t), err
 	}
 	for range 10 {
