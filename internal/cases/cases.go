@@ -253,15 +253,21 @@ func (s *Service) List(ctx context.Context, p *identity.Principal, f Filter) ([]
 }
 
 // Events returns the timeline of a case p may see.
+//
+// The timeline carries clinical messages (requests for information,
+// reasons), so reading it is audited like reading the case.
 func (s *Service) Events(ctx context.Context, p *identity.Principal, id uuid.UUID) ([]Event, error) {
-	if _, err := s.Visible(ctx, s.pool, p, id); err != nil {
+	c, err := s.Visible(ctx, s.pool, p, id)
+	if err != nil {
 		return nil, err
 	}
 	evs, err := s.q.EventList(ctx, s.pool, id)
 	if err != nil {
 		return nil, fmt.Errorf("case events: %w", err)
 	}
-	return evs, nil
+	err = audit.RecordTx(ctx, s.pool, audit.Event{Actor: p.Actor(), Action: "case.events", ObjectType: "case",
+		ObjectID: id.String(), ObjectOrgID: &c.SiteOrgID})
+	return evs, err
 }
 
 // event appends to a case's timeline inside tx.
