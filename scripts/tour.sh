@@ -91,5 +91,5 @@ step "the case timeline"
 call "$STAFF" GET "/cases/$CASE/events" | jq -r '.items[] | "\(.at)  \(.kind)  \(.to_status // "")"'
 
 step "who read what (audit), and the chain verifies"
-call "$ADMIN" GET "/audit?object_id=$CASE" X
+call "$ADMIN" GET "/audit?object_id=$CASE&limit=20" | jq -r '.items[] | "\(.at)  \(.action)"'
 bin/teleread audit verify
