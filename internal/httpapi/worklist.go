@@ -31,6 +31,9 @@ type worklistItemJSON struct {
 	Modalities       []string     `json:"modalities"`
 	Files            int          `json:"files"`
 	Site             string       `json:"site"`
+	// AwaitingSecondRead: a preliminary report is signed; another
+	// specialist signs it final.
+	AwaitingSecondRead bool `json:"awaiting_second_read"`
 }
 
 type patientBrief struct {
@@ -86,7 +89,7 @@ func (a *API) worklistList(c *gin.Context) {
 			ClaimExpiresAt: it.ClaimExpiresAt, Patient: patientBrief{Name: it.PatientName, Sex: it.PatientSex,
 				BirthDate: it.PatientBirthDate.Format(time.DateOnly)},
 			ClinicalQuestion: it.ClinicalQuestion, LesionBodySite: it.LesionBodySite, Modalities: it.Modalities,
-			Files: it.Files, Site: it.SiteName})
+			Files: it.Files, Site: it.SiteName, AwaitingSecondRead: it.AwaitingSecondRead})
 	}
 	if page.Next != nil {
 		out.NextCursor = encodeWorklistCursor(*page.Next)

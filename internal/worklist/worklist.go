@@ -37,7 +37,10 @@ type Item struct {
 	Modalities       []string
 	Files            int
 	SiteName         string
-	priorityRank     int16
+	// AwaitingSecondRead is set when a preliminary report is signed and the
+	// case waits for a second specialist to sign it final.
+	AwaitingSecondRead bool
+	priorityRank       int16
 }
 
 // Query filters a worklist.
@@ -116,7 +119,8 @@ func (s *Service) List(ctx context.Context, p *identity.Principal, q Query) (Pag
 		coalesce((SELECT array_agg(DISTINCT ds.modality) FROM dicom_series ds JOIN dicom_studies st ON st.id = ds.study_id
 			WHERE st.case_id = c.id AND ds.modality <> ''), '{}'),
 		(SELECT count(*) FROM files f WHERE f.case_id = c.id)::int,
-		o.name
+		o.name,
+		EXISTS (SELECT 1 FROM reports r WHERE r.case_id = c.id AND r.status = 'preliminary')
 		FROM cases c JOIN orgs o ON o.id = c.site_org_id
 		WHERE ` + strings.Join(where, " AND ") + fmt.Sprintf(`
 		ORDER BY c.priority_rank, c.due_at, c.id LIMIT $%d`, len(args))
@@ -129,7 +133,8 @@ func (s *Service) List(ctx context.Context, p *identity.Principal, q Query) (Pag
 		var overdue *bool
 		err := r.Scan(&it.CaseID, &it.Status, &it.Specialty, &it.Priority, &it.priorityRank, &it.DueAt, &overdue,
 			&it.RoutedAt, &it.AssignedTo, &it.ClaimExpiresAt, &it.PatientName, &it.PatientSex, &it.PatientBirthDate,
-			&it.ClinicalQuestion, &it.LesionBodySite, &it.Modalities, &it.Files, &it.SiteName)
+			&it.ClinicalQuestion, &it.LesionBodySite, &it.Modalities, &it.Files, &it.SiteName,
+			&it.AwaitingSecondRead)
 		it.Overdue = overdue != nil && *overdue
 		return it, err
 	})

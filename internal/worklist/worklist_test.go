@@ -299,6 +299,18 @@ func TestWorklistOrderFiltersAndTenancy(t *testing.T) {
 	require.Equal(t, []string{"urgent", "routine"}, []string{rest.Items[0].Priority, rest.Items[1].Priority})
 	require.True(t, rest.Items[1].Overdue)
 
+	for _, it := range append(page.Items, rest.Items...) {
+		require.False(t, it.AwaitingSecondRead)
+	}
+	// A signed preliminary report marks the case as waiting for a second read.
+	_, err = b.env.Pool.Exec(ctx, `INSERT INTO reports (case_id, status, author_id, updated_by, content_sha256)
+		VALUES ($1, 'preliminary', $2, $2, repeat('a', 64))`, ids[1], spec.UserID)
+	require.NoError(t, err)
+	again, err := b.wl.List(ctx, spec, worklist.Query{Limit: 1})
+	require.NoError(t, err)
+	require.Equal(t, ids[1], again.Items[0].CaseID)
+	require.True(t, again.Items[0].AwaitingSecondRead)
+
 	overdue, err := b.wl.List(ctx, spec, worklist.Query{Overdue: true})
 	require.NoError(t, err)
 	require.Len(t, overdue.Items, 1)

@@ -227,7 +227,8 @@ func worklistSQL(groupID string, v variant) (sql string, args []any, types []str
 		coalesce((SELECT array_agg(DISTINCT ds.modality) FROM dicom_series ds JOIN dicom_studies st ON st.id = ds.study_id
 			WHERE st.case_id = c.id AND ds.modality <> ''), '{}'),
 		(SELECT count(*) FROM files f WHERE f.case_id = c.id)::int,
-		o.name
+		o.name,
+		EXISTS (SELECT 1 FROM reports r WHERE r.case_id = c.id AND r.status = 'preliminary')
 		FROM cases c JOIN orgs o ON o.id = c.site_org_id
 		WHERE ` + where + fmt.Sprintf(`
 		ORDER BY c.priority_rank, c.due_at, c.id LIMIT $%d`, len(args))
