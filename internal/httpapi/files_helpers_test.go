@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 	"net/textproto"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -185,58 +183,11 @@ var dicomdirFiles = []string{
 	"dicomdir/77654033/CT2/17106", "dicomdir/77654033/CT2/17136", "dicomdir/77654033/CT2/17166", "dicomdir/77654033/CT2/17196",
 }
 
-// dicomHeader builds the start of an Explicit VR Little Endian DICOM file
-// (8-bit monochrome frames of rows x cols) up to and including the header
-// of its Pixel Data element, which declares pixelLen bytes.
-func dicomHeader(sop string, rows, cols, frames int, pixelLen uint32) []byte {
-	le := binary.LittleEndian
-	elem := func(out []byte, group, el uint16, vr, val string) []byte {
-		if len(val)%2 == 1 {
-			val += map[bool]string{true: "\x00", false: " "}[vr == "UI"]
-		}
-		out = append(le.AppendUint16(le.AppendUint16(out, group), el), vr...)
-		if vr == "OB" {
-			out = le.AppendUint32(append(out, 0, 0), uint32(len(val)))
-		} else {
-			out = le.AppendUint16(out, uint16(len(val)))
-		}
-		return append(out, val...)
-	}
-	us := func(v int) string { return string(le.AppendUint16(nil, uint16(v))) }
-	const sc = "1.2.840.10008.5.1.4.1.1.7"
-	var meta []byte
-	meta = elem(meta, 2, 1, "OB", "\x00\x01")
-	meta = elem(meta, 2, 2, "UI", sc)
-	meta = elem(meta, 2, 3, "UI", sop)
-	meta = elem(meta, 2, 0x10, "UI", "1.2.840.10008.1.2.1")
-	out := append(make([]byte, 128), "DICM"...)
-	out = elem(out, 2, 0, "UL", string(le.AppendUint32(nil, uint32(len(meta)))))
-	out = append(out, meta...)
-	out = elem(out, 8, 0x16, "UI", sc)
-	out = elem(out, 8, 0x18, "UI", sop)
-	out = elem(out, 8, 0x60, "CS", "OT")
-	out = elem(out, 0x10, 0x10, "PN", "Doe^Archibald")
-	out = elem(out, 0x10, 0x20, "LO", "77654033")
-	out = elem(out, 0x20, 0x0D, "UI", sop+".1")
-	out = elem(out, 0x20, 0x0E, "UI", sop+".2")
-	out = elem(out, 0x28, 0x02, "US", us(1))
-	out = elem(out, 0x28, 0x04, "CS", "MONOCHROME2")
-	out = elem(out, 0x28, 0x08, "IS", strconv.Itoa(frames))
-	out = elem(out, 0x28, 0x10, "US", us(rows))
-	out = elem(out, 0x28, 0x11, "US", us(cols))
-	out = elem(out, 0x28, 0x100, "US", us(8))
-	out = elem(out, 0x28, 0x101, "US", us(8))
-	out = elem(out, 0x28, 0x102, "US", us(7))
-	out = elem(out, 0x28, 0x103, "US", us(0))
-	out = append(le.AppendUint16(le.AppendUint16(out, 0x7FE0), 0x10), 'O', 'B', 0, 0)
-	return le.AppendUint32(out, pixelLen)
-}
-
 // synthDICOM is a valid DICOM file of 8-bit frames of rows x cols with
 // pixels from a generator: it streams its bytes without holding them.
 func synthDICOM(sop string, rows, cols, frames int) (io.Reader, int64) {
 	n := int64(rows) * int64(cols) * int64(frames)
-	head := dicomHeader(sop, rows, cols, frames, uint32(n))
+	head := testenv.DICOMHeader(sop, rows, cols, frames, uint32(n))
 	return io.MultiReader(bytes.NewReader(head), io.LimitReader(&pattern{}, n)), int64(len(head)) + n
 }
 
@@ -250,27 +201,3 @@ func (p *pattern) Read(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
-
-// withGPS inserts an EXIF APP1 segment with a GPS IFD (latitude bytes
-// gpsMarker) after a JPEG's SOI marker.
-func withGPS(t testing.TB, jpg []byte) []byte {
-	t.Helper()
-	le := binary.LittleEndian
-	tiff := []byte{'I', 'I', 42, 0, 8, 0, 0, 0}
-	tiff = le.AppendUint16(tiff, 1)
-	tiff = append(le.AppendUint16(le.AppendUint16(tiff, 0x8825), 4), 1, 0, 0, 0)
-	tiff = le.AppendUint32(le.AppendUint32(tiff, 26), 0)
-	tiff = le.AppendUint16(tiff, 2)
-	tiff = append(le.AppendUint16(le.AppendUint16(tiff, 0x0001), 2), 2, 0, 0, 0, 'N', 0, 0, 0)
-	tiff = append(le.AppendUint16(le.AppendUint16(tiff, 0x0002), 5), 3, 0, 0, 0)
-	tiff = le.AppendUint32(le.AppendUint32(tiff, 56), 0)
-	for range 3 {
-		tiff = le.AppendUint32(append(tiff, gpsMarker...), 1)
-	}
-	payload := append([]byte("Exif\x00\x00"), tiff...)
-	seg := binary.BigEndian.AppendUint16([]byte{0xFF, 0xE1}, uint16(len(payload)+2))
-	out := append([]byte{0xFF, 0xD8}, append(seg, payload...)...)
-	return append(out, jpg[2:]...)
-}
-
-var gpsMarker = []byte{0x33, 0x77, 0x5A, 0x5A}

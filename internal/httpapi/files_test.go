@@ -3,13 +3,13 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
-	"hash/crc32"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/teleread/teleread/internal/testenv"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -25,7 +25,7 @@ func TestUploadFolderAndPhoto(t *testing.T) {
 	for _, name := range dicomdirFiles {
 		parts = append(parts, filePart(name, testfile(t, name)))
 	}
-	photo := withGPS(t, testfile(t, "retina.jpg"))
+	photo := testenv.WithGPS(testfile(t, "retina.jpg"))
 	parts = append(parts, part{field: "body_site", body: []byte("left forearm")},
 		part{field: "dermoscopic", body: []byte("true")}, filePart("lesion.jpg", photo))
 
@@ -58,7 +58,7 @@ func TestUploadFolderAndPhoto(t *testing.T) {
 	require.Equal(t, http.StatusOK, cresp.StatusCode)
 	require.Equal(t, "image/jpeg", cresp.Header.Get("Content-Type"))
 	require.Equal(t, pf["stored_sha256"], sha256hex(content))
-	require.False(t, bytes.Contains(content, gpsMarker), "GPS is gone from the stored copy")
+	require.False(t, bytes.Contains(content, testenv.GPSMarker), "GPS is gone from the stored copy")
 	require.False(t, bytes.Contains(content, []byte("Exif\x00\x00")))
 
 	resp, list := b.call(t, http.MethodGet, "/api/v1/cases/"+caseID+"/files", b.gpA, nil)
@@ -123,10 +123,10 @@ func TestUploadBadFiles(t *testing.T) {
 	ct := testfile(t, "CT_small.dcm")
 	bad := []part{
 		filePart("truncated.dcm", testfile(t, "bad_MR_truncated.dcm")),
-		filePart("four-gb.dcm", append(dicomHeader("1.2.826.0.1.3680043.2.1143.99", 16, 16, 1, 0xFFFFFFF0), make([]byte, 1024)...)),
+		filePart("four-gb.dcm", append(testenv.DICOMHeader("1.2.826.0.1.3680043.2.1143.99", 16, 16, 1, 0xFFFFFFF0), make([]byte, 1024)...)),
 		filePart("report.dcm", []byte("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\n%%EOF\n")),
 		filePart("zero.dcm", nil),
-		filePart("huge.png", hugePNG()),
+		filePart("huge.png", testenv.HugePNG()),
 	}
 	// Only bad files: 422 with the reason of each in details.
 	resp, body := b.upload(t, b.staffA, caseID, nil, bad...)
@@ -183,7 +183,7 @@ func TestUploadRawBody(t *testing.T) {
 	require.Equal(t, false, f["dermoscopic"])
 
 	// The declared type does not decide: a JPEG sent as DICOM is a photo.
-	resp, body = post("application/dicom", "?filename=x.dcm", withGPS(t, testfile(t, "retina.jpg")))
+	resp, body = post("application/dicom", "?filename=x.dcm", testenv.WithGPS(testfile(t, "retina.jpg")))
 	require.Equal(t, http.StatusCreated, resp.StatusCode, body)
 	require.Equal(t, "photo", results(t, body)["x.dcm"]["file"].(map[string]any)["kind"])
 
@@ -413,20 +413,6 @@ func TestFileRoutesTenancy(t *testing.T) {
 	require.Equal(t, audits, b.count(t, "SELECT count(*) FROM audit_events"), "refused reads write nothing")
 	require.Empty(t, b.objects(t, b.siteB.Org, ""))
 	require.Equal(t, 1, b.count(t, "SELECT count(*) FROM files"))
-}
-
-// hugePNG is the start of a 20,000 x 20,000 PNG.
-func hugePNG() []byte {
-	out := []byte("\x89PNG\r\n\x1a\n")
-	chunk := func(typ string, data []byte) {
-		out = binary.BigEndian.AppendUint32(out, uint32(len(data)))
-		body := append([]byte(typ), data...)
-		out = binary.BigEndian.AppendUint32(append(out, body...), crc32.ChecksumIEEE(body))
-	}
-	ihdr := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, 20000), 20000)
-	chunk("IHDR", append(ihdr, 8, 2, 0, 0, 0))
-	chunk("IEND", nil)
-	return out
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -3,13 +3,10 @@ package intake_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"hash/crc32"
 	"image"
 	"image/png"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -100,114 +97,6 @@ func testdata(t testing.TB, name string) []byte {
 var dicomdirFiles = []string{
 	"dicomdir/77654033/CR1/6154", "dicomdir/77654033/CR2/6247", "dicomdir/77654033/CR3/6278",
 	"dicomdir/77654033/CT2/17106", "dicomdir/77654033/CT2/17136", "dicomdir/77654033/CT2/17166", "dicomdir/77654033/CT2/17196",
-}
-
-// gpsMarker is the GPS latitude written by withGPS; no stored copy may
-// contain it.
-var gpsMarker = []byte{0x01, 0x01, 0x5A, 0x5A}
-
-// withGPS returns a JPEG with an EXIF APP1 segment carrying a GPS position
-// inserted after its SOI marker.
-func withGPS(t testing.TB, jpg []byte) []byte {
-	t.Helper()
-	require.Equal(t, []byte{0xFF, 0xD8}, jpg[:2])
-	le := binary.LittleEndian
-	var tiff []byte
-	tiff = append(tiff, 'I', 'I', 42, 0)
-	tiff = le.AppendUint32(tiff, 8)
-	// IFD0: one entry, the GPS IFD pointer.
-	tiff = le.AppendUint16(tiff, 1)
-	tiff = append(le.AppendUint16(le.AppendUint16(tiff, 0x8825), 4), 1, 0, 0, 0)
-	tiff = le.AppendUint32(tiff, 26)
-	tiff = le.AppendUint32(tiff, 0)
-	// GPS IFD at 26: GPSLatitudeRef "N", GPSLatitude (3 rationals at 56).
-	tiff = le.AppendUint16(tiff, 2)
-	tiff = append(le.AppendUint16(le.AppendUint16(tiff, 0x0001), 2), 2, 0, 0, 0, 'N', 0, 0, 0)
-	tiff = append(le.AppendUint16(le.AppendUint16(tiff, 0x0002), 5), 3, 0, 0, 0)
-	tiff = le.AppendUint32(tiff, 56)
-	tiff = le.AppendUint32(tiff, 0)
-	for i := range 3 {
-		tiff = append(tiff, gpsMarker...)
-		tiff[len(tiff)-4] = byte(i + 1)
-		tiff = le.AppendUint32(tiff, 1)
-	}
-	payload := append([]byte("Exif\x00\x00"), tiff...)
-	seg := []byte{0xFF, 0xE1, 0, 0}
-	binary.BigEndian.PutUint16(seg[2:], uint16(len(payload)+2))
-	seg = append(seg, payload...)
-	out := append([]byte{0xFF, 0xD8}, seg...)
-	return append(out, jpg[2:]...)
-}
-
-// hugePNG is the start of a 20,000 x 20,000 PNG: enough to be refused from
-// its header, before any pixel is decoded.
-func hugePNG() []byte {
-	out := []byte("\x89PNG\r\n\x1a\n")
-	chunk := func(typ string, data []byte) {
-		out = binary.BigEndian.AppendUint32(out, uint32(len(data)))
-		body := append([]byte(typ), data...)
-		out = append(out, body...)
-		out = binary.BigEndian.AppendUint32(out, crc32.ChecksumIEEE(body))
-	}
-	ihdr := binary.BigEndian.AppendUint32(nil, 20000)
-	ihdr = binary.BigEndian.AppendUint32(ihdr, 20000)
-	chunk("IHDR", append(ihdr, 8, 2, 0, 0, 0))
-	chunk("IDAT", []byte{0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01})
-	chunk("IEND", nil)
-	return out
-}
-
-// dicomHeader builds the start of an Explicit VR Little Endian DICOM file
-// up to and including the header of its Pixel Data element, which declares
-// pixelLen bytes: 8-bit monochrome frames of rows x cols.
-func dicomHeader(sop string, rows, cols, frames int, pixelLen uint32) []byte {
-	le := binary.LittleEndian
-	elem := func(out []byte, group, el uint16, vr, val string) []byte {
-		if len(val)%2 == 1 {
-			if vr == "UI" {
-				val += "\x00"
-			} else {
-				val += " "
-			}
-		}
-		out = le.AppendUint16(le.AppendUint16(out, group), el)
-		out = append(out, vr...)
-		if vr == "OB" {
-			out = le.AppendUint32(append(out, 0, 0), uint32(len(val)))
-		} else {
-			out = le.AppendUint16(out, uint16(len(val)))
-		}
-		return append(out, val...)
-	}
-	us := func(v int) string { return string(le.AppendUint16(nil, uint16(v))) }
-	const sc = "1.2.840.10008.5.1.4.1.1.7"
-	var meta []byte
-	meta = elem(meta, 2, 1, "OB", "\x00\x01")
-	meta = elem(meta, 2, 2, "UI", sc)
-	meta = elem(meta, 2, 3, "UI", sop)
-	meta = elem(meta, 2, 0x10, "UI", "1.2.840.10008.1.2.1")
-	out := append(make([]byte, 128), "DICM"...)
-	out = elem(out, 2, 0, "UL", string(le.AppendUint32(nil, uint32(len(meta)))))
-	out = append(out, meta...)
-	out = elem(out, 8, 0x16, "UI", sc)
-	out = elem(out, 8, 0x18, "UI", sop)
-	out = elem(out, 8, 0x60, "CS", "OT")
-	out = elem(out, 0x10, 0x10, "PN", "Doe^Archibald")
-	out = elem(out, 0x10, 0x20, "LO", "77654033")
-	out = elem(out, 0x20, 0x0D, "UI", sop+".1")
-	out = elem(out, 0x20, 0x0E, "UI", sop+".2")
-	out = elem(out, 0x28, 0x02, "US", us(1))
-	out = elem(out, 0x28, 0x04, "CS", "MONOCHROME2")
-	out = elem(out, 0x28, 0x08, "IS", strconv.Itoa(frames))
-	out = elem(out, 0x28, 0x10, "US", us(rows))
-	out = elem(out, 0x28, 0x11, "US", us(cols))
-	out = elem(out, 0x28, 0x100, "US", us(8))
-	out = elem(out, 0x28, 0x101, "US", us(8))
-	out = elem(out, 0x28, 0x102, "US", us(7))
-	out = elem(out, 0x28, 0x103, "US", us(0))
-	out = le.AppendUint16(le.AppendUint16(out, 0x7FE0), 0x10)
-	out = append(out, 'O', 'B', 0, 0)
-	return le.AppendUint32(out, pixelLen)
 }
 
 // flatPNG is a uniform grey 100x100 PNG.

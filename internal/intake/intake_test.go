@@ -8,6 +8,8 @@ import (
 	"io"
 	"testing"
 
+	"github.com/teleread/teleread/internal/testenv"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/teleread/teleread/internal/apperr"
@@ -141,7 +143,7 @@ func TestPhoto(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	c := b.newCase(t)
-	jpg := withGPS(t, testdata(t, "retina.jpg"))
+	jpg := testenv.WithGPS(testdata(t, "retina.jpg"))
 	derm := true
 	res := b.svc.Add(ctx, b.staffA, c, intake.Input{Filename: "IMG_0001.JPG", Body: bytes.NewReader(jpg),
 		BodySite: "left forearm", Dermoscopic: &derm})
@@ -168,7 +170,7 @@ func TestPhoto(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, f.StoredSize, len(stored))
 	require.False(t, bytes.Contains(stored, []byte("Exif\x00\x00")), "no EXIF in the stored copy")
-	require.False(t, bytes.Contains(stored, gpsMarker), "no GPS in the stored copy")
+	require.False(t, bytes.Contains(stored, testenv.GPSMarker), "no GPS in the stored copy")
 	storedSum := sha256.Sum256(stored)
 	require.Equal(t, f.StoredSha256, hex.EncodeToString(storedSum[:]))
 	// The original was never stored: the only object is the cleaned copy.
@@ -204,13 +206,13 @@ func TestRejected(t *testing.T) {
 		reason string
 	}{
 		"TruncatedDICOM":     {testdata(t, "bad_MR_truncated.dcm"), "truncated"},
-		"FourGBElement":      {append(dicomHeader("1.2.826.0.1.3680043.2.1143.77", 16, 16, 1, 0xFFFFFFF0), make([]byte, 4096)...), "truncated"},
+		"FourGBElement":      {append(testenv.DICOMHeader("1.2.826.0.1.3680043.2.1143.77", 16, 16, 1, 0xFFFFFFF0), make([]byte, 4096)...), "truncated"},
 		"PDFNamedDCM":        {[]byte("%PDF-1.7\n1 0 obj\n<<>>\nendobj\n%%EOF\n"), "PDF"},
 		"Empty":              {nil, "empty"},
-		"HugePNG":            {hugePNG(), "20000x20000"},
+		"HugePNG":            {testenv.HugePNG(), "20000x20000"},
 		"DICOMWithoutUIDs":   {ct[:132], "DICOM"},
 		"TruncatedJPEG":      {testdata(t, "retina.jpg")[:5000], "truncated"},
-		"HeaderOnlyNoPixels": {dicomHeader("1.2.826.0.1.3680043.2.1143.78", 512, 512, 1, 512*512), "truncated"},
+		"HeaderOnlyNoPixels": {testenv.DICOMHeader("1.2.826.0.1.3680043.2.1143.78", 512, 512, 1, 512*512), "truncated"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			res := b.add(t, c, name+".dcm", tc.body)
