@@ -9,12 +9,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/teleread/teleread/internal/testenv"
-
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/teleread/teleread/internal/identity"
+	"github.com/teleread/teleread/internal/testenv"
 )
 
 func TestUploadFolderAndPhoto(t *testing.T) {

@@ -8,12 +8,11 @@ import (
 	"io"
 	"testing"
 
-	"github.com/teleread/teleread/internal/testenv"
-
 	"github.com/stretchr/testify/require"
 
 	"github.com/teleread/teleread/internal/apperr"
 	"github.com/teleread/teleread/internal/intake"
+	"github.com/teleread/teleread/internal/testenv"
 )
 
 func TestAddDICOMFolder(t *testing.T) {
