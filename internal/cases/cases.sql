@@ -109,3 +109,6 @@ SELECT * FROM cases WHERE id = @id;
 
 -- name: CaseHasSignedReport :one
 SELECT EXISTS (SELECT 1 FROM reports WHERE case_id = @case_id AND status <> 'draft')::boolean;
+
+-- name: CaseCompleteness :one
+SELECT (manifest_sealed_at IS NOT NULL)::boolean AS sealed, (complete_at IS NOT NULL)::boolean AS complete FROM cases WHERE id = @id;

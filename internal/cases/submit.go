@@ -216,12 +216,11 @@ func (s *Service) manifest(ctx context.Context, db postgres.DB, id uuid.UUID) ([
 // a file.
 func CheckComplete(ctx context.Context, tx pgx.Tx, id uuid.UUID, p *identity.Principal) error {
 	q := casesdb.New()
-	var sealed, complete bool
-	if err := tx.QueryRow(ctx, `SELECT manifest_sealed_at IS NOT NULL, complete_at IS NOT NULL FROM cases WHERE id = $1`, id).
-		Scan(&sealed, &complete); err != nil {
+	st, err := q.CaseCompleteness(ctx, tx, id)
+	if err != nil {
 		return fmt.Errorf("case completeness: %w", err)
 	}
-	if !sealed || complete {
+	if !st.Sealed || st.Complete {
 		return nil
 	}
 	rows, err := q.ManifestList(ctx, tx, id)

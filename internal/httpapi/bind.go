@@ -105,5 +105,3 @@ func queryInt(c *gin.Context, name string, def, lo, hi int) (int, error) {
 	}
 	return n, nil
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

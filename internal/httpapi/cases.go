@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
@@ -253,7 +254,7 @@ func (a *API) caseEvents(c *gin.Context) {
 	out := listJSON[eventJSON]{Items: make([]eventJSON, 0, len(evs))}
 	for _, e := range evs {
 		ej := eventJSON{ID: e.ID, At: e.At, ActorID: e.ActorID, Kind: e.Kind, FromStatus: e.FromStatus, ToStatus: e.ToStatus}
-		_ = jsonUnmarshal(e.Details, &ej.Details)
+		_ = json.Unmarshal(e.Details, &ej.Details)
 		out.Items = append(out.Items, ej)
 	}
 	c.JSON(http.StatusOK, out)

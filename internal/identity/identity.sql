@@ -131,3 +131,11 @@ DELETE FROM login_failures WHERE email = lower(@email);
 -- name: SweepExpired :exec
 WITH s AS (DELETE FROM sessions WHERE expires_at < now())
 DELETE FROM login_failures WHERE at < now() - interval '1 day';
+
+-- name: TokenRevokeNamed :exec
+-- TokenRevokeNamed revokes a user's live tokens of one name (the demo seed
+-- replaces its tokens on every run).
+UPDATE api_tokens SET revoked_at = now() WHERE user_id = @user_id AND name = @name AND revoked_at IS NULL;
+
+-- name: PlatformAdminCount :one
+SELECT count(*)::int FROM users WHERE 'platform_admin' = ANY(roles);

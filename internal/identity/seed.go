@@ -86,8 +86,7 @@ func (s *Service) SeedDemo(ctx context.Context) ([]DemoLogin, error) {
 			if err != nil {
 				return fmt.Errorf("seed user %s: %w", du.email, err)
 			}
-			if _, err := tx.Exec(ctx, `UPDATE api_tokens SET revoked_at = now()
-				WHERE user_id = $1 AND name = 'demo' AND revoked_at IS NULL`, u.ID); err != nil {
+			if err := s.q.TokenRevokeNamed(ctx, tx, identitydb.TokenRevokeNamedParams{UserID: u.ID, Name: "demo"}); err != nil {
 				return fmt.Errorf("revoke old demo tokens: %w", err)
 			}
 			secret, prefix := newToken()
@@ -116,8 +115,8 @@ func (s *Service) SeedDemo(ctx context.Context) ([]DemoLogin, error) {
 func (s *Service) Bootstrap(ctx context.Context, email, name string) (DemoLogin, error) {
 	var out DemoLogin
 	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		var n int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM users WHERE 'platform_admin' = ANY(roles)`).Scan(&n); err != nil {
+		n, err := s.q.PlatformAdminCount(ctx, tx)
+		if err != nil {
 			return fmt.Errorf("count platform admins: %w", err)
 		}
 		if n > 0 {

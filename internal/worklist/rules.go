@@ -97,15 +97,13 @@ func (s *Service) CreateRule(ctx context.Context, p *identity.Principal, in NewR
 	if in.IsDefault && (in.Modality != "" || in.BodySite != "" || in.SiteOrgID != nil) {
 		fields["is_default"] = "a default rule matches every case of its specialty: leave modality, body_site and site_org_id empty"
 	}
-	var group identity.OrgKind
-	var specialties []string
-	err := s.pool.QueryRow(ctx, "SELECT kind, specialties FROM orgs WHERE id = $1", in.ReadingGroupID).Scan(&group, &specialties)
+	org, err := s.q.OrgKind(ctx, s.pool, in.ReadingGroupID)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows) || (err == nil && group != identity.OrgReadingGroup):
+	case errors.Is(err, pgx.ErrNoRows) || (err == nil && org.Kind != string(identity.OrgReadingGroup)):
 		fields["reading_group_id"] = "must be a reading group"
 	case err != nil:
 		return Rule{}, fmt.Errorf("check reading group: %w", err)
-	case !contains(specialties, in.Specialty):
+	case !contains(org.Specialties, in.Specialty):
 		fields["reading_group_id"] = fmt.Sprintf("the reading group does not read %s", in.Specialty)
 	}
 	if len(fields) > 0 {
@@ -245,9 +243,8 @@ func (s *Service) PutSettings(ctx context.Context, p *identity.Principal, in Set
 // group; others get NotFound.
 func (s *Service) canAdminGroup(ctx context.Context, p *identity.Principal, org uuid.UUID) error {
 	if p.IsPlatformAdmin() {
-		var kind string
-		err := s.pool.QueryRow(ctx, "SELECT kind FROM orgs WHERE id = $1", org).Scan(&kind)
-		if errors.Is(err, pgx.ErrNoRows) || kind != string(identity.OrgReadingGroup) {
+		o, err := s.q.OrgKind(ctx, s.pool, org)
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && o.Kind != string(identity.OrgReadingGroup)) {
 			return apperr.New(apperr.NotFound, "reading group not found")
 		}
 		return err

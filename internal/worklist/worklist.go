@@ -352,9 +352,6 @@ func (s *Service) RequestInfo(ctx context.Context, p *identity.Principal, id uui
 		if err != nil {
 			return fmt.Errorf("request info: %w", err)
 		}
-		if _, err := tx.Exec(ctx, "UPDATE cases SET last_specialist_id = $2 WHERE id = $1", id, p.UserID); err != nil {
-			return fmt.Errorf("remember specialist: %w", err)
-		}
 		from := cases.Status(cur.Status)
 		if err := cases.AppendEvent(ctx, tx, id, p, "info_requested", &from, cases.StatusInfoRequested,
 			map[string]any{"message": message}); err != nil {
@@ -393,10 +390,8 @@ func (s *Service) ExpireLeases(ctx context.Context) (int, error) {
 	n := 0
 	for _, id := range ids {
 		err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-			tag, err := tx.Exec(ctx, `UPDATE cases SET status = 'routed', assigned_to = NULL, claimed_at = NULL,
-				claim_expires_at = NULL, updated_at = now()
-				WHERE id = $1 AND status = 'in_review' AND claim_expires_at < now()`, id)
-			if err != nil || tag.RowsAffected() == 0 {
+			released, err := s.q.ReleaseExpired(ctx, tx, id)
+			if err != nil || released == 0 {
 				return err
 			}
 			n++

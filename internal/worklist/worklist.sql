@@ -110,7 +110,16 @@ SELECT EXISTS (SELECT 1 FROM users WHERE id = @id AND org_id = @org_id AND 'spec
 
 -- name: RequestInfo :one
 UPDATE cases SET status = 'info_requested', info_request = @message, assigned_to = NULL,
+    last_specialist_id = @specialist_id,
     claimed_at = NULL, claim_expires_at = NULL, updated_at = now()
 WHERE id = @id AND reading_group_id = @reading_group_id AND status IN ('routed', 'in_review')
   AND (status = 'routed' OR assigned_to = @specialist_id)
 RETURNING *;
+
+-- name: ReleaseExpired :execrows
+-- ReleaseExpired returns one case whose claim lapsed to the worklist.
+UPDATE cases SET status = 'routed', assigned_to = NULL, claimed_at = NULL, claim_expires_at = NULL, updated_at = now()
+WHERE id = @id AND status = 'in_review' AND claim_expires_at < now();
+
+-- name: OrgKind :one
+SELECT kind, specialties FROM orgs WHERE id = @id;

@@ -12,6 +12,22 @@ import (
 	"github.com/google/uuid"
 )
 
+const caseCompleteness = `-- name: CaseCompleteness :one
+SELECT (manifest_sealed_at IS NOT NULL)::boolean AS sealed, (complete_at IS NOT NULL)::boolean AS complete FROM cases WHERE id = $1
+`
+
+type CaseCompletenessRow struct {
+	Sealed   bool
+	Complete bool
+}
+
+func (q *Queries) CaseCompleteness(ctx context.Context, db DBTX, id uuid.UUID) (CaseCompletenessRow, error) {
+	row := db.QueryRow(ctx, caseCompleteness, id)
+	var i CaseCompletenessRow
+	err := row.Scan(&i.Sealed, &i.Complete)
+	return i, err
+}
+
 const caseGet = `-- name: CaseGet :one
 SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at FROM cases c
 WHERE c.id = $1 AND (

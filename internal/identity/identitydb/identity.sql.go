@@ -187,6 +187,17 @@ func (q *Queries) OrgList(ctx context.Context, db DBTX, arg OrgListParams) ([]Or
 	return items, nil
 }
 
+const platformAdminCount = `-- name: PlatformAdminCount :one
+SELECT count(*)::int FROM users WHERE 'platform_admin' = ANY(roles)
+`
+
+func (q *Queries) PlatformAdminCount(ctx context.Context, db DBTX) (int32, error) {
+	row := db.QueryRow(ctx, platformAdminCount)
+	var column_1 int32
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
 const sessionAuthenticate = `-- name: SessionAuthenticate :one
 SELECT s.id AS session_id, s.csrf_token, s.expires_at,
        u.id AS user_id, u.org_id, u.email, u.name, u.roles, u.specialties, u.disabled_at,
@@ -499,6 +510,22 @@ func (q *Queries) TokenRevoke(ctx context.Context, db DBTX, arg TokenRevokeParam
 		&i.LastUsedAt,
 	)
 	return i, err
+}
+
+const tokenRevokeNamed = `-- name: TokenRevokeNamed :exec
+UPDATE api_tokens SET revoked_at = now() WHERE user_id = $1 AND name = $2 AND revoked_at IS NULL
+`
+
+type TokenRevokeNamedParams struct {
+	UserID uuid.UUID
+	Name   string
+}
+
+// TokenRevokeNamed revokes a user's live tokens of one name (the demo seed
+// replaces its tokens on every run).
+func (q *Queries) TokenRevokeNamed(ctx context.Context, db DBTX, arg TokenRevokeNamedParams) error {
+	_, err := db.Exec(ctx, tokenRevokeNamed, arg.UserID, arg.Name)
+	return err
 }
 
 const tokenTouch = `-- name: TokenTouch :exec

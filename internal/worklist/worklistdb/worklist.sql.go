@@ -270,6 +270,22 @@ func (q *Queries) ExpiredLeases(ctx context.Context, db DBTX) ([]uuid.UUID, erro
 	return items, nil
 }
 
+const orgKind = `-- name: OrgKind :one
+SELECT kind, specialties FROM orgs WHERE id = $1
+`
+
+type OrgKindRow struct {
+	Kind        string
+	Specialties []string
+}
+
+func (q *Queries) OrgKind(ctx context.Context, db DBTX, id uuid.UUID) (OrgKindRow, error) {
+	row := db.QueryRow(ctx, orgKind, id)
+	var i OrgKindRow
+	err := row.Scan(&i.Kind, &i.Specialties)
+	return i, err
+}
+
 const reassign = `-- name: Reassign :one
 UPDATE cases SET status = 'in_review', assigned_to = $1, last_specialist_id = $1,
     claimed_at = now(), claim_expires_at = now() + $2::interval, updated_at = now()
@@ -390,6 +406,20 @@ func (q *Queries) Release(ctx context.Context, db DBTX, arg ReleaseParams) (Case
 	return i, err
 }
 
+const releaseExpired = `-- name: ReleaseExpired :execrows
+UPDATE cases SET status = 'routed', assigned_to = NULL, claimed_at = NULL, claim_expires_at = NULL, updated_at = now()
+WHERE id = $1 AND status = 'in_review' AND claim_expires_at < now()
+`
+
+// ReleaseExpired returns one case whose claim lapsed to the worklist.
+func (q *Queries) ReleaseExpired(ctx context.Context, db DBTX, id uuid.UUID) (int64, error) {
+	result, err := db.Exec(ctx, releaseExpired, id)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const renewLease = `-- name: RenewLease :exec
 UPDATE cases SET claim_expires_at = now() + $1::interval
 WHERE id = $2 AND status = 'in_review' AND assigned_to = $3
@@ -408,25 +438,26 @@ func (q *Queries) RenewLease(ctx context.Context, db DBTX, arg RenewLeaseParams)
 
 const requestInfo = `-- name: RequestInfo :one
 UPDATE cases SET status = 'info_requested', info_request = $1, assigned_to = NULL,
+    last_specialist_id = $2,
     claimed_at = NULL, claim_expires_at = NULL, updated_at = now()
-WHERE id = $2 AND reading_group_id = $3 AND status IN ('routed', 'in_review')
-  AND (status = 'routed' OR assigned_to = $4)
+WHERE id = $3 AND reading_group_id = $4 AND status IN ('routed', 'in_review')
+  AND (status = 'routed' OR assigned_to = $2)
 RETURNING id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at
 `
 
 type RequestInfoParams struct {
 	Message        *string
+	SpecialistID   *uuid.UUID
 	ID             uuid.UUID
 	ReadingGroupID *uuid.UUID
-	SpecialistID   *uuid.UUID
 }
 
 func (q *Queries) RequestInfo(ctx context.Context, db DBTX, arg RequestInfoParams) (Case, error) {
 	row := db.QueryRow(ctx, requestInfo,
 		arg.Message,
+		arg.SpecialistID,
 		arg.ID,
 		arg.ReadingGroupID,
-		arg.SpecialistID,
 	)
 	var i Case
 	err := row.Scan(
