@@ -133,7 +133,7 @@ func (s *Service) Login(ctx context.Context, email, password, clientIP, requestI
 	if err != nil {
 		return nil, err
 	}
-	org, err := s.q.OrgGet(ctx, s.pool, identitydb.OrgGetParams{ID: u.OrgID})
+	org, err := s.q.OrgGet(ctx, s.pool, identitydb.OrgGetParams{ID: u.OrgID, OrgID: u.OrgID})
 	if err != nil {
 		return nil, fmt.Errorf("load organisation: %w", err)
 	}
@@ -172,7 +172,7 @@ func (s *Service) Logout(ctx context.Context, p *Principal) error {
 		return apperr.New(apperr.Invalid, "not signed in with a session")
 	}
 	return postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := s.q.SessionDelete(ctx, tx, p.SessionID); err != nil {
+		if err := s.q.SessionDelete(ctx, tx, identitydb.SessionDeleteParams{ID: p.SessionID, OrgID: p.OrgID}); err != nil {
 			return fmt.Errorf("delete session: %w", err)
 		}
 		return audit.Record(ctx, tx, audit.Event{Actor: p.Actor(), Action: "logout", ObjectType: "session",

@@ -1,5 +1,7 @@
 -- Queries of the identity package. Every query over tenant data takes the
--- organisation it is scoped to; a platform admin passes NULL for "any".
+-- caller's organisation (@org_id) and @platform, true only for platform
+-- admins; a query run before there is a caller (sign-in, seed) says why
+-- with a "scope: worker" line (internal/archtest checks both).
 
 -- name: OrgInsert :one
 INSERT INTO orgs (kind, name, slug, specialties)
@@ -7,17 +9,18 @@ VALUES (@kind, @name, @slug, @specialties)
 RETURNING *;
 
 -- name: OrgGet :one
--- OrgGet returns the organisation when scope is NULL (platform) or is the
--- organisation itself.
+-- OrgGet returns the organisation for a platform admin, or when it is the
+-- caller's own.
 SELECT * FROM orgs
-WHERE id = @id AND (sqlc.narg(scope)::uuid IS NULL OR id = sqlc.narg(scope)::uuid);
+WHERE id = @id AND (@platform::boolean OR id = @org_id);
 
 -- name: OrgList :many
 SELECT * FROM orgs
-WHERE (sqlc.narg(scope)::uuid IS NULL OR id = sqlc.narg(scope)::uuid)
+WHERE (@platform::boolean OR id = @org_id)
   AND (sqlc.narg(kind)::text IS NULL OR kind = sqlc.narg(kind)::text)
 ORDER BY name, id;
 
+-- scope: worker — the seed and bootstrap commands find organisations by slug; no request reaches it.
 -- name: OrgGetBySlug :one
 SELECT * FROM orgs WHERE slug = @slug;
 
@@ -28,15 +31,16 @@ RETURNING *;
 
 -- name: UserGet :one
 SELECT * FROM users
-WHERE id = @id AND (sqlc.narg(scope)::uuid IS NULL OR org_id = sqlc.narg(scope)::uuid);
+WHERE id = @id AND (@platform::boolean OR org_id = @org_id);
 
+-- scope: worker — sign-in finds the user by e-mail before there is a caller; the seed too.
 -- name: UserGetByEmail :one
 SELECT * FROM users WHERE lower(email) = lower(@email);
 
 -- name: UserList :many
 SELECT * FROM users
-WHERE (sqlc.narg(scope)::uuid IS NULL OR org_id = sqlc.narg(scope)::uuid)
-  AND (sqlc.narg(org_id)::uuid IS NULL OR org_id = sqlc.narg(org_id)::uuid)
+WHERE (@platform::boolean OR org_id = @org_id)
+  AND org_id = coalesce(sqlc.narg(filter_org_id)::uuid, org_id)
 ORDER BY email, id;
 
 -- name: UserUpdate :one
@@ -48,9 +52,10 @@ UPDATE users SET
                        WHEN sqlc.narg(disabled)::boolean THEN coalesce(disabled_at, now())
                        ELSE NULL END,
     updated_at  = now()
-WHERE id = @id AND (sqlc.narg(scope)::uuid IS NULL OR org_id = sqlc.narg(scope)::uuid)
+WHERE id = @id AND (@platform::boolean OR org_id = @org_id)
 RETURNING *;
 
+-- scope: worker — the demo seed resets its users' passwords; no request reaches it.
 -- name: UserSetPassword :exec
 UPDATE users SET password_hash = @password_hash, updated_at = now() WHERE id = @id;
 
@@ -61,19 +66,20 @@ RETURNING *;
 
 -- name: TokenGet :one
 SELECT * FROM api_tokens
-WHERE id = @id AND (sqlc.narg(scope)::uuid IS NULL OR org_id = sqlc.narg(scope)::uuid);
+WHERE id = @id AND (@platform::boolean OR org_id = @org_id);
 
 -- name: TokenList :many
 SELECT * FROM api_tokens
-WHERE (sqlc.narg(scope)::uuid IS NULL OR org_id = sqlc.narg(scope)::uuid)
+WHERE (@platform::boolean OR org_id = @org_id)
   AND (sqlc.narg(user_id)::uuid IS NULL OR user_id = sqlc.narg(user_id)::uuid)
 ORDER BY created_at DESC, id;
 
 -- name: TokenRevoke :one
 UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
-WHERE id = @id AND (sqlc.narg(scope)::uuid IS NULL OR org_id = sqlc.narg(scope)::uuid)
+WHERE id = @id AND (@platform::boolean OR org_id = @org_id)
 RETURNING *;
 
+-- scope: worker — authentication finds the token by its secret's hash; there is no caller yet.
 -- name: TokenAuthenticate :one
 -- TokenAuthenticate finds the live token with this secret hash and its user.
 SELECT t.id AS token_id, t.expires_at, t.revoked_at, t.last_used_at,
@@ -84,6 +90,7 @@ JOIN users u ON u.id = t.user_id
 JOIN orgs o ON o.id = u.org_id
 WHERE t.secret_hash = @secret_hash;
 
+-- scope: worker — the id is the token TokenAuthenticate just found, not a request's.
 -- name: TokenTouch :exec
 UPDATE api_tokens SET last_used_at = now()
 WHERE id = @id AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute');
@@ -93,6 +100,7 @@ INSERT INTO sessions (secret_hash, csrf_token, org_id, user_id, expires_at)
 VALUES (@secret_hash, @csrf_token, @org_id, @user_id, @expires_at)
 RETURNING *;
 
+-- scope: worker — authentication finds the session by its secret's hash; there is no caller yet.
 -- name: SessionAuthenticate :one
 SELECT s.id AS session_id, s.csrf_token, s.expires_at,
        u.id AS user_id, u.org_id, u.email, u.name, u.roles, u.specialties, u.disabled_at,
@@ -102,15 +110,16 @@ JOIN users u ON u.id = s.user_id
 JOIN orgs o ON o.id = u.org_id
 WHERE s.secret_hash = @secret_hash AND s.expires_at > now();
 
+-- scope: worker — the id is the session SessionAuthenticate just found, not a request's.
 -- name: SessionTouch :exec
 UPDATE sessions SET last_seen_at = now(), expires_at = greatest(expires_at, @expires_at)
 WHERE id = @id AND last_seen_at < now() - interval '1 minute';
 
 -- name: SessionDelete :exec
-DELETE FROM sessions WHERE id = @id;
+DELETE FROM sessions WHERE id = @id AND org_id = @org_id;
 
 -- name: SessionDeleteForUser :exec
-DELETE FROM sessions WHERE user_id = @user_id;
+DELETE FROM sessions WHERE user_id = @user_id AND (@platform::boolean OR org_id = @org_id);
 
 -- name: LoginFailureInsert :exec
 INSERT INTO login_failures (email, client_ip) VALUES (lower(@email), @client_ip);
@@ -128,14 +137,17 @@ WHERE at > @since AND (email = lower(@email) OR client_ip = @client_ip);
 -- name: LoginFailureClear :exec
 DELETE FROM login_failures WHERE email = lower(@email);
 
+-- scope: worker — the periodic sweep removes every tenant's expired sessions.
 -- name: SweepExpired :exec
 WITH s AS (DELETE FROM sessions WHERE expires_at < now())
 DELETE FROM login_failures WHERE at < now() - interval '1 day';
 
+-- scope: worker — the demo seed replaces its own tokens; no request reaches it.
 -- name: TokenRevokeNamed :exec
 -- TokenRevokeNamed revokes a user's live tokens of one name (the demo seed
 -- replaces its tokens on every run).
 UPDATE api_tokens SET revoked_at = now() WHERE user_id = @user_id AND name = @name AND revoked_at IS NULL;
 
+-- scope: worker — bootstrap counts platform admins across tenants before there is one.
 -- name: PlatformAdminCount :one
 SELECT count(*)::int FROM users WHERE 'platform_admin' = ANY(roles);

@@ -96,13 +96,13 @@ func (s *Service) CreateOrg(ctx context.Context, p *Principal, in NewOrg) (Org, 
 
 // GetOrg returns an organisation visible to p.
 func (s *Service) GetOrg(ctx context.Context, p *Principal, id uuid.UUID) (Org, error) {
-	org, err := s.q.OrgGet(ctx, s.pool, identitydb.OrgGetParams{ID: id, Scope: p.Scope()})
+	org, err := s.q.OrgGet(ctx, s.pool, identitydb.OrgGetParams{ID: id, Platform: p.IsPlatformAdmin(), OrgID: p.OrgID})
 	return org, postgres.Translate(err, "organisation")
 }
 
 // ListOrgs returns the organisations visible to p, optionally of one kind.
 func (s *Service) ListOrgs(ctx context.Context, p *Principal, kind *string) ([]Org, error) {
-	orgs, err := s.q.OrgList(ctx, s.pool, identitydb.OrgListParams{Scope: p.Scope(), Kind: kind})
+	orgs, err := s.q.OrgList(ctx, s.pool, identitydb.OrgListParams{Platform: p.IsPlatformAdmin(), OrgID: p.OrgID, Kind: kind})
 	if err != nil {
 		return nil, fmt.Errorf("list organisations: %w", err)
 	}
@@ -172,13 +172,14 @@ func (s *Service) GetUser(ctx context.Context, p *Principal, id uuid.UUID) (User
 	if id != p.UserID && !p.HasAny(RoleOrgAdmin, RolePlatformAdmin) {
 		return User{}, apperr.New(apperr.NotFound, "user not found")
 	}
-	u, err := s.q.UserGet(ctx, s.pool, identitydb.UserGetParams{ID: id, Scope: p.Scope()})
+	u, err := s.q.UserGet(ctx, s.pool, identitydb.UserGetParams{ID: id, Platform: p.IsPlatformAdmin(), OrgID: p.OrgID})
 	return u, postgres.Translate(err, "user")
 }
 
 // ListUsers returns the users p administers, optionally of one organisation.
 func (s *Service) ListUsers(ctx context.Context, p *Principal, orgID *uuid.UUID) ([]User, error) {
-	users, err := s.q.UserList(ctx, s.pool, identitydb.UserListParams{Scope: p.Scope(), OrgID: orgID})
+	users, err := s.q.UserList(ctx, s.pool, identitydb.UserListParams{Platform: p.IsPlatformAdmin(), OrgID: p.OrgID,
+		FilterOrgID: orgID})
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -196,7 +197,7 @@ type UserChange struct {
 // UpdateUser changes a user p administers. Disabling a user ends their
 // sessions; their tokens stop working at once.
 func (s *Service) UpdateUser(ctx context.Context, p *Principal, id uuid.UUID, in UserChange) (User, error) {
-	cur, err := s.q.UserGet(ctx, s.pool, identitydb.UserGetParams{ID: id, Scope: p.Scope()})
+	cur, err := s.q.UserGet(ctx, s.pool, identitydb.UserGetParams{ID: id, Platform: p.IsPlatformAdmin(), OrgID: p.OrgID})
 	if err != nil {
 		return User{}, postgres.Translate(err, "user")
 	}
@@ -229,13 +230,14 @@ func (s *Service) UpdateUser(ctx context.Context, p *Principal, id uuid.UUID, in
 	}
 	var u User
 	err = postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		u, err = s.q.UserUpdate(ctx, tx, identitydb.UserUpdateParams{ID: id, Scope: p.Scope(), Name: in.Name,
-			Roles: roleStringsOrNil(in.Roles), Specialties: in.Specialties, Disabled: in.Disabled})
+		u, err = s.q.UserUpdate(ctx, tx, identitydb.UserUpdateParams{ID: id, Platform: p.IsPlatformAdmin(), OrgID: p.OrgID,
+			Name: in.Name, Roles: roleStringsOrNil(in.Roles), Specialties: in.Specialties, Disabled: in.Disabled})
 		if err != nil {
 			return postgres.Translate(err, "user")
 		}
 		if u.DisabledAt != nil {
-			if err := s.q.SessionDeleteForUser(ctx, tx, u.ID); err != nil {
+			if err := s.q.SessionDeleteForUser(ctx, tx, identitydb.SessionDeleteForUserParams{UserID: u.ID,
+				Platform: p.IsPlatformAdmin(), OrgID: p.OrgID}); err != nil {
 				return fmt.Errorf("end sessions: %w", err)
 			}
 		}

@@ -80,7 +80,7 @@ func (s *Service) tokenOwner(ctx context.Context, p *Principal, userID uuid.UUID
 	if userID != p.UserID && !p.HasAny(RoleOrgAdmin, RolePlatformAdmin) {
 		return User{}, apperr.New(apperr.NotFound, "user not found")
 	}
-	u, err := s.q.UserGet(ctx, s.pool, identitydb.UserGetParams{ID: userID, Scope: p.Scope()})
+	u, err := s.q.UserGet(ctx, s.pool, identitydb.UserGetParams{ID: userID, Platform: p.IsPlatformAdmin(), OrgID: p.OrgID})
 	if err != nil {
 		return User{}, postgres.Translate(err, "user")
 	}
@@ -94,7 +94,8 @@ func (s *Service) ListTokens(ctx context.Context, p *Principal, userID *uuid.UUI
 		own := p.UserID
 		userID = &own
 	}
-	toks, err := s.q.TokenList(ctx, s.pool, identitydb.TokenListParams{Scope: p.Scope(), UserID: userID})
+	toks, err := s.q.TokenList(ctx, s.pool, identitydb.TokenListParams{Platform: p.IsPlatformAdmin(), OrgID: p.OrgID,
+		UserID: userID})
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
@@ -103,7 +104,7 @@ func (s *Service) ListTokens(ctx context.Context, p *Principal, userID *uuid.UUI
 
 // RevokeToken revokes a token p may manage; revoking twice is harmless.
 func (s *Service) RevokeToken(ctx context.Context, p *Principal, id uuid.UUID) (Token, error) {
-	tok, err := s.q.TokenGet(ctx, s.pool, identitydb.TokenGetParams{ID: id, Scope: p.Scope()})
+	tok, err := s.q.TokenGet(ctx, s.pool, identitydb.TokenGetParams{ID: id, Platform: p.IsPlatformAdmin(), OrgID: p.OrgID})
 	if err != nil {
 		return Token{}, postgres.Translate(err, "token")
 	}
@@ -111,7 +112,7 @@ func (s *Service) RevokeToken(ctx context.Context, p *Principal, id uuid.UUID) (
 		return Token{}, apperr.New(apperr.NotFound, "token not found")
 	}
 	err = postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		tok, err = s.q.TokenRevoke(ctx, tx, identitydb.TokenRevokeParams{ID: id, Scope: p.Scope()})
+		tok, err = s.q.TokenRevoke(ctx, tx, identitydb.TokenRevokeParams{ID: id, Platform: p.IsPlatformAdmin(), OrgID: p.OrgID})
 		if err != nil {
 			return postgres.Translate(err, "token")
 		}

@@ -67,18 +67,19 @@ func (q *Queries) LoginFailureInsert(ctx context.Context, db DBTX, arg LoginFail
 
 const orgGet = `-- name: OrgGet :one
 SELECT id, kind, name, slug, specialties, created_at, updated_at FROM orgs
-WHERE id = $1 AND ($2::uuid IS NULL OR id = $2::uuid)
+WHERE id = $1 AND ($2::boolean OR id = $3)
 `
 
 type OrgGetParams struct {
-	ID    uuid.UUID
-	Scope *uuid.UUID
+	ID       uuid.UUID
+	Platform bool
+	OrgID    uuid.UUID
 }
 
-// OrgGet returns the organisation when scope is NULL (platform) or is the
-// organisation itself.
+// OrgGet returns the organisation for a platform admin, or when it is the
+// caller's own.
 func (q *Queries) OrgGet(ctx context.Context, db DBTX, arg OrgGetParams) (Org, error) {
-	row := db.QueryRow(ctx, orgGet, arg.ID, arg.Scope)
+	row := db.QueryRow(ctx, orgGet, arg.ID, arg.Platform, arg.OrgID)
 	var i Org
 	err := row.Scan(
 		&i.ID,
@@ -96,6 +97,7 @@ const orgGetBySlug = `-- name: OrgGetBySlug :one
 SELECT id, kind, name, slug, specialties, created_at, updated_at FROM orgs WHERE slug = $1
 `
 
+// scope: worker — the seed and bootstrap commands find organisations by slug; no request reaches it.
 func (q *Queries) OrgGetBySlug(ctx context.Context, db DBTX, slug string) (Org, error) {
 	row := db.QueryRow(ctx, orgGetBySlug, slug)
 	var i Org
@@ -126,7 +128,9 @@ type OrgInsertParams struct {
 }
 
 // Queries of the identity package. Every query over tenant data takes the
-// organisation it is scoped to; a platform admin passes NULL for "any".
+// caller's organisation (@org_id) and @platform, true only for platform
+// admins; a query run before there is a caller (sign-in, seed) says why
+// with a "scope: worker" line (internal/archtest checks both).
 func (q *Queries) OrgInsert(ctx context.Context, db DBTX, arg OrgInsertParams) (Org, error) {
 	row := db.QueryRow(ctx, orgInsert,
 		arg.Kind,
@@ -149,18 +153,19 @@ func (q *Queries) OrgInsert(ctx context.Context, db DBTX, arg OrgInsertParams) (
 
 const orgList = `-- name: OrgList :many
 SELECT id, kind, name, slug, specialties, created_at, updated_at FROM orgs
-WHERE ($1::uuid IS NULL OR id = $1::uuid)
-  AND ($2::text IS NULL OR kind = $2::text)
+WHERE ($1::boolean OR id = $2)
+  AND ($3::text IS NULL OR kind = $3::text)
 ORDER BY name, id
 `
 
 type OrgListParams struct {
-	Scope *uuid.UUID
-	Kind  *string
+	Platform bool
+	OrgID    uuid.UUID
+	Kind     *string
 }
 
 func (q *Queries) OrgList(ctx context.Context, db DBTX, arg OrgListParams) ([]Org, error) {
-	rows, err := db.Query(ctx, orgList, arg.Scope, arg.Kind)
+	rows, err := db.Query(ctx, orgList, arg.Platform, arg.OrgID, arg.Kind)
 	if err != nil {
 		return nil, err
 	}
@@ -191,6 +196,7 @@ const platformAdminCount = `-- name: PlatformAdminCount :one
 SELECT count(*)::int FROM users WHERE 'platform_admin' = ANY(roles)
 `
 
+// scope: worker — bootstrap counts platform admins across tenants before there is one.
 func (q *Queries) PlatformAdminCount(ctx context.Context, db DBTX) (int32, error) {
 	row := db.QueryRow(ctx, platformAdminCount)
 	var column_1 int32
@@ -222,6 +228,7 @@ type SessionAuthenticateRow struct {
 	OrgKind     string
 }
 
+// scope: worker — authentication finds the session by its secret's hash; there is no caller yet.
 func (q *Queries) SessionAuthenticate(ctx context.Context, db DBTX, secretHash []byte) (SessionAuthenticateRow, error) {
 	row := db.QueryRow(ctx, sessionAuthenticate, secretHash)
 	var i SessionAuthenticateRow
@@ -242,20 +249,31 @@ func (q *Queries) SessionAuthenticate(ctx context.Context, db DBTX, secretHash [
 }
 
 const sessionDelete = `-- name: SessionDelete :exec
-DELETE FROM sessions WHERE id = $1
+DELETE FROM sessions WHERE id = $1 AND org_id = $2
 `
 
-func (q *Queries) SessionDelete(ctx context.Context, db DBTX, id uuid.UUID) error {
-	_, err := db.Exec(ctx, sessionDelete, id)
+type SessionDeleteParams struct {
+	ID    uuid.UUID
+	OrgID uuid.UUID
+}
+
+func (q *Queries) SessionDelete(ctx context.Context, db DBTX, arg SessionDeleteParams) error {
+	_, err := db.Exec(ctx, sessionDelete, arg.ID, arg.OrgID)
 	return err
 }
 
 const sessionDeleteForUser = `-- name: SessionDeleteForUser :exec
-DELETE FROM sessions WHERE user_id = $1
+DELETE FROM sessions WHERE user_id = $1 AND ($2::boolean OR org_id = $3)
 `
 
-func (q *Queries) SessionDeleteForUser(ctx context.Context, db DBTX, userID uuid.UUID) error {
-	_, err := db.Exec(ctx, sessionDeleteForUser, userID)
+type SessionDeleteForUserParams struct {
+	UserID   uuid.UUID
+	Platform bool
+	OrgID    uuid.UUID
+}
+
+func (q *Queries) SessionDeleteForUser(ctx context.Context, db DBTX, arg SessionDeleteForUserParams) error {
+	_, err := db.Exec(ctx, sessionDeleteForUser, arg.UserID, arg.Platform, arg.OrgID)
 	return err
 }
 
@@ -305,6 +323,7 @@ type SessionTouchParams struct {
 	ID        uuid.UUID
 }
 
+// scope: worker — the id is the session SessionAuthenticate just found, not a request's.
 func (q *Queries) SessionTouch(ctx context.Context, db DBTX, arg SessionTouchParams) error {
 	_, err := db.Exec(ctx, sessionTouch, arg.ExpiresAt, arg.ID)
 	return err
@@ -315,6 +334,7 @@ WITH s AS (DELETE FROM sessions WHERE expires_at < now())
 DELETE FROM login_failures WHERE at < now() - interval '1 day'
 `
 
+// scope: worker — the periodic sweep removes every tenant's expired sessions.
 func (q *Queries) SweepExpired(ctx context.Context, db DBTX) error {
 	_, err := db.Exec(ctx, sweepExpired)
 	return err
@@ -345,6 +365,7 @@ type TokenAuthenticateRow struct {
 	OrgKind     string
 }
 
+// scope: worker — authentication finds the token by its secret's hash; there is no caller yet.
 // TokenAuthenticate finds the live token with this secret hash and its user.
 func (q *Queries) TokenAuthenticate(ctx context.Context, db DBTX, secretHash []byte) (TokenAuthenticateRow, error) {
 	row := db.QueryRow(ctx, tokenAuthenticate, secretHash)
@@ -368,16 +389,17 @@ func (q *Queries) TokenAuthenticate(ctx context.Context, db DBTX, secretHash []b
 
 const tokenGet = `-- name: TokenGet :one
 SELECT id, org_id, user_id, name, prefix, secret_hash, created_by, created_at, expires_at, revoked_at, last_used_at FROM api_tokens
-WHERE id = $1 AND ($2::uuid IS NULL OR org_id = $2::uuid)
+WHERE id = $1 AND ($2::boolean OR org_id = $3)
 `
 
 type TokenGetParams struct {
-	ID    uuid.UUID
-	Scope *uuid.UUID
+	ID       uuid.UUID
+	Platform bool
+	OrgID    uuid.UUID
 }
 
 func (q *Queries) TokenGet(ctx context.Context, db DBTX, arg TokenGetParams) (ApiToken, error) {
-	row := db.QueryRow(ctx, tokenGet, arg.ID, arg.Scope)
+	row := db.QueryRow(ctx, tokenGet, arg.ID, arg.Platform, arg.OrgID)
 	var i ApiToken
 	err := row.Scan(
 		&i.ID,
@@ -440,18 +462,19 @@ func (q *Queries) TokenInsert(ctx context.Context, db DBTX, arg TokenInsertParam
 
 const tokenList = `-- name: TokenList :many
 SELECT id, org_id, user_id, name, prefix, secret_hash, created_by, created_at, expires_at, revoked_at, last_used_at FROM api_tokens
-WHERE ($1::uuid IS NULL OR org_id = $1::uuid)
-  AND ($2::uuid IS NULL OR user_id = $2::uuid)
+WHERE ($1::boolean OR org_id = $2)
+  AND ($3::uuid IS NULL OR user_id = $3::uuid)
 ORDER BY created_at DESC, id
 `
 
 type TokenListParams struct {
-	Scope  *uuid.UUID
-	UserID *uuid.UUID
+	Platform bool
+	OrgID    uuid.UUID
+	UserID   *uuid.UUID
 }
 
 func (q *Queries) TokenList(ctx context.Context, db DBTX, arg TokenListParams) ([]ApiToken, error) {
-	rows, err := db.Query(ctx, tokenList, arg.Scope, arg.UserID)
+	rows, err := db.Query(ctx, tokenList, arg.Platform, arg.OrgID, arg.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -484,17 +507,18 @@ func (q *Queries) TokenList(ctx context.Context, db DBTX, arg TokenListParams) (
 
 const tokenRevoke = `-- name: TokenRevoke :one
 UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
-WHERE id = $1 AND ($2::uuid IS NULL OR org_id = $2::uuid)
+WHERE id = $1 AND ($2::boolean OR org_id = $3)
 RETURNING id, org_id, user_id, name, prefix, secret_hash, created_by, created_at, expires_at, revoked_at, last_used_at
 `
 
 type TokenRevokeParams struct {
-	ID    uuid.UUID
-	Scope *uuid.UUID
+	ID       uuid.UUID
+	Platform bool
+	OrgID    uuid.UUID
 }
 
 func (q *Queries) TokenRevoke(ctx context.Context, db DBTX, arg TokenRevokeParams) (ApiToken, error) {
-	row := db.QueryRow(ctx, tokenRevoke, arg.ID, arg.Scope)
+	row := db.QueryRow(ctx, tokenRevoke, arg.ID, arg.Platform, arg.OrgID)
 	var i ApiToken
 	err := row.Scan(
 		&i.ID,
@@ -521,6 +545,7 @@ type TokenRevokeNamedParams struct {
 	Name   string
 }
 
+// scope: worker — the demo seed replaces its own tokens; no request reaches it.
 // TokenRevokeNamed revokes a user's live tokens of one name (the demo seed
 // replaces its tokens on every run).
 func (q *Queries) TokenRevokeNamed(ctx context.Context, db DBTX, arg TokenRevokeNamedParams) error {
@@ -533,6 +558,7 @@ UPDATE api_tokens SET last_used_at = now()
 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
 `
 
+// scope: worker — the id is the token TokenAuthenticate just found, not a request's.
 func (q *Queries) TokenTouch(ctx context.Context, db DBTX, id uuid.UUID) error {
 	_, err := db.Exec(ctx, tokenTouch, id)
 	return err
@@ -540,16 +566,17 @@ func (q *Queries) TokenTouch(ctx context.Context, db DBTX, id uuid.UUID) error {
 
 const userGet = `-- name: UserGet :one
 SELECT id, org_id, email, name, roles, specialties, password_hash, disabled_at, created_at, updated_at FROM users
-WHERE id = $1 AND ($2::uuid IS NULL OR org_id = $2::uuid)
+WHERE id = $1 AND ($2::boolean OR org_id = $3)
 `
 
 type UserGetParams struct {
-	ID    uuid.UUID
-	Scope *uuid.UUID
+	ID       uuid.UUID
+	Platform bool
+	OrgID    uuid.UUID
 }
 
 func (q *Queries) UserGet(ctx context.Context, db DBTX, arg UserGetParams) (User, error) {
-	row := db.QueryRow(ctx, userGet, arg.ID, arg.Scope)
+	row := db.QueryRow(ctx, userGet, arg.ID, arg.Platform, arg.OrgID)
 	var i User
 	err := row.Scan(
 		&i.ID,
@@ -570,6 +597,7 @@ const userGetByEmail = `-- name: UserGetByEmail :one
 SELECT id, org_id, email, name, roles, specialties, password_hash, disabled_at, created_at, updated_at FROM users WHERE lower(email) = lower($1)
 `
 
+// scope: worker — sign-in finds the user by e-mail before there is a caller; the seed too.
 func (q *Queries) UserGetByEmail(ctx context.Context, db DBTX, email string) (User, error) {
 	row := db.QueryRow(ctx, userGetByEmail, email)
 	var i User
@@ -630,18 +658,19 @@ func (q *Queries) UserInsert(ctx context.Context, db DBTX, arg UserInsertParams)
 
 const userList = `-- name: UserList :many
 SELECT id, org_id, email, name, roles, specialties, password_hash, disabled_at, created_at, updated_at FROM users
-WHERE ($1::uuid IS NULL OR org_id = $1::uuid)
-  AND ($2::uuid IS NULL OR org_id = $2::uuid)
+WHERE ($1::boolean OR org_id = $2)
+  AND org_id = coalesce($3::uuid, org_id)
 ORDER BY email, id
 `
 
 type UserListParams struct {
-	Scope *uuid.UUID
-	OrgID *uuid.UUID
+	Platform    bool
+	OrgID       uuid.UUID
+	FilterOrgID *uuid.UUID
 }
 
 func (q *Queries) UserList(ctx context.Context, db DBTX, arg UserListParams) ([]User, error) {
-	rows, err := db.Query(ctx, userList, arg.Scope, arg.OrgID)
+	rows, err := db.Query(ctx, userList, arg.Platform, arg.OrgID, arg.FilterOrgID)
 	if err != nil {
 		return nil, err
 	}
@@ -680,6 +709,7 @@ type UserSetPasswordParams struct {
 	ID           uuid.UUID
 }
 
+// scope: worker — the demo seed resets its users' passwords; no request reaches it.
 func (q *Queries) UserSetPassword(ctx context.Context, db DBTX, arg UserSetPasswordParams) error {
 	_, err := db.Exec(ctx, userSetPassword, arg.PasswordHash, arg.ID)
 	return err
@@ -694,7 +724,7 @@ UPDATE users SET
                        WHEN $4::boolean THEN coalesce(disabled_at, now())
                        ELSE NULL END,
     updated_at  = now()
-WHERE id = $5 AND ($6::uuid IS NULL OR org_id = $6::uuid)
+WHERE id = $5 AND ($6::boolean OR org_id = $7)
 RETURNING id, org_id, email, name, roles, specialties, password_hash, disabled_at, created_at, updated_at
 `
 
@@ -704,7 +734,8 @@ type UserUpdateParams struct {
 	Specialties []string
 	Disabled    *bool
 	ID          uuid.UUID
-	Scope       *uuid.UUID
+	Platform    bool
+	OrgID       uuid.UUID
 }
 
 func (q *Queries) UserUpdate(ctx context.Context, db DBTX, arg UserUpdateParams) (User, error) {
@@ -714,7 +745,8 @@ func (q *Queries) UserUpdate(ctx context.Context, db DBTX, arg UserUpdateParams)
 		arg.Specialties,
 		arg.Disabled,
 		arg.ID,
-		arg.Scope,
+		arg.Platform,
+		arg.OrgID,
 	)
 	var i User
 	err := row.Scan(
