@@ -193,19 +193,6 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// PresignGet returns a URL that reads key until expiry.
-func (s *Store) PresignGet(ctx context.Context, key string, expiry time.Duration, filename string) (*url.URL, error) {
-	params := url.Values{}
-	if filename != "" {
-		params.Set("response-content-disposition", fmt.Sprintf("attachment; filename=%q", filename))
-	}
-	u, err := s.client.PresignedGetObject(ctx, s.bucket, key, expiry, params)
-	if err != nil {
-		return nil, fmt.Errorf("presign get %s: %w", key, err)
-	}
-	return u, nil
-}
-
 // PresignPut returns a URL that writes key until expiry.
 func (s *Store) PresignPut(ctx context.Context, key string, expiry time.Duration) (*url.URL, error) {
 	u, err := s.client.PresignedPutObject(ctx, s.bucket, key, expiry)

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -160,15 +161,37 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 	return keys, nil
 }
 
-// ListUploads returns the keys under prefix that have an incomplete
-// multipart upload.
-func (s *Store) ListUploads(ctx context.Context, prefix string) ([]string, error) {
-	var keys []string
-	for u := range s.client.ListIncompleteUploads(ctx, s.bucket, prefix, true) {
-		if u.Err != nil {
-			return nil, fmt.Errorf("list uploads %s: %w", prefix, u.Err)
+// Multipart is a multipart upload in progress.
+type Multipart struct {
+	Key       string
+	UploadID  string
+	Initiated time.Time
+}
+
+// ListUploads returns the multipart uploads in progress whose keys start
+// with prefix, in key order. The intake sweep uses it to find uploads that
+// no row refers to.
+//
+// MinIO lists multipart uploads only for an exact key or for the whole
+// bucket (a shorter prefix answers nothing), so the whole bucket is listed
+// and filtered here; S3 gives the same answer.
+func (s *Store) ListUploads(ctx context.Context, prefix string) ([]Multipart, error) {
+	var out []Multipart
+	keyMarker, idMarker := "", ""
+	for {
+		res, err := s.core().ListMultipartUploads(ctx, s.bucket, "", keyMarker, idMarker, "", 1000)
+		if err != nil {
+			return nil, fmt.Errorf("list multipart uploads %s: %w", prefix, translate(err))
 		}
-		keys = append(keys, u.Key)
+		for _, u := range res.Uploads {
+			if strings.HasPrefix(u.Key, prefix) {
+				out = append(out, Multipart{Key: u.Key, UploadID: u.UploadID, Initiated: u.Initiated})
+			}
+		}
+		if !res.IsTruncated || (res.NextKeyMarker == keyMarker && res.NextUploadIDMarker == idMarker) {
+			break
+		}
+		keyMarker, idMarker = res.NextKeyMarker, res.NextUploadIDMarker
 	}
-	return keys, nil
+	return out, nil
 }

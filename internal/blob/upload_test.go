@@ -83,3 +83,29 @@ func TestDeleteOlderAndList(t *testing.T) {
 	rc.Close()
 	require.Equal(t, "q/1", string(b))
 }
+
+func TestListUploads(t *testing.T) {
+	t.Parallel()
+	env := testenv.New(t)
+	ctx := context.Background()
+	s := env.Blob
+	a, err := s.NewMultipart(ctx, "orgs/1/uploads/a", "application/dicom")
+	require.NoError(t, err)
+	b, err := s.NewMultipart(ctx, "orgs/1/uploads/b", "application/dicom")
+	require.NoError(t, err)
+	_, err = s.NewMultipart(ctx, "orgs/2/uploads/c", "application/dicom")
+	require.NoError(t, err)
+
+	got, err := s.ListUploads(ctx, "orgs/1/")
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Equal(t, "orgs/1/uploads/a", got[0].Key)
+	require.Equal(t, a, got[0].UploadID)
+	require.Equal(t, b, got[1].UploadID)
+	require.WithinDuration(t, time.Now(), got[0].Initiated, time.Minute)
+
+	require.NoError(t, s.AbortMultipart(ctx, got[0].Key, got[0].UploadID))
+	got, err = s.ListUploads(ctx, "orgs/")
+	require.NoError(t, err)
+	require.Len(t, got, 2, "the aborted upload is gone")
+}
