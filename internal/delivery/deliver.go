@@ -178,7 +178,7 @@ func (s *Service) deliverInbox(ctx context.Context, d deliverydb.DeliveryGetRow)
 			out.Delivered = true
 			return nil
 		}
-		c, err := s.q.CaseLock(ctx, tx, d.CaseID)
+		c, err := s.q.CaseLock(ctx, tx, deliverydb.CaseLockParams{ID: d.CaseID, SiteOrgID: d.SiteOrgID})
 		if err != nil {
 			return fmt.Errorf("lock case %s: %w", d.CaseID, err)
 		}
@@ -214,7 +214,7 @@ func (s *Service) delivered(ctx context.Context, tx pgx.Tx, id uuid.UUID) (Outco
 	if err != nil {
 		return out, fmt.Errorf("mark delivered: %w", err)
 	}
-	c, err := s.q.CaseLock(ctx, tx, d.CaseID)
+	c, err := s.q.CaseLock(ctx, tx, deliverydb.CaseLockParams{ID: d.CaseID, SiteOrgID: d.SiteOrgID})
 	if err != nil {
 		return out, fmt.Errorf("lock case %s: %w", d.CaseID, err)
 	}
@@ -308,19 +308,21 @@ func truncate(s string, n int) string {
 // that receivers that already saw it de-duplicate. Admins of the delivery's
 // site and platform admins only; others get NotFound.
 func (s *Service) Replay(ctx context.Context, p *identity.Principal, id uuid.UUID) (Delivery, error) {
+	if !p.IsPlatformAdmin() && (p.OrgKind != identity.OrgSite || !p.Has(identity.RoleOrgAdmin)) {
+		return Delivery{}, apperr.New(apperr.NotFound, "delivery not found")
+	}
 	var out Delivery
 	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		d, err := s.q.DeliveryLock(ctx, tx, id)
+		d, err := s.q.DeliveryLockVisible(ctx, tx, deliverydb.DeliveryLockVisibleParams{ID: id,
+			Platform: p.IsPlatformAdmin(), OrgID: p.OrgID})
 		if err != nil {
 			return postgres.Translate(err, "delivery")
-		}
-		if !p.IsPlatformAdmin() && !(p.Has(identity.RoleOrgAdmin) && p.OrgID == d.SiteOrgID) {
-			return apperr.New(apperr.NotFound, "delivery not found")
 		}
 		if d.Status != "dead" {
 			return apperr.New(apperr.Conflict, "the delivery is %s; only dead deliveries are replayed", d.Status)
 		}
-		d, err = s.q.DeliveryRequeue(ctx, tx, id)
+		d, err = s.q.DeliveryRequeue(ctx, tx, deliverydb.DeliveryRequeueParams{ID: id,
+			Platform: p.IsPlatformAdmin(), OrgID: p.OrgID})
 		if err != nil {
 			return fmt.Errorf("requeue delivery: %w", err)
 		}

@@ -1,5 +1,9 @@
 -- Queries of the delivery package: webhooks, deliveries and their attempts,
--- the inbox, acknowledgements, escalations and statistics.
+-- the inbox, acknowledgements, escalations and statistics. A statement that
+-- serves a request takes the caller's organisation (@org_id) and @platform,
+-- true only for platform admins; the jobs' statements take ids of rows the
+-- job owns and say so with a "scope: worker" line (internal/archtest checks
+-- both).
 
 -- name: WebhookInsert :one
 INSERT INTO webhooks (org_id, url, description, secret, created_by)
@@ -7,22 +11,26 @@ VALUES (@org_id, @url, @description, @secret, @created_by)
 RETURNING *;
 
 -- name: WebhookList :many
--- WebhookList returns the webhooks of one organisation, or of every one
--- when org_id is null (platform admins).
+-- WebhookList returns the webhooks visible to the caller: the own
+-- organisation's, or every one for platform admins; filter_org_id narrows
+-- to one organisation.
 SELECT * FROM webhooks
-WHERE sqlc.narg(org_id)::uuid IS NULL OR org_id = sqlc.narg(org_id)::uuid
+WHERE (@platform::boolean OR org_id = @org_id)
+  AND org_id = coalesce(sqlc.narg(filter_org_id)::uuid, org_id)
 ORDER BY created_at, id;
 
 -- name: WebhookDisable :one
 UPDATE webhooks SET disabled_at = coalesce(disabled_at, now()), disabled_by = coalesce(disabled_by, @disabled_by)
-WHERE id = @id AND (sqlc.narg(org_id)::uuid IS NULL OR org_id = sqlc.narg(org_id)::uuid)
+WHERE id = @id AND (@platform::boolean OR org_id = @org_id)
 RETURNING *;
 
 -- name: WebhooksEnabled :many
+-- WebhooksEnabled lists a site's live webhooks; org_id is the signed
+-- report's site.
 SELECT * FROM webhooks WHERE org_id = @org_id AND disabled_at IS NULL ORDER BY created_at, id;
 
 -- name: OrgKind :one
-SELECT kind FROM orgs WHERE id = @id;
+SELECT kind FROM orgs WHERE id = @id AND (@platform::boolean OR id = @org_id);
 
 -- name: DeliveryInsert :one
 -- DeliveryInsert records a delivery; no row means it was already recorded.
@@ -31,15 +39,25 @@ VALUES (@report_id, @case_id, @site_org_id, @event, sqlc.narg(addendum_id), @cri
 ON CONFLICT DO NOTHING
 RETURNING id;
 
+-- scope: worker — the deliver job loads the delivery its arguments name.
 -- name: DeliveryGet :one
 SELECT d.*, w.url AS webhook_url, w.secret AS webhook_secret, w.disabled_at AS webhook_disabled_at
 FROM deliveries d
 LEFT JOIN webhooks w ON w.id = d.webhook_id
 WHERE d.id = @id;
 
+-- scope: worker — the deliver job locks the delivery its arguments name.
 -- name: DeliveryLock :one
 SELECT * FROM deliveries WHERE id = @id FOR UPDATE;
 
+-- name: DeliveryLockVisible :one
+-- DeliveryLockVisible locks a delivery of the caller's site (any site's for
+-- platform admins).
+SELECT * FROM deliveries
+WHERE id = @id AND (@platform::boolean OR site_org_id = @org_id)
+FOR UPDATE;
+
+-- scope: worker — the deliver job records an attempt at the delivery it runs.
 -- name: DeliveryAttempt :one
 -- DeliveryAttempt records one attempt and returns the delivery's count.
 WITH a AS (
@@ -50,17 +68,19 @@ UPDATE deliveries SET attempts = attempts + 1, last_error = @error
 WHERE deliveries.id = @id
 RETURNING attempts;
 
+-- scope: worker — the deliver job completes the delivery it runs.
 -- name: DeliverySetDelivered :one
 UPDATE deliveries SET status = 'delivered', delivered_at = now(), dead_at = NULL
 WHERE id = @id AND status <> 'delivered'
 RETURNING *;
 
+-- scope: worker — the deliver job dead-letters the delivery it runs.
 -- name: DeliverySetDead :exec
 UPDATE deliveries SET status = 'dead', dead_at = now() WHERE id = @id AND status = 'queued';
 
 -- name: DeliveryRequeue :one
 UPDATE deliveries SET status = 'queued', dead_at = NULL, replays = replays + 1
-WHERE id = @id AND status = 'dead'
+WHERE id = @id AND status = 'dead' AND (@platform::boolean OR site_org_id = @org_id)
 RETURNING *;
 
 -- name: DeliveriesOfReport :many
@@ -75,6 +95,7 @@ ORDER BY d.created_at, d.channel, d.id;
 SELECT a.* FROM delivery_attempts a
 JOIN deliveries d ON d.id = a.delivery_id
 WHERE d.report_id = @report_id
+  AND (@platform::boolean OR d.site_org_id = @org_id)
 ORDER BY a.id;
 
 -- name: DeliveriesDead :many
@@ -82,15 +103,19 @@ SELECT d.*, w.url AS webhook_url
 FROM deliveries d
 LEFT JOIN webhooks w ON w.id = d.webhook_id
 WHERE d.status = 'dead'
-  AND (sqlc.narg(org_id)::uuid IS NULL OR d.site_org_id = sqlc.narg(org_id)::uuid)
+  AND (@platform::boolean OR d.site_org_id = @org_id)
+  AND d.site_org_id = coalesce(sqlc.narg(filter_org_id)::uuid, d.site_org_id)
 ORDER BY d.dead_at DESC, d.id
 LIMIT @lim;
 
 -- name: CaseLock :one
--- CaseLock locks a case against status changes; FOR NO KEY UPDATE does not
--- block inserts into its timeline.
-SELECT id, status, site_org_id, referring_physician_id, reading_group_id FROM cases WHERE id = @id FOR NO KEY UPDATE;
+-- CaseLock locks a case of a site against status changes; FOR NO KEY
+-- UPDATE does not block inserts into its timeline.
+SELECT id, status, site_org_id, referring_physician_id, reading_group_id FROM cases
+WHERE id = @id AND site_org_id = @site_org_id
+FOR NO KEY UPDATE;
 
+-- scope: worker — the deliver job reads the state of the report it delivers.
 -- name: ReportStatus :one
 SELECT status FROM reports WHERE id = @id;
 
@@ -113,18 +138,22 @@ ON CONFLICT (report_id) DO UPDATE SET
 RETURNING *;
 
 -- name: InboxGet :one
-SELECT * FROM inbox_items WHERE report_id = @report_id;
+SELECT * FROM inbox_items
+WHERE report_id = @report_id AND (@platform::boolean OR site_org_id = @org_id);
 
 -- name: InboxLock :one
-SELECT * FROM inbox_items WHERE report_id = @report_id FOR UPDATE;
+SELECT * FROM inbox_items
+WHERE report_id = @report_id AND site_org_id = @org_id
+FOR UPDATE;
 
 -- name: InboxMarkOpened :one
 -- InboxMarkOpened records a view by the referring physician; opened tells
 -- whether it was the first.
 UPDATE inbox_items SET opened_at = coalesce(opened_at, now()), last_opened_at = now()
-WHERE report_id = @report_id AND referring_physician_id = @user_id
+WHERE report_id = @report_id AND site_org_id = @org_id AND referring_physician_id = @user_id
 RETURNING (opened_at = last_opened_at)::boolean AS first, case_id, site_org_id;
 
+-- scope: worker — the escalate job reminds the item it escalated.
 -- name: InboxSetReminded :exec
 UPDATE inbox_items SET reminded_at = now() WHERE report_id = @report_id;
 
@@ -154,8 +183,12 @@ ON CONFLICT DO NOTHING
 RETURNING *;
 
 -- name: AckGet :one
-SELECT * FROM acknowledgements WHERE report_id = @report_id AND report_status = @report_status;
+SELECT a.* FROM acknowledgements a
+JOIN inbox_items i ON i.report_id = a.report_id
+WHERE a.report_id = @report_id AND a.report_status = @report_status
+  AND (@platform::boolean OR i.site_org_id = @org_id);
 
+-- scope: worker — the escalate job looks at every tenant's critical results.
 -- name: CriticalUnacknowledged :many
 -- CriticalUnacknowledged lists critical inbox items whose current state is
 -- not acknowledged and whose first acknowledgement window has passed, with
@@ -175,6 +208,7 @@ WHERE i.critical
 ORDER BY i.delivered_at
 LIMIT 500;
 
+-- scope: worker — the escalate job looks at every tenant's worklist.
 -- name: OverdueCandidates :many
 -- OverdueCandidates locks worklist cases due within the lead time, or past
 -- due, that are not flagged yet.
@@ -185,6 +219,7 @@ ORDER BY due_at
 LIMIT 500
 FOR UPDATE SKIP LOCKED;
 
+-- scope: worker — the escalate job flags the case OverdueCandidates locked.
 -- name: CaseFlagOverdue :execrows
 UPDATE cases SET overdue_flagged_at = now() WHERE id = @id AND overdue_flagged_at IS NULL;
 

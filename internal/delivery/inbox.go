@@ -87,7 +87,8 @@ func (s *Service) markOpened(ctx context.Context, p *identity.Principal, reportI
 		return nil
 	}
 	return postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		r, err := s.q.InboxMarkOpened(ctx, tx, deliverydb.InboxMarkOpenedParams{ReportID: reportID, UserID: p.UserID})
+		r, err := s.q.InboxMarkOpened(ctx, tx, deliverydb.InboxMarkOpenedParams{ReportID: reportID, OrgID: p.OrgID,
+			UserID: p.UserID})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil // not delivered yet, or not theirs
 		}
@@ -127,7 +128,7 @@ func (s *Service) Acknowledge(ctx context.Context, p *identity.Principal, report
 	var out Acknowledgement
 	var observe time.Duration = -1
 	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		item, err := s.q.InboxGet(ctx, tx, reportID)
+		item, err := s.q.InboxGet(ctx, tx, deliverydb.InboxGetParams{ReportID: reportID, OrgID: p.OrgID})
 		if errors.Is(err, pgx.ErrNoRows) || (err == nil && (item.ReferringPhysicianID != p.UserID || item.SiteOrgID != p.OrgID)) {
 			return notFound
 		}
@@ -135,16 +136,17 @@ func (s *Service) Acknowledge(ctx context.Context, p *identity.Principal, report
 			return fmt.Errorf("inbox item: %w", err)
 		}
 		// Lock the case, then the item: the order the delivery job takes.
-		c, err := s.q.CaseLock(ctx, tx, item.CaseID)
+		c, err := s.q.CaseLock(ctx, tx, deliverydb.CaseLockParams{ID: item.CaseID, SiteOrgID: p.OrgID})
 		if err != nil {
 			return fmt.Errorf("lock case: %w", err)
 		}
-		if item, err = s.q.InboxLock(ctx, tx, reportID); err != nil {
+		if item, err = s.q.InboxLock(ctx, tx, deliverydb.InboxLockParams{ReportID: reportID, OrgID: p.OrgID}); err != nil {
 			return fmt.Errorf("lock inbox item: %w", err)
 		}
 		out = Acknowledgement{ReportID: reportID, CaseID: item.CaseID, ReportStatus: item.Status, CaseStatus: c.Status}
 		// Acknowledging is reading.
-		opened, err := s.q.InboxMarkOpened(ctx, tx, deliverydb.InboxMarkOpenedParams{ReportID: reportID, UserID: p.UserID})
+		opened, err := s.q.InboxMarkOpened(ctx, tx, deliverydb.InboxMarkOpenedParams{ReportID: reportID, OrgID: p.OrgID,
+			UserID: p.UserID})
 		if err != nil {
 			return fmt.Errorf("mark opened: %w", err)
 		}
@@ -156,7 +158,8 @@ func (s *Service) Acknowledge(ctx context.Context, p *identity.Principal, report
 		ack, err := s.q.AckInsert(ctx, tx, deliverydb.AckInsertParams{ReportID: reportID, ReportStatus: item.Status,
 			CaseID: item.CaseID, UserID: p.UserID})
 		if errors.Is(err, pgx.ErrNoRows) {
-			prev, err := s.q.AckGet(ctx, tx, deliverydb.AckGetParams{ReportID: reportID, ReportStatus: item.Status})
+			prev, err := s.q.AckGet(ctx, tx, deliverydb.AckGetParams{ReportID: reportID, ReportStatus: item.Status,
+				OrgID: p.OrgID})
 			if err != nil {
 				return fmt.Errorf("acknowledgement: %w", err)
 			}
@@ -258,7 +261,8 @@ func (s *Service) ReportDeliveries(ctx context.Context, p *identity.Principal, r
 	if len(rows) == 0 {
 		return out, apperr.New(apperr.NotFound, "report not found")
 	}
-	attempts, err := s.q.AttemptsOfReport(ctx, s.pool, reportID)
+	attempts, err := s.q.AttemptsOfReport(ctx, s.pool, deliverydb.AttemptsOfReportParams{ReportID: reportID,
+		Platform: p.IsPlatformAdmin(), OrgID: p.OrgID})
 	if err != nil {
 		return out, fmt.Errorf("delivery attempts: %w", err)
 	}
@@ -282,14 +286,16 @@ func (s *Service) ReportDeliveries(ctx context.Context, p *identity.Principal, r
 		}
 		out.Deliveries = append(out.Deliveries, d)
 	}
-	item, err := s.q.InboxGet(ctx, s.pool, reportID)
+	item, err := s.q.InboxGet(ctx, s.pool, deliverydb.InboxGetParams{ReportID: reportID,
+		Platform: p.IsPlatformAdmin(), OrgID: p.OrgID})
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:
 		return out, fmt.Errorf("inbox item: %w", err)
 	default:
 		out.Status, out.OpenedAt = item.Status, item.OpenedAt
-		ack, err := s.q.AckGet(ctx, s.pool, deliverydb.AckGetParams{ReportID: reportID, ReportStatus: item.Status})
+		ack, err := s.q.AckGet(ctx, s.pool, deliverydb.AckGetParams{ReportID: reportID, ReportStatus: item.Status,
+			Platform: p.IsPlatformAdmin(), OrgID: p.OrgID})
 		if err == nil {
 			out.Acknowledgement = &Acknowledgement{ReportID: reportID, CaseID: ack.CaseID, ReportStatus: ack.ReportStatus,
 				By: ack.UserID, At: ack.At}
@@ -306,15 +312,11 @@ func (s *Service) DeadLetters(ctx context.Context, p *identity.Principal, org *u
 	if limit <= 0 || limit > 200 {
 		limit = 50
 	}
-	scope := org
-	if !p.IsPlatformAdmin() {
-		if p.OrgKind != identity.OrgSite || !p.Has(identity.RoleOrgAdmin) || (org != nil && *org != p.OrgID) {
-			return []Delivery{}, nil
-		}
-		own := p.OrgID
-		scope = &own
+	if !p.IsPlatformAdmin() && (p.OrgKind != identity.OrgSite || !p.Has(identity.RoleOrgAdmin)) {
+		return []Delivery{}, nil
 	}
-	rows, err := s.q.DeliveriesDead(ctx, s.pool, deliverydb.DeliveriesDeadParams{OrgID: scope, Lim: int32(limit)})
+	rows, err := s.q.DeliveriesDead(ctx, s.pool, deliverydb.DeliveriesDeadParams{Platform: p.IsPlatformAdmin(),
+		OrgID: p.OrgID, FilterOrgID: org, Lim: int32(limit)})
 	if err != nil {
 		return nil, fmt.Errorf("dead deliveries: %w", err)
 	}

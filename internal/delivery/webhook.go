@@ -98,18 +98,13 @@ func (s *Service) CreateWebhook(ctx context.Context, p *identity.Principal, in N
 // ListWebhooks returns a site's webhooks, enabled and disabled: a site
 // admin's own, or for a platform admin those of org (every site's when nil).
 func (s *Service) ListWebhooks(ctx context.Context, p *identity.Principal, org *uuid.UUID) ([]Webhook, error) {
-	scope := org
 	if !p.IsPlatformAdmin() {
-		own, err := s.webhookOrg(ctx, p, nil)
-		if err != nil {
+		if _, err := s.webhookOrg(ctx, p, nil); err != nil {
 			return nil, err
 		}
-		if org != nil && *org != own {
-			return []Webhook{}, nil
-		}
-		scope = &own
 	}
-	rows, err := s.q.WebhookList(ctx, s.pool, scope)
+	rows, err := s.q.WebhookList(ctx, s.pool, deliverydb.WebhookListParams{Platform: p.IsPlatformAdmin(),
+		OrgID: p.OrgID, FilterOrgID: org})
 	if err != nil {
 		return nil, fmt.Errorf("list webhooks: %w", err)
 	}
@@ -124,19 +119,17 @@ func (s *Service) ListWebhooks(ctx context.Context, p *identity.Principal, org *
 // queued ones are dead-lettered. Idempotent. Another site's webhook is
 // NotFound.
 func (s *Service) DisableWebhook(ctx context.Context, p *identity.Principal, id uuid.UUID) (Webhook, error) {
-	var scope *uuid.UUID
 	if !p.IsPlatformAdmin() {
-		own, err := s.webhookOrg(ctx, p, nil)
-		if err != nil {
+		if _, err := s.webhookOrg(ctx, p, nil); err != nil {
 			return Webhook{}, apperr.New(apperr.NotFound, "webhook not found")
 		}
-		scope = &own
 	}
 	var w deliverydb.Webhook
 	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		by := p.UserID
-		w, err = s.q.WebhookDisable(ctx, tx, deliverydb.WebhookDisableParams{ID: id, OrgID: scope, DisabledBy: &by})
+		w, err = s.q.WebhookDisable(ctx, tx, deliverydb.WebhookDisableParams{ID: id, Platform: p.IsPlatformAdmin(),
+			OrgID: p.OrgID, DisabledBy: &by})
 		if err != nil {
 			return postgres.Translate(err, "webhook")
 		}
@@ -153,7 +146,7 @@ func (s *Service) webhookOrg(ctx context.Context, p *identity.Principal, org *uu
 		if org == nil {
 			return uuid.Nil, apperr.InvalidFields(map[string]string{"org_id": "is required for platform admins"})
 		}
-		kind, err := s.q.OrgKind(ctx, s.pool, *org)
+		kind, err := s.q.OrgKind(ctx, s.pool, deliverydb.OrgKindParams{ID: *org, Platform: p.IsPlatformAdmin(), OrgID: p.OrgID})
 		if errors.Is(err, pgx.ErrNoRows) || (err == nil && kind != string(identity.OrgSite)) {
 			return uuid.Nil, apperr.InvalidFields(map[string]string{"org_id": "must be a site"})
 		}

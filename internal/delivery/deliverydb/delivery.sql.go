@@ -13,16 +13,26 @@ import (
 )
 
 const ackGet = `-- name: AckGet :one
-SELECT report_id, report_status, case_id, user_id, at FROM acknowledgements WHERE report_id = $1 AND report_status = $2
+SELECT a.report_id, a.report_status, a.case_id, a.user_id, a.at FROM acknowledgements a
+JOIN inbox_items i ON i.report_id = a.report_id
+WHERE a.report_id = $1 AND a.report_status = $2
+  AND ($3::boolean OR i.site_org_id = $4)
 `
 
 type AckGetParams struct {
 	ReportID     uuid.UUID
 	ReportStatus string
+	Platform     bool
+	OrgID        uuid.UUID
 }
 
 func (q *Queries) AckGet(ctx context.Context, db DBTX, arg AckGetParams) (Acknowledgement, error) {
-	row := db.QueryRow(ctx, ackGet, arg.ReportID, arg.ReportStatus)
+	row := db.QueryRow(ctx, ackGet,
+		arg.ReportID,
+		arg.ReportStatus,
+		arg.Platform,
+		arg.OrgID,
+	)
 	var i Acknowledgement
 	err := row.Scan(
 		&i.ReportID,
@@ -71,11 +81,18 @@ const attemptsOfReport = `-- name: AttemptsOfReport :many
 SELECT a.id, a.delivery_id, a.at, a.duration_ms, a.status_code, a.error FROM delivery_attempts a
 JOIN deliveries d ON d.id = a.delivery_id
 WHERE d.report_id = $1
+  AND ($2::boolean OR d.site_org_id = $3)
 ORDER BY a.id
 `
 
-func (q *Queries) AttemptsOfReport(ctx context.Context, db DBTX, reportID uuid.UUID) ([]DeliveryAttempt, error) {
-	rows, err := db.Query(ctx, attemptsOfReport, reportID)
+type AttemptsOfReportParams struct {
+	ReportID uuid.UUID
+	Platform bool
+	OrgID    uuid.UUID
+}
+
+func (q *Queries) AttemptsOfReport(ctx context.Context, db DBTX, arg AttemptsOfReportParams) ([]DeliveryAttempt, error) {
+	rows, err := db.Query(ctx, attemptsOfReport, arg.ReportID, arg.Platform, arg.OrgID)
 	if err != nil {
 		return nil, err
 	}
@@ -105,6 +122,7 @@ const caseFlagOverdue = `-- name: CaseFlagOverdue :execrows
 UPDATE cases SET overdue_flagged_at = now() WHERE id = $1 AND overdue_flagged_at IS NULL
 `
 
+// scope: worker — the escalate job flags the case OverdueCandidates locked.
 func (q *Queries) CaseFlagOverdue(ctx context.Context, db DBTX, id uuid.UUID) (int64, error) {
 	result, err := db.Exec(ctx, caseFlagOverdue, id)
 	if err != nil {
@@ -114,8 +132,15 @@ func (q *Queries) CaseFlagOverdue(ctx context.Context, db DBTX, id uuid.UUID) (i
 }
 
 const caseLock = `-- name: CaseLock :one
-SELECT id, status, site_org_id, referring_physician_id, reading_group_id FROM cases WHERE id = $1 FOR NO KEY UPDATE
+SELECT id, status, site_org_id, referring_physician_id, reading_group_id FROM cases
+WHERE id = $1 AND site_org_id = $2
+FOR NO KEY UPDATE
 `
+
+type CaseLockParams struct {
+	ID        uuid.UUID
+	SiteOrgID uuid.UUID
+}
 
 type CaseLockRow struct {
 	ID                   uuid.UUID
@@ -125,10 +150,10 @@ type CaseLockRow struct {
 	ReadingGroupID       *uuid.UUID
 }
 
-// CaseLock locks a case against status changes; FOR NO KEY UPDATE does not
-// block inserts into its timeline.
-func (q *Queries) CaseLock(ctx context.Context, db DBTX, id uuid.UUID) (CaseLockRow, error) {
-	row := db.QueryRow(ctx, caseLock, id)
+// CaseLock locks a case of a site against status changes; FOR NO KEY
+// UPDATE does not block inserts into its timeline.
+func (q *Queries) CaseLock(ctx context.Context, db DBTX, arg CaseLockParams) (CaseLockRow, error) {
+	row := db.QueryRow(ctx, caseLock, arg.ID, arg.SiteOrgID)
 	var i CaseLockRow
 	err := row.Scan(
 		&i.ID,
@@ -169,6 +194,7 @@ type CriticalUnacknowledgedRow struct {
 	DueLevel             int32
 }
 
+// scope: worker — the escalate job looks at every tenant's critical results.
 // CriticalUnacknowledged lists critical inbox items whose current state is
 // not acknowledged and whose first acknowledgement window has passed, with
 // the window of the reading group that read them.
@@ -207,14 +233,17 @@ SELECT d.id, d.report_id, d.case_id, d.site_org_id, d.event, d.addendum_id, d.cr
 FROM deliveries d
 LEFT JOIN webhooks w ON w.id = d.webhook_id
 WHERE d.status = 'dead'
-  AND ($1::uuid IS NULL OR d.site_org_id = $1::uuid)
+  AND ($1::boolean OR d.site_org_id = $2)
+  AND d.site_org_id = coalesce($3::uuid, d.site_org_id)
 ORDER BY d.dead_at DESC, d.id
-LIMIT $2
+LIMIT $4
 `
 
 type DeliveriesDeadParams struct {
-	OrgID *uuid.UUID
-	Lim   int32
+	Platform    bool
+	OrgID       uuid.UUID
+	FilterOrgID *uuid.UUID
+	Lim         int32
 }
 
 type DeliveriesDeadRow struct {
@@ -238,7 +267,12 @@ type DeliveriesDeadRow struct {
 }
 
 func (q *Queries) DeliveriesDead(ctx context.Context, db DBTX, arg DeliveriesDeadParams) ([]DeliveriesDeadRow, error) {
-	rows, err := db.Query(ctx, deliveriesDead, arg.OrgID, arg.Lim)
+	rows, err := db.Query(ctx, deliveriesDead,
+		arg.Platform,
+		arg.OrgID,
+		arg.FilterOrgID,
+		arg.Lim,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -365,6 +399,7 @@ type DeliveryAttemptParams struct {
 	StatusCode *int32
 }
 
+// scope: worker — the deliver job records an attempt at the delivery it runs.
 // DeliveryAttempt records one attempt and returns the delivery's count.
 func (q *Queries) DeliveryAttempt(ctx context.Context, db DBTX, arg DeliveryAttemptParams) (int32, error) {
 	row := db.QueryRow(ctx, deliveryAttempt,
@@ -407,6 +442,7 @@ type DeliveryGetRow struct {
 	WebhookDisabledAt *time.Time
 }
 
+// scope: worker — the deliver job loads the delivery its arguments name.
 func (q *Queries) DeliveryGet(ctx context.Context, db DBTX, id uuid.UUID) (DeliveryGetRow, error) {
 	row := db.QueryRow(ctx, deliveryGet, id)
 	var i DeliveryGetRow
@@ -473,6 +509,7 @@ const deliveryLock = `-- name: DeliveryLock :one
 SELECT id, report_id, case_id, site_org_id, event, addendum_id, critical, channel, webhook_id, status, attempts, last_error, created_at, delivered_at, dead_at, replays FROM deliveries WHERE id = $1 FOR UPDATE
 `
 
+// scope: worker — the deliver job locks the delivery its arguments name.
 func (q *Queries) DeliveryLock(ctx context.Context, db DBTX, id uuid.UUID) (Delivery, error) {
 	row := db.QueryRow(ctx, deliveryLock, id)
 	var i Delivery
@@ -497,14 +534,58 @@ func (q *Queries) DeliveryLock(ctx context.Context, db DBTX, id uuid.UUID) (Deli
 	return i, err
 }
 
+const deliveryLockVisible = `-- name: DeliveryLockVisible :one
+SELECT id, report_id, case_id, site_org_id, event, addendum_id, critical, channel, webhook_id, status, attempts, last_error, created_at, delivered_at, dead_at, replays FROM deliveries
+WHERE id = $1 AND ($2::boolean OR site_org_id = $3)
+FOR UPDATE
+`
+
+type DeliveryLockVisibleParams struct {
+	ID       uuid.UUID
+	Platform bool
+	OrgID    uuid.UUID
+}
+
+// DeliveryLockVisible locks a delivery of the caller's site (any site's for
+// platform admins).
+func (q *Queries) DeliveryLockVisible(ctx context.Context, db DBTX, arg DeliveryLockVisibleParams) (Delivery, error) {
+	row := db.QueryRow(ctx, deliveryLockVisible, arg.ID, arg.Platform, arg.OrgID)
+	var i Delivery
+	err := row.Scan(
+		&i.ID,
+		&i.ReportID,
+		&i.CaseID,
+		&i.SiteOrgID,
+		&i.Event,
+		&i.AddendumID,
+		&i.Critical,
+		&i.Channel,
+		&i.WebhookID,
+		&i.Status,
+		&i.Attempts,
+		&i.LastError,
+		&i.CreatedAt,
+		&i.DeliveredAt,
+		&i.DeadAt,
+		&i.Replays,
+	)
+	return i, err
+}
+
 const deliveryRequeue = `-- name: DeliveryRequeue :one
 UPDATE deliveries SET status = 'queued', dead_at = NULL, replays = replays + 1
-WHERE id = $1 AND status = 'dead'
+WHERE id = $1 AND status = 'dead' AND ($2::boolean OR site_org_id = $3)
 RETURNING id, report_id, case_id, site_org_id, event, addendum_id, critical, channel, webhook_id, status, attempts, last_error, created_at, delivered_at, dead_at, replays
 `
 
-func (q *Queries) DeliveryRequeue(ctx context.Context, db DBTX, id uuid.UUID) (Delivery, error) {
-	row := db.QueryRow(ctx, deliveryRequeue, id)
+type DeliveryRequeueParams struct {
+	ID       uuid.UUID
+	Platform bool
+	OrgID    uuid.UUID
+}
+
+func (q *Queries) DeliveryRequeue(ctx context.Context, db DBTX, arg DeliveryRequeueParams) (Delivery, error) {
+	row := db.QueryRow(ctx, deliveryRequeue, arg.ID, arg.Platform, arg.OrgID)
 	var i Delivery
 	err := row.Scan(
 		&i.ID,
@@ -531,6 +612,7 @@ const deliverySetDead = `-- name: DeliverySetDead :exec
 UPDATE deliveries SET status = 'dead', dead_at = now() WHERE id = $1 AND status = 'queued'
 `
 
+// scope: worker — the deliver job dead-letters the delivery it runs.
 func (q *Queries) DeliverySetDead(ctx context.Context, db DBTX, id uuid.UUID) error {
 	_, err := db.Exec(ctx, deliverySetDead, id)
 	return err
@@ -542,6 +624,7 @@ WHERE id = $1 AND status <> 'delivered'
 RETURNING id, report_id, case_id, site_org_id, event, addendum_id, critical, channel, webhook_id, status, attempts, last_error, created_at, delivered_at, dead_at, replays
 `
 
+// scope: worker — the deliver job completes the delivery it runs.
 func (q *Queries) DeliverySetDelivered(ctx context.Context, db DBTX, id uuid.UUID) (Delivery, error) {
 	row := db.QueryRow(ctx, deliverySetDelivered, id)
 	var i Delivery
@@ -674,11 +757,18 @@ func (q *Queries) EscalationList(ctx context.Context, db DBTX, arg EscalationLis
 }
 
 const inboxGet = `-- name: InboxGet :one
-SELECT report_id, case_id, site_org_id, referring_physician_id, status, critical, last_event, first_delivered_at, delivered_at, updated_at, opened_at, last_opened_at, reminded_at FROM inbox_items WHERE report_id = $1
+SELECT report_id, case_id, site_org_id, referring_physician_id, status, critical, last_event, first_delivered_at, delivered_at, updated_at, opened_at, last_opened_at, reminded_at FROM inbox_items
+WHERE report_id = $1 AND ($2::boolean OR site_org_id = $3)
 `
 
-func (q *Queries) InboxGet(ctx context.Context, db DBTX, reportID uuid.UUID) (InboxItem, error) {
-	row := db.QueryRow(ctx, inboxGet, reportID)
+type InboxGetParams struct {
+	ReportID uuid.UUID
+	Platform bool
+	OrgID    uuid.UUID
+}
+
+func (q *Queries) InboxGet(ctx context.Context, db DBTX, arg InboxGetParams) (InboxItem, error) {
+	row := db.QueryRow(ctx, inboxGet, arg.ReportID, arg.Platform, arg.OrgID)
 	var i InboxItem
 	err := row.Scan(
 		&i.ReportID,
@@ -788,11 +878,18 @@ func (q *Queries) InboxList(ctx context.Context, db DBTX, arg InboxListParams) (
 }
 
 const inboxLock = `-- name: InboxLock :one
-SELECT report_id, case_id, site_org_id, referring_physician_id, status, critical, last_event, first_delivered_at, delivered_at, updated_at, opened_at, last_opened_at, reminded_at FROM inbox_items WHERE report_id = $1 FOR UPDATE
+SELECT report_id, case_id, site_org_id, referring_physician_id, status, critical, last_event, first_delivered_at, delivered_at, updated_at, opened_at, last_opened_at, reminded_at FROM inbox_items
+WHERE report_id = $1 AND site_org_id = $2
+FOR UPDATE
 `
 
-func (q *Queries) InboxLock(ctx context.Context, db DBTX, reportID uuid.UUID) (InboxItem, error) {
-	row := db.QueryRow(ctx, inboxLock, reportID)
+type InboxLockParams struct {
+	ReportID uuid.UUID
+	OrgID    uuid.UUID
+}
+
+func (q *Queries) InboxLock(ctx context.Context, db DBTX, arg InboxLockParams) (InboxItem, error) {
+	row := db.QueryRow(ctx, inboxLock, arg.ReportID, arg.OrgID)
 	var i InboxItem
 	err := row.Scan(
 		&i.ReportID,
@@ -814,12 +911,13 @@ func (q *Queries) InboxLock(ctx context.Context, db DBTX, reportID uuid.UUID) (I
 
 const inboxMarkOpened = `-- name: InboxMarkOpened :one
 UPDATE inbox_items SET opened_at = coalesce(opened_at, now()), last_opened_at = now()
-WHERE report_id = $1 AND referring_physician_id = $2
+WHERE report_id = $1 AND site_org_id = $2 AND referring_physician_id = $3
 RETURNING (opened_at = last_opened_at)::boolean AS first, case_id, site_org_id
 `
 
 type InboxMarkOpenedParams struct {
 	ReportID uuid.UUID
+	OrgID    uuid.UUID
 	UserID   uuid.UUID
 }
 
@@ -832,7 +930,7 @@ type InboxMarkOpenedRow struct {
 // InboxMarkOpened records a view by the referring physician; opened tells
 // whether it was the first.
 func (q *Queries) InboxMarkOpened(ctx context.Context, db DBTX, arg InboxMarkOpenedParams) (InboxMarkOpenedRow, error) {
-	row := db.QueryRow(ctx, inboxMarkOpened, arg.ReportID, arg.UserID)
+	row := db.QueryRow(ctx, inboxMarkOpened, arg.ReportID, arg.OrgID, arg.UserID)
 	var i InboxMarkOpenedRow
 	err := row.Scan(&i.First, &i.CaseID, &i.SiteOrgID)
 	return i, err
@@ -842,6 +940,7 @@ const inboxSetReminded = `-- name: InboxSetReminded :exec
 UPDATE inbox_items SET reminded_at = now() WHERE report_id = $1
 `
 
+// scope: worker — the escalate job reminds the item it escalated.
 func (q *Queries) InboxSetReminded(ctx context.Context, db DBTX, reportID uuid.UUID) error {
 	_, err := db.Exec(ctx, inboxSetReminded, reportID)
 	return err
@@ -906,11 +1005,17 @@ func (q *Queries) InboxUpsert(ctx context.Context, db DBTX, arg InboxUpsertParam
 }
 
 const orgKind = `-- name: OrgKind :one
-SELECT kind FROM orgs WHERE id = $1
+SELECT kind FROM orgs WHERE id = $1 AND ($2::boolean OR id = $3)
 `
 
-func (q *Queries) OrgKind(ctx context.Context, db DBTX, id uuid.UUID) (string, error) {
-	row := db.QueryRow(ctx, orgKind, id)
+type OrgKindParams struct {
+	ID       uuid.UUID
+	Platform bool
+	OrgID    uuid.UUID
+}
+
+func (q *Queries) OrgKind(ctx context.Context, db DBTX, arg OrgKindParams) (string, error) {
+	row := db.QueryRow(ctx, orgKind, arg.ID, arg.Platform, arg.OrgID)
 	var kind string
 	err := row.Scan(&kind)
 	return kind, err
@@ -932,6 +1037,7 @@ type OverdueCandidatesRow struct {
 	DueAt          *time.Time
 }
 
+// scope: worker — the escalate job looks at every tenant's worklist.
 // OverdueCandidates locks worklist cases due within the lead time, or past
 // due, that are not flagged yet.
 func (q *Queries) OverdueCandidates(ctx context.Context, db DBTX, lead time.Duration) ([]OverdueCandidatesRow, error) {
@@ -963,6 +1069,7 @@ const reportStatus = `-- name: ReportStatus :one
 SELECT status FROM reports WHERE id = $1
 `
 
+// scope: worker — the deliver job reads the state of the report it delivers.
 func (q *Queries) ReportStatus(ctx context.Context, db DBTX, id uuid.UUID) (string, error) {
 	row := db.QueryRow(ctx, reportStatus, id)
 	var status string
@@ -1011,18 +1118,24 @@ func (q *Queries) StatusCounts(ctx context.Context, db DBTX, arg StatusCountsPar
 
 const webhookDisable = `-- name: WebhookDisable :one
 UPDATE webhooks SET disabled_at = coalesce(disabled_at, now()), disabled_by = coalesce(disabled_by, $1)
-WHERE id = $2 AND ($3::uuid IS NULL OR org_id = $3::uuid)
+WHERE id = $2 AND ($3::boolean OR org_id = $4)
 RETURNING id, org_id, url, description, secret, created_by, created_at, disabled_at, disabled_by
 `
 
 type WebhookDisableParams struct {
 	DisabledBy *uuid.UUID
 	ID         uuid.UUID
-	OrgID      *uuid.UUID
+	Platform   bool
+	OrgID      uuid.UUID
 }
 
 func (q *Queries) WebhookDisable(ctx context.Context, db DBTX, arg WebhookDisableParams) (Webhook, error) {
-	row := db.QueryRow(ctx, webhookDisable, arg.DisabledBy, arg.ID, arg.OrgID)
+	row := db.QueryRow(ctx, webhookDisable,
+		arg.DisabledBy,
+		arg.ID,
+		arg.Platform,
+		arg.OrgID,
+	)
 	var i Webhook
 	err := row.Scan(
 		&i.ID,
@@ -1054,7 +1167,11 @@ type WebhookInsertParams struct {
 }
 
 // Queries of the delivery package: webhooks, deliveries and their attempts,
-// the inbox, acknowledgements, escalations and statistics.
+// the inbox, acknowledgements, escalations and statistics. A statement that
+// serves a request takes the caller's organisation (@org_id) and @platform,
+// true only for platform admins; the jobs' statements take ids of rows the
+// job owns and say so with a "scope: worker" line (internal/archtest checks
+// both).
 func (q *Queries) WebhookInsert(ctx context.Context, db DBTX, arg WebhookInsertParams) (Webhook, error) {
 	row := db.QueryRow(ctx, webhookInsert,
 		arg.OrgID,
@@ -1080,14 +1197,22 @@ func (q *Queries) WebhookInsert(ctx context.Context, db DBTX, arg WebhookInsertP
 
 const webhookList = `-- name: WebhookList :many
 SELECT id, org_id, url, description, secret, created_by, created_at, disabled_at, disabled_by FROM webhooks
-WHERE $1::uuid IS NULL OR org_id = $1::uuid
+WHERE ($1::boolean OR org_id = $2)
+  AND org_id = coalesce($3::uuid, org_id)
 ORDER BY created_at, id
 `
 
-// WebhookList returns the webhooks of one organisation, or of every one
-// when org_id is null (platform admins).
-func (q *Queries) WebhookList(ctx context.Context, db DBTX, orgID *uuid.UUID) ([]Webhook, error) {
-	rows, err := db.Query(ctx, webhookList, orgID)
+type WebhookListParams struct {
+	Platform    bool
+	OrgID       uuid.UUID
+	FilterOrgID *uuid.UUID
+}
+
+// WebhookList returns the webhooks visible to the caller: the own
+// organisation's, or every one for platform admins; filter_org_id narrows
+// to one organisation.
+func (q *Queries) WebhookList(ctx context.Context, db DBTX, arg WebhookListParams) ([]Webhook, error) {
+	rows, err := db.Query(ctx, webhookList, arg.Platform, arg.OrgID, arg.FilterOrgID)
 	if err != nil {
 		return nil, err
 	}
@@ -1120,6 +1245,8 @@ const webhooksEnabled = `-- name: WebhooksEnabled :many
 SELECT id, org_id, url, description, secret, created_by, created_at, disabled_at, disabled_by FROM webhooks WHERE org_id = $1 AND disabled_at IS NULL ORDER BY created_at, id
 `
 
+// WebhooksEnabled lists a site's live webhooks; org_id is the signed
+// report's site.
 func (q *Queries) WebhooksEnabled(ctx context.Context, db DBTX, orgID uuid.UUID) ([]Webhook, error) {
 	rows, err := db.Query(ctx, webhooksEnabled, orgID)
 	if err != nil {
