@@ -119,6 +119,7 @@ FOR NO KEY UPDATE;
 -- name: ReportStatus :one
 SELECT status FROM reports WHERE id = @id;
 
+-- scope: worker — the deliver job files the report of the delivery it runs.
 -- name: InboxUpsert :one
 -- InboxUpsert makes a report visible in the inbox, or updates its item. A
 -- new state (preliminary to final) restarts the acknowledgement clock; an

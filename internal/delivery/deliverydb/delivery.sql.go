@@ -972,6 +972,7 @@ type InboxUpsertParams struct {
 	LastEvent            string
 }
 
+// scope: worker — the deliver job files the report of the delivery it runs.
 // InboxUpsert makes a report visible in the inbox, or updates its item. A
 // new state (preliminary to final) restarts the acknowledgement clock; an
 // addendum only makes the item unread again.
