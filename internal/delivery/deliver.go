@@ -252,8 +252,14 @@ const (
 )
 
 // post sends the delivery to its webhook. It returns the status code when
-// the receiver answered, and an error unless the answer was 2xx.
+// the receiver answered, and an error unless the answer was 2xx. The error
+// is recorded and logged, so the webhook URL in it is redacted.
 func (s *Service) post(ctx context.Context, d deliverydb.DeliveryGetRow) (*int32, error) {
+	code, err := s.postRaw(ctx, d)
+	return code, redactErr(err, *d.WebhookUrl)
+}
+
+func (s *Service) postRaw(ctx context.Context, d deliverydb.DeliveryGetRow) (*int32, error) {
 	if s.reports == nil {
 		return nil, errors.New("no report source is configured")
 	}

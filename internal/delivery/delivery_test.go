@@ -431,3 +431,46 @@ func TestAddendumMakesUnread(t *testing.T) {
 	require.Equal(t, "final", items[0].Status)
 	require.Equal(t, "delivered", b.caseStatus(t, n.CaseID))
 }
+
+// TestWebhookErrorsRedacted: a webhook URL's query token and credentials
+// reach neither the attempt records, nor the error River logs and keeps,
+// nor the audit log.
+func TestWebhookErrorsRedacted(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	ctx := context.Background()
+	admin := b.site.Principals[identity.RoleOrgAdmin]
+	// Nothing listens on port 1: the attempt fails with net/http's error,
+	// which quotes the URL.
+	_, _, err := b.svc.CreateWebhook(ctx, admin, delivery.NewWebhook{URL: "http://127.0.0.1:1/hook?token=s3cret&site=a"})
+	require.NoError(t, err)
+	n := b.reported(t, b.site, "final", false)
+	b.sign(t, n)
+	ids := b.deliveries(t, n.ReportID, delivery.ChannelWebhook)
+	require.Len(t, ids, 1)
+	out, err := b.svc.Deliver(ctx, ids[0], 1, 1)
+	require.Error(t, err)
+	require.True(t, out.Dead)
+	require.NotContains(t, err.Error(), "s3cret")
+	require.Contains(t, err.Error(), "http://127.0.0.1:1/hook?token=REDACTED&site=REDACTED")
+
+	rd, err := b.svc.ReportDeliveries(ctx, admin, n.ReportID)
+	require.NoError(t, err)
+	var hooks int
+	for _, d := range rd.Deliveries {
+		if d.Channel != delivery.ChannelWebhook {
+			continue
+		}
+		hooks++
+		require.Contains(t, d.LastError, "token=REDACTED")
+		require.NotContains(t, d.LastError, "s3cret")
+		require.Len(t, d.History, 1)
+		require.Contains(t, d.History[0].Error, "token=REDACTED")
+	}
+	require.Equal(t, 1, hooks)
+	require.Zero(t, b.count(t, "SELECT count(*) FROM delivery_attempts WHERE error LIKE '%s3cret%'"))
+	require.Zero(t, b.count(t, "SELECT count(*) FROM deliveries WHERE last_error LIKE '%s3cret%'"))
+	require.Zero(t, b.count(t, "SELECT count(*) FROM audit_events WHERE details::text LIKE '%s3cret%'"))
+	require.Equal(t, 1, b.count(t, "SELECT count(*) FROM audit_events WHERE action = 'webhook.create' AND details->>'url' = $1",
+		"http://127.0.0.1:1/hook?token=REDACTED&site=REDACTED"))
+}

@@ -87,7 +87,7 @@ func (s *Service) CreateWebhook(ctx context.Context, p *identity.Principal, in N
 			return postgres.Translate(err, "webhook")
 		}
 		return audit.Record(ctx, tx, audit.Event{Actor: p.Actor(), Action: "webhook.create", ObjectType: "webhook",
-			ObjectID: w.ID.String(), ObjectOrgID: &org, Details: map[string]any{"url": u}})
+			ObjectID: w.ID.String(), ObjectOrgID: &org, Details: map[string]any{"url": redactURL(u)}})
 	})
 	if err != nil {
 		return Webhook{}, "", err
