@@ -72,7 +72,7 @@ func (s *Service) commit(ctx context.Context, p *identity.Principal, caseID uuid
 // bytes, or the same DICOM instance. The same instance in another case of
 // the site is refused.
 func (s *Service) findDuplicate(ctx context.Context, tx pgx.Tx, c cases.Case, pf *pendingFile) (File, bool, error) {
-	f, err := s.q.FileGetByCaseSHA(ctx, tx, intakedb.FileGetByCaseSHAParams{CaseID: c.ID, Sha256: pf.sha256})
+	f, err := s.q.FileGetByCaseSHA(ctx, tx, intakedb.FileGetByCaseSHAParams{CaseID: c.ID, OrgID: c.SiteOrgID, Sha256: pf.sha256})
 	if err == nil {
 		return f, true, nil
 	}
@@ -92,7 +92,7 @@ func (s *Service) findDuplicate(ctx context.Context, tx pgx.Tx, c cases.Case, pf
 		return File{}, false, rejectf("this DICOM instance (SOP Instance UID %s) is already part of another case of your site",
 			pf.header.SOPInstanceUID)
 	}
-	f, err = s.q.FileGet(ctx, tx, owner.FileID)
+	f, err = s.q.FileGet(ctx, tx, intakedb.FileGetParams{ID: owner.FileID, OrgID: c.SiteOrgID})
 	if err != nil {
 		return File{}, false, fmt.Errorf("load file: %w", err)
 	}
@@ -189,24 +189,33 @@ func (s *Service) index(ctx context.Context, tx pgx.Tx, c cases.Case, f File, pf
 	return nil
 }
 
-// removeUnreferenced deletes a stored object that no file refers to. The
-// exclusive lock waits for transactions adding files that refer to it.
+// removeUnreferenced deletes a stored object that no file refers to; a
+// failure is retried by a clean-up job.
 func (s *Service) removeUnreferenced(ctx context.Context, org uuid.UUID, key string) {
 	cctx, cancel := cleanupCtx(ctx)
 	defer cancel()
-	err := postgres.InTx(cctx, s.pool, func(tx pgx.Tx) error {
-		if err := s.q.BlobLock(cctx, tx, key); err != nil {
+	if err := s.deleteUnreferenced(cctx, org, key); err != nil {
+		s.compensate(ctx, CleanupArgs{Action: CleanupRemoveBlob, OrgID: org, Key: key}, err)
+	}
+}
+
+// deleteUnreferenced deletes a stored object of org unless a file refers
+// to it. The exclusive lock waits for transactions adding files that refer
+// to it.
+func (s *Service) deleteUnreferenced(ctx context.Context, org uuid.UUID, key string) error {
+	if sha, ok := strings.CutPrefix(key, blobKey(org, "")); !ok || !sha256Re.MatchString(sha) {
+		return fmt.Errorf("remove unreferenced object: %q is not a stored object of organisation %s", key, org)
+	}
+	return postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.q.BlobLock(ctx, tx, key); err != nil {
 			return err
 		}
-		used, err := s.q.FileBlobInUse(cctx, tx, intakedb.FileBlobInUseParams{OrgID: org, BlobKey: key})
+		used, err := s.q.FileBlobInUse(ctx, tx, intakedb.FileBlobInUseParams{OrgID: org, BlobKey: key})
 		if err != nil || used {
 			return err
 		}
-		return s.store.Delete(cctx, key)
+		return s.store.Delete(ctx, key)
 	})
-	if err != nil {
-		s.opts.Logger.WarnContext(ctx, "remove unreferenced object", "error", err.Error())
-	}
 }
 
 // fieldList names patient fields for a sentence: "patient ID and name".

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -85,11 +86,18 @@ func (s *Service) FinishKey(ctx context.Context, p *identity.Principal, key, has
 }
 
 // ReleaseKey forgets an in-flight key whose request ended without an
-// answer worth replaying (an error), so that a retry runs again.
+// answer worth replaying (an error), so that a retry runs again. A failure
+// is retried by a clean-up job (without it a retry would get 409 until the
+// key goes stale).
 func (s *Service) ReleaseKey(ctx context.Context, p *identity.Principal, key string) {
 	cctx, cancel := cleanupCtx(ctx)
 	defer cancel()
-	if err := s.q.IdempotencyRelease(cctx, s.pool, intakedb.IdempotencyReleaseParams{OrgID: p.OrgID, Key: key}); err != nil {
-		s.opts.Logger.WarnContext(ctx, "release idempotency key", "error", err.Error())
+	// The claim being released was made before now (a minute allows for
+	// this process's clock behind the database's): a release retried by a
+	// job later frees no claim made after that.
+	before := time.Now().Add(time.Minute)
+	err := s.q.IdempotencyRelease(cctx, s.pool, intakedb.IdempotencyReleaseParams{OrgID: p.OrgID, Key: key, ClaimedBefore: before})
+	if err != nil {
+		s.compensate(ctx, CleanupArgs{Action: CleanupReleaseKey, OrgID: p.OrgID, Key: key, ClaimedAt: before}, err)
 	}
 }

@@ -131,7 +131,7 @@ func (s *Service) ingest(ctx context.Context, p *identity.Principal, c cases.Cas
 
 	pf, err := s.stage(ctx, c.SiteOrgID, src, br, hr)
 	if pf != nil && pf.owned {
-		defer s.removeObject(ctx, pf.object)
+		defer s.removeObject(ctx, c.SiteOrgID, pf.object)
 	}
 	if err == nil {
 		pf.name = src.filename
@@ -349,13 +349,13 @@ func checkDeclared(src source, pf *pendingFile) error {
 	return nil
 }
 
-// removeObject deletes a temporary object, logging a failure (the sweep
-// removes leftovers).
-func (s *Service) removeObject(ctx context.Context, key string) {
+// removeObject deletes a temporary object, or the bytes of a finished
+// presigned upload; a failure is logged and retried by a clean-up job.
+func (s *Service) removeObject(ctx context.Context, org uuid.UUID, key string) {
 	cctx, cancel := cleanupCtx(ctx)
 	defer cancel()
 	if err := s.store.Delete(cctx, key); err != nil {
-		s.opts.Logger.WarnContext(ctx, "remove temporary object", "error", err.Error())
+		s.compensate(ctx, CleanupArgs{Action: CleanupDeleteObject, OrgID: org, Key: key}, err)
 	}
 }
 

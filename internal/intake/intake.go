@@ -26,7 +26,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
-	"github.com/teleread/teleread/internal/blob"
 	"github.com/teleread/teleread/internal/cases"
 	"github.com/teleread/teleread/internal/intake/intakedb"
 	"github.com/teleread/teleread/internal/photo"
@@ -57,6 +56,7 @@ const (
 	DefaultPartSize         = 16 << 20
 	DefaultURLExpiry        = 2 * time.Hour
 	DefaultUploadTTL        = 24 * time.Hour
+	DefaultOrphanGrace      = time.Hour
 	DefaultPhotoConcurrency = 4
 )
 
@@ -85,6 +85,11 @@ type Options struct {
 	URLExpiry time.Duration
 	// UploadTTL is how long a presigned upload may stay incomplete.
 	UploadTTL time.Duration
+	// OrphanGrace is the age from which the sweep aborts a multipart
+	// upload under uploads/ that no pending or completing upload refers
+	// to. It is far longer than the moment between starting a multipart
+	// upload and committing its row.
+	OrphanGrace time.Duration
 	// Logger receives failures that answers only name (never patient data).
 	Logger *slog.Logger
 }
@@ -111,6 +116,9 @@ func (o Options) withDefaults() Options {
 	if o.UploadTTL <= 0 {
 		o.UploadTTL = DefaultUploadTTL
 	}
+	if o.OrphanGrace <= 0 {
+		o.OrphanGrace = DefaultOrphanGrace
+	}
 	if o.TempDir == "" {
 		o.TempDir = os.TempDir()
 	}
@@ -123,7 +131,7 @@ func (o Options) withDefaults() Options {
 // Service ingests files into cases and serves them back.
 type Service struct {
 	pool   *pgxpool.Pool
-	store  *blob.Store
+	store  Storage
 	cases  *cases.Service
 	jobs   cases.JobInserter
 	q      *intakedb.Queries
@@ -131,9 +139,10 @@ type Service struct {
 	photos chan struct{}
 }
 
-// New returns a Service. jobs enqueues the preview job of each new file in
-// the transaction that adds it.
-func New(pool *pgxpool.Pool, store *blob.Store, cs *cases.Service, jobs cases.JobInserter, opts Options) *Service {
+// New returns a Service. store is the object storage (a *blob.Store). jobs
+// enqueues the preview job of each new file in the transaction that adds
+// it, and the clean-up jobs of compensating steps that failed.
+func New(pool *pgxpool.Pool, store Storage, cs *cases.Service, jobs cases.JobInserter, opts Options) *Service {
 	opts = opts.withDefaults()
 	return &Service{pool: pool, store: store, cases: cs, jobs: jobs, q: intakedb.New(), opts: opts,
 		photos: make(chan struct{}, opts.PhotoConcurrency)}

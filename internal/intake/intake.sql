@@ -1,7 +1,10 @@
 -- Queries of the intake package: files, the DICOM index, presigned uploads
--- and idempotency keys. Visibility of a file is that of its case, checked
--- by the cases package before these run; queries that take an org_id scope
--- to the caller's organisation on top.
+-- and idempotency keys. Every statement that reads or locks tenant data by
+-- an id from a request carries the caller's scope: @org_id, the caller's
+-- organisation, matches a file of that site or of a case routed to that
+-- reading group; @platform is the explicit flag of platform admins. The
+-- finer visibility of a file (that of its case) is checked by the cases
+-- package. Queries run only by jobs are marked "-- scope: worker".
 
 -- name: FileInsert :one
 INSERT INTO files (case_id, org_id, kind, filename, content_type, size, sha256, blob_key, stored_size,
@@ -13,23 +16,38 @@ VALUES (@case_id, @org_id, @kind, @filename, @content_type, @size, @sha256, @blo
 RETURNING *;
 
 -- name: FileGet :one
+-- FileGet returns a file of the caller's site or of a case routed to the
+-- caller's reading group.
+SELECT f.* FROM files f
+WHERE f.id = @id
+  AND (@platform::boolean OR f.org_id = @org_id
+       OR EXISTS (SELECT 1 FROM cases c WHERE c.id = f.case_id AND c.reading_group_id = @org_id));
+
+-- scope: worker — the preview job loads the file its own job row names.
+-- name: FileGetForRender :one
 SELECT * FROM files WHERE id = @id;
 
 -- name: FileGetByCaseSHA :one
-SELECT * FROM files WHERE case_id = @case_id AND sha256 = @sha256;
+SELECT * FROM files WHERE case_id = @case_id AND org_id = @org_id AND sha256 = @sha256;
 
 -- name: FileListByCase :many
-SELECT * FROM files WHERE case_id = @case_id ORDER BY created_at, id;
+SELECT f.* FROM files f
+WHERE f.case_id = @case_id
+  AND (@platform::boolean OR f.org_id = @org_id
+       OR EXISTS (SELECT 1 FROM cases c WHERE c.id = f.case_id AND c.reading_group_id = @org_id))
+ORDER BY f.created_at, f.id;
 
 -- name: FileBlobInUse :one
 -- FileBlobInUse reports whether a file row refers to a stored object.
 SELECT EXISTS (SELECT 1 FROM files WHERE org_id = @org_id AND blob_key = @blob_key)::boolean;
 
+-- scope: worker — the preview job records the rendering of the file its job row names.
 -- name: FileSetPreview :exec
 UPDATE files SET preview_status = @preview_status, preview_note = @preview_note,
     preview_key = @preview_key, thumbnail_key = @thumbnail_key
 WHERE id = @id;
 
+-- scope: worker — the preview job reads the frame count of the file its job row names.
 -- name: FileInstance :one
 -- FileInstance returns the DICOM instance stored in a file.
 SELECT * FROM dicom_instances WHERE file_id = @file_id;
@@ -80,10 +98,16 @@ SELECT i.sop_instance_uid, i.sop_class_uid, i.instance_number, i.frames, i.trans
 FROM dicom_instances i
 JOIN dicom_series se ON se.id = i.series_id
 JOIN dicom_studies st ON st.id = se.study_id
-WHERE i.file_id = @file_id;
+WHERE i.file_id = @file_id
+  AND (@platform::boolean OR i.org_id = @org_id
+       OR EXISTS (SELECT 1 FROM cases c WHERE c.id = st.case_id AND c.reading_group_id = @org_id));
 
 -- name: StudyListByCase :many
-SELECT * FROM dicom_studies WHERE case_id = @case_id ORDER BY study_date, created_at, id;
+SELECT st.* FROM dicom_studies st
+WHERE st.case_id = @case_id
+  AND (@platform::boolean OR st.org_id = @org_id
+       OR EXISTS (SELECT 1 FROM cases c WHERE c.id = st.case_id AND c.reading_group_id = @org_id))
+ORDER BY st.study_date, st.created_at, st.id;
 
 -- name: SeriesListByCase :many
 SELECT s.*, count(i.id)::int AS instances, coalesce(sum(i.frames), 0)::int AS frames
@@ -91,6 +115,8 @@ FROM dicom_series s
 JOIN dicom_studies st ON st.id = s.study_id
 LEFT JOIN dicom_instances i ON i.series_id = s.id
 WHERE st.case_id = @case_id
+  AND (@platform::boolean OR st.org_id = @org_id
+       OR EXISTS (SELECT 1 FROM cases c WHERE c.id = st.case_id AND c.reading_group_id = @org_id))
 GROUP BY s.id
 ORDER BY s.series_number NULLS LAST, s.created_at, s.id;
 
@@ -108,19 +134,22 @@ SELECT * FROM uploads WHERE id = @id AND case_id = @case_id AND org_id = @org_id
 -- UploadClaim marks a pending upload as being completed. A claim older than
 -- stale_after (a process that died while completing) may be taken over.
 UPDATE uploads SET status = 'completing', claimed_at = now()
-WHERE id = @id AND expires_at > now()
+WHERE id = @id AND org_id = @org_id AND expires_at > now()
   AND (status = 'pending' OR (status = 'completing' AND claimed_at < now() - @stale_after::interval))
 RETURNING *;
 
 -- name: UploadRelease :exec
 -- UploadRelease gives a claimed upload back, so that the client can send
--- what is missing and complete again.
-UPDATE uploads SET status = 'pending', claimed_at = NULL WHERE id = @id AND status = 'completing';
+-- what is missing and complete again. Only the claim made at claimed_at is
+-- released: a release retried by a job never frees a later claim.
+UPDATE uploads SET status = 'pending', claimed_at = NULL
+WHERE id = @id AND org_id = @org_id AND status = 'completing' AND claimed_at = @claimed_at;
 
 -- name: UploadFinish :exec
 UPDATE uploads SET status = @status, file_id = @file_id, error = @error, completed_at = now()
-WHERE id = @id;
+WHERE id = @id AND org_id = @org_id;
 
+-- scope: worker — the intake sweep expires every organisation's stale uploads.
 -- name: UploadListExpired :many
 -- UploadListExpired finds incomplete uploads past their expiry, except one
 -- being completed right now.
@@ -153,10 +182,22 @@ UPDATE idempotency_keys SET status_code = @status_code, response = @response, re
 WHERE org_id = @org_id AND key = @key;
 
 -- name: IdempotencyRelease :exec
-DELETE FROM idempotency_keys WHERE org_id = @org_id AND key = @key AND status_code IS NULL;
+-- IdempotencyRelease forgets an in-flight key claimed before claimed_before
+-- (a release retried by a job never frees a later claim of the same key).
+DELETE FROM idempotency_keys
+WHERE org_id = @org_id AND key = @key AND status_code IS NULL AND created_at < @claimed_before;
 
+-- scope: worker — the intake sweep forgets every organisation's old keys.
 -- name: IdempotencyDeleteOld :execrows
 DELETE FROM idempotency_keys WHERE created_at < now() - @older_than::interval;
 
+-- scope: worker — the intake sweep finds the organisations whose temporary objects it removes.
 -- name: OrgIDs :many
 SELECT id FROM orgs ORDER BY id;
+
+-- scope: worker — the intake sweep and clean-up jobs check a multipart upload found in object storage.
+-- name: UploadLive :one
+-- UploadLive reports whether a pending or completing upload refers to a
+-- multipart upload.
+SELECT EXISTS (SELECT 1 FROM uploads WHERE object_key = @object_key AND multipart_id = @multipart_id
+               AND status IN ('pending', 'completing'))::boolean;

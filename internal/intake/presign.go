@@ -143,7 +143,10 @@ func (s *Service) CreateUpload(ctx context.Context, p *identity.Principal, caseI
 	if err != nil {
 		if multipart {
 			cctx, cancel := cleanupCtx(ctx)
-			_ = s.store.AbortMultipart(cctx, key, *params.MultipartID)
+			if aerr := s.store.AbortMultipart(cctx, key, *params.MultipartID); aerr != nil {
+				s.compensate(ctx, CleanupArgs{Action: CleanupAbortMultipart, OrgID: c.SiteOrgID, Key: key,
+					MultipartID: *params.MultipartID}, aerr)
+			}
 			cancel()
 		}
 		return Ticket{}, err
@@ -249,7 +252,7 @@ func (s *Service) CompleteUpload(ctx context.Context, p *identity.Principal, cas
 	if res, done, err := s.finished(ctx, u); done || err != nil {
 		return res, err
 	}
-	u, err = s.q.UploadClaim(ctx, s.pool, intakedb.UploadClaimParams{ID: u.ID, StaleAfter: claimStaleAfter})
+	u, err = s.q.UploadClaim(ctx, s.pool, intakedb.UploadClaimParams{ID: u.ID, OrgID: u.OrgID, StaleAfter: claimStaleAfter})
 	if errors.Is(err, pgx.ErrNoRows) {
 		cur, gerr := s.q.UploadGet(ctx, s.pool, intakedb.UploadGetParams{ID: uploadID, CaseID: caseID, OrgID: p.OrgID})
 		if gerr != nil {
@@ -270,9 +273,7 @@ func (s *Service) CompleteUpload(ctx context.Context, p *identity.Principal, cas
 	release := true
 	defer func() {
 		if release {
-			cctx, cancel := cleanupCtx(ctx)
-			_ = s.q.UploadRelease(cctx, s.pool, u.ID)
-			cancel()
+			s.releaseUpload(ctx, u)
 		}
 	}()
 
@@ -299,10 +300,11 @@ func (s *Service) CompleteUpload(ctx context.Context, p *identity.Principal, cas
 	switch {
 	case res.Accepted:
 		release = false
-		if err := s.q.UploadFinish(ctx, s.pool, intakedb.UploadFinishParams{Status: UploadCompleted, FileID: &res.File.ID, ID: u.ID}); err != nil {
+		if err := s.q.UploadFinish(ctx, s.pool, intakedb.UploadFinishParams{Status: UploadCompleted, FileID: &res.File.ID,
+			ID: u.ID, OrgID: u.OrgID}); err != nil {
 			return Result{}, fmt.Errorf("finish upload: %w", err)
 		}
-		s.removeObject(ctx, u.ObjectKey)
+		s.removeObject(ctx, u.OrgID, u.ObjectKey)
 		return res, nil
 	case res.Err != nil || res.BodyErr != nil:
 		// The bytes may be fine: keep them and let the client complete again.
@@ -320,7 +322,7 @@ func (s *Service) finished(ctx context.Context, u Upload) (Result, bool, error) 
 		if u.FileID == nil {
 			return Result{}, true, fmt.Errorf("upload %s completed without a file", u.ID)
 		}
-		f, err := s.q.FileGet(ctx, s.pool, *u.FileID)
+		f, err := s.q.FileGet(ctx, s.pool, intakedb.FileGetParams{ID: *u.FileID, OrgID: u.OrgID})
 		if err != nil {
 			return Result{}, true, fmt.Errorf("load file: %w", err)
 		}
@@ -364,16 +366,27 @@ func (s *Service) assemble(ctx context.Context, u Upload) error {
 	return s.store.CompleteMultipart(ctx, u.ObjectKey, *u.MultipartID, arrived)
 }
 
-// refuse deletes a refused upload's bytes and records why.
+// refuse deletes a refused upload's bytes and records why. Its multipart
+// upload, if any, was completed by assemble: there is nothing to abort.
 func (s *Service) refuse(ctx context.Context, u Upload, res Result) (Result, error) {
-	s.removeObject(ctx, u.ObjectKey)
-	if u.MultipartID != nil {
-		cctx, cancel := cleanupCtx(ctx)
-		_ = s.store.AbortMultipart(cctx, u.ObjectKey, *u.MultipartID)
-		cancel()
-	}
-	if err := s.q.UploadFinish(ctx, s.pool, intakedb.UploadFinishParams{Status: UploadFailed, Error: res.Reason, ID: u.ID}); err != nil {
+	s.removeObject(ctx, u.OrgID, u.ObjectKey)
+	if err := s.q.UploadFinish(ctx, s.pool, intakedb.UploadFinishParams{Status: UploadFailed, Error: res.Reason,
+		ID: u.ID, OrgID: u.OrgID}); err != nil {
 		return Result{}, fmt.Errorf("finish upload: %w", err)
 	}
 	return res, nil
+}
+
+// releaseUpload gives the claim on u back after a completion that did not
+// finish, so that the client can complete again at once; a failure is
+// retried by a clean-up job (without it the client would get 409 until the
+// claim goes stale).
+func (s *Service) releaseUpload(ctx context.Context, u Upload) {
+	cctx, cancel := cleanupCtx(ctx)
+	defer cancel()
+	err := s.q.UploadRelease(cctx, s.pool, intakedb.UploadReleaseParams{ID: u.ID, OrgID: u.OrgID, ClaimedAt: u.ClaimedAt})
+	if err != nil && u.ClaimedAt != nil {
+		s.compensate(ctx, CleanupArgs{Action: CleanupReleaseUpload, OrgID: u.OrgID, UploadID: u.ID,
+			ClaimedAt: *u.ClaimedAt}, err)
+	}
 }

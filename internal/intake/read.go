@@ -34,7 +34,8 @@ func (s *Service) CaseFiles(ctx context.Context, p *identity.Principal, caseID u
 	if err != nil {
 		return nil, err
 	}
-	files, err := s.q.FileListByCase(ctx, s.pool, c.ID)
+	files, err := s.q.FileListByCase(ctx, s.pool, intakedb.FileListByCaseParams{CaseID: c.ID, Platform: p.IsPlatformAdmin(),
+		OrgID: p.OrgID})
 	if err != nil {
 		return nil, fmt.Errorf("list files: %w", err)
 	}
@@ -50,11 +51,13 @@ func (s *Service) CaseStudies(ctx context.Context, p *identity.Principal, caseID
 	if err != nil {
 		return nil, err
 	}
-	studies, err := s.q.StudyListByCase(ctx, s.pool, c.ID)
+	studies, err := s.q.StudyListByCase(ctx, s.pool, intakedb.StudyListByCaseParams{CaseID: c.ID,
+		Platform: p.IsPlatformAdmin(), OrgID: p.OrgID})
 	if err != nil {
 		return nil, fmt.Errorf("list studies: %w", err)
 	}
-	series, err := s.q.SeriesListByCase(ctx, s.pool, c.ID)
+	series, err := s.q.SeriesListByCase(ctx, s.pool, intakedb.SeriesListByCaseParams{CaseID: c.ID,
+		Platform: p.IsPlatformAdmin(), OrgID: p.OrgID})
 	if err != nil {
 		return nil, fmt.Errorf("list series: %w", err)
 	}
@@ -73,10 +76,11 @@ func (s *Service) CaseStudies(ctx context.Context, p *identity.Principal, caseID
 }
 
 // visibleFile returns a file whose case p may see; any other file,
-// another tenant's included, is NotFound.
+// another tenant's included, is NotFound. Only a file of p's organisation
+// (or of a case routed to p's reading group) is read at all.
 func (s *Service) visibleFile(ctx context.Context, p *identity.Principal, id uuid.UUID) (File, error) {
 	notFound := apperr.New(apperr.NotFound, "file not found")
-	f, err := s.q.FileGet(ctx, s.pool, id)
+	f, err := s.q.FileGet(ctx, s.pool, intakedb.FileGetParams{ID: id, Platform: p.IsPlatformAdmin(), OrgID: p.OrgID})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return File{}, notFound
 	}
@@ -99,7 +103,8 @@ func (s *Service) ViewFile(ctx context.Context, p *identity.Principal, id uuid.U
 	}
 	var ref *DICOMRef
 	if f.Kind == KindDICOM {
-		r, err := s.q.FileDicom(ctx, s.pool, f.ID)
+		r, err := s.q.FileDicom(ctx, s.pool, intakedb.FileDicomParams{FileID: f.ID, Platform: p.IsPlatformAdmin(),
+			OrgID: p.OrgID})
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return File{}, nil, fmt.Errorf("file index: %w", err)
 		}

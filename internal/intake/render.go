@@ -31,7 +31,7 @@ const (
 // no pixel data) or failed (damaged pixel data), and nil is returned since
 // a retry would not help; other errors are returned to be retried.
 func (s *Service) RenderPreviews(ctx context.Context, fileID uuid.UUID) error {
-	f, err := s.q.FileGet(ctx, s.pool, fileID)
+	f, err := s.q.FileGetForRender(ctx, s.pool, fileID)
 	if err != nil {
 		return fmt.Errorf("load file %s: %w", fileID, err)
 	}

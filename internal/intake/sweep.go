@@ -4,9 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/teleread/teleread/internal/intake/intakedb"
+)
+
+// The keys of multipart uploads intake starts: presigned uploads, and
+// streaming puts of temporary objects larger than one part.
+var (
+	uploadKeyRe = regexp.MustCompile(`^orgs/[0-9a-f-]{36}/uploads/[0-9a-f-]{36}$`)
+	tmpKeyRe    = regexp.MustCompile(`^orgs/[0-9a-f-]{36}/tmp/[0-9a-f-]{36}$`)
 )
 
 // KeyRetention is how long an Idempotency-Key and its answer are kept.
@@ -17,9 +25,11 @@ const KeyRetention = 24 * time.Hour
 const tmpRetention = 24 * time.Hour
 
 // Sweep expires presigned uploads that were never completed (aborting
-// their multipart uploads and deleting their bytes), forgets idempotency
-// keys older than KeyRetention, and deletes temporary objects left by
-// processes that died mid-upload. It is safe to run from several workers.
+// their multipart uploads and deleting their bytes), aborts multipart
+// uploads that no live upload refers to (see abortOrphans), forgets
+// idempotency keys older than KeyRetention, and deletes temporary objects
+// left by processes that died mid-upload. It is safe to run from several
+// workers; an error is returned for River to run it again.
 func (s *Service) Sweep(ctx context.Context) error {
 	var errs []error
 	for {
@@ -39,13 +49,16 @@ func (s *Service) Sweep(ctx context.Context) error {
 				continue
 			}
 			if err := s.q.UploadFinish(ctx, s.pool, intakedb.UploadFinishParams{Status: UploadExpired,
-				Error: "the upload was not completed in time", ID: u.ID}); err != nil {
+				Error: "the upload was not completed in time", ID: u.ID, OrgID: u.OrgID}); err != nil {
 				return fmt.Errorf("expire upload: %w", err)
 			}
 		}
 		if len(expired) < 100 || len(errs) > 0 {
 			break
 		}
+	}
+	if err := s.abortOrphans(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := s.q.IdempotencyDeleteOld(ctx, s.pool, KeyRetention); err != nil {
 		errs = append(errs, fmt.Errorf("delete old idempotency keys: %w", err))
@@ -59,6 +72,53 @@ func (s *Service) Sweep(ctx context.Context) error {
 		if _, err := s.store.DeleteOlder(ctx, fmt.Sprintf("orgs/%s/tmp/", org), before); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	return errors.Join(errs...)
+}
+
+// abortOrphans aborts the multipart uploads in object storage that nothing
+// will complete: under uploads/, those started more than
+// Options.OrphanGrace ago that no pending or completing upload refers to
+// (the row was never written, or the abort after a refusal or expiry
+// failed); under tmp/, those of streaming puts older than tmpRetention (the
+// process died). Their parts would otherwise be kept, and billed, forever.
+func (s *Service) abortOrphans(ctx context.Context) error {
+	listed, err := s.store.ListUploads(ctx, "orgs/")
+	if err != nil {
+		return err
+	}
+	var errs []error
+	aborted := 0
+	now := time.Now()
+	for _, m := range listed {
+		switch {
+		case uploadKeyRe.MatchString(m.Key):
+			if now.Sub(m.Initiated) < s.opts.OrphanGrace {
+				continue
+			}
+			live, err := s.q.UploadLive(ctx, s.pool, intakedb.UploadLiveParams{ObjectKey: m.Key, MultipartID: &m.UploadID})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("check upload: %w", err))
+				continue
+			}
+			if live {
+				continue
+			}
+		case tmpKeyRe.MatchString(m.Key):
+			if now.Sub(m.Initiated) < tmpRetention {
+				continue
+			}
+		default:
+			continue
+		}
+		if err := s.store.AbortMultipart(ctx, m.Key, m.UploadID); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		aborted++
+	}
+	if aborted > 0 {
+		s.opts.Logger.InfoContext(ctx, "aborted orphaned multipart uploads", "count", aborted)
 	}
 	return errors.Join(errs...)
 }

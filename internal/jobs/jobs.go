@@ -45,7 +45,8 @@ type Options struct {
 type Deps struct {
 	Identity *identity.Service
 	Worklist *worklist.Service
-	// Intake renders previews and sweeps expired uploads.
+	// Intake renders previews, sweeps expired uploads and retries failed
+	// clean-ups.
 	Intake  *intake.Service
 	Logger  *slog.Logger
 	Metrics *FlowMetrics
@@ -113,6 +114,9 @@ func register(workers *river.Workers, deps Deps) ([]*river.PeriodicJob, error) {
 	}
 	if err := river.AddWorkerSafely(workers, &IntakeSweepWorker{intake: deps.Intake}); err != nil {
 		return nil, fmt.Errorf("register intake sweep worker: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, NewCleanupWorker(deps.Intake)); err != nil {
+		return nil, fmt.Errorf("register intake clean-up worker: %w", err)
 	}
 	periodic := []*river.PeriodicJob{
 		river.NewPeriodicJob(river.PeriodicInterval(time.Minute),

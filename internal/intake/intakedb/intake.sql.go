@@ -57,7 +57,15 @@ FROM dicom_instances i
 JOIN dicom_series se ON se.id = i.series_id
 JOIN dicom_studies st ON st.id = se.study_id
 WHERE i.file_id = $1
+  AND ($2::boolean OR i.org_id = $3
+       OR EXISTS (SELECT 1 FROM cases c WHERE c.id = st.case_id AND c.reading_group_id = $3))
 `
+
+type FileDicomParams struct {
+	FileID   uuid.UUID
+	Platform bool
+	OrgID    uuid.UUID
+}
 
 type FileDicomRow struct {
 	SopInstanceUid    string
@@ -72,8 +80,8 @@ type FileDicomRow struct {
 }
 
 // FileDicom returns where a DICOM file sits in the study/series index.
-func (q *Queries) FileDicom(ctx context.Context, db DBTX, fileID uuid.UUID) (FileDicomRow, error) {
-	row := db.QueryRow(ctx, fileDicom, fileID)
+func (q *Queries) FileDicom(ctx context.Context, db DBTX, arg FileDicomParams) (FileDicomRow, error) {
+	row := db.QueryRow(ctx, fileDicom, arg.FileID, arg.Platform, arg.OrgID)
 	var i FileDicomRow
 	err := row.Scan(
 		&i.SopInstanceUid,
@@ -90,11 +98,22 @@ func (q *Queries) FileDicom(ctx context.Context, db DBTX, fileID uuid.UUID) (Fil
 }
 
 const fileGet = `-- name: FileGet :one
-SELECT id, case_id, org_id, kind, filename, content_type, size, sha256, blob_key, stored_size, stored_sha256, uploaded_by, width, height, body_site, dermoscopic, warnings, metadata, patient_mismatch, preview_status, preview_note, preview_key, thumbnail_key, created_at FROM files WHERE id = $1
+SELECT f.id, f.case_id, f.org_id, f.kind, f.filename, f.content_type, f.size, f.sha256, f.blob_key, f.stored_size, f.stored_sha256, f.uploaded_by, f.width, f.height, f.body_site, f.dermoscopic, f.warnings, f.metadata, f.patient_mismatch, f.preview_status, f.preview_note, f.preview_key, f.thumbnail_key, f.created_at FROM files f
+WHERE f.id = $1
+  AND ($2::boolean OR f.org_id = $3
+       OR EXISTS (SELECT 1 FROM cases c WHERE c.id = f.case_id AND c.reading_group_id = $3))
 `
 
-func (q *Queries) FileGet(ctx context.Context, db DBTX, id uuid.UUID) (File, error) {
-	row := db.QueryRow(ctx, fileGet, id)
+type FileGetParams struct {
+	ID       uuid.UUID
+	Platform bool
+	OrgID    uuid.UUID
+}
+
+// FileGet returns a file of the caller's site or of a case routed to the
+// caller's reading group.
+func (q *Queries) FileGet(ctx context.Context, db DBTX, arg FileGetParams) (File, error) {
+	row := db.QueryRow(ctx, fileGet, arg.ID, arg.Platform, arg.OrgID)
 	var i File
 	err := row.Scan(
 		&i.ID,
@@ -126,16 +145,54 @@ func (q *Queries) FileGet(ctx context.Context, db DBTX, id uuid.UUID) (File, err
 }
 
 const fileGetByCaseSHA = `-- name: FileGetByCaseSHA :one
-SELECT id, case_id, org_id, kind, filename, content_type, size, sha256, blob_key, stored_size, stored_sha256, uploaded_by, width, height, body_site, dermoscopic, warnings, metadata, patient_mismatch, preview_status, preview_note, preview_key, thumbnail_key, created_at FROM files WHERE case_id = $1 AND sha256 = $2
+SELECT id, case_id, org_id, kind, filename, content_type, size, sha256, blob_key, stored_size, stored_sha256, uploaded_by, width, height, body_site, dermoscopic, warnings, metadata, patient_mismatch, preview_status, preview_note, preview_key, thumbnail_key, created_at FROM files WHERE case_id = $1 AND org_id = $2 AND sha256 = $3
 `
 
 type FileGetByCaseSHAParams struct {
 	CaseID uuid.UUID
+	OrgID  uuid.UUID
 	Sha256 string
 }
 
 func (q *Queries) FileGetByCaseSHA(ctx context.Context, db DBTX, arg FileGetByCaseSHAParams) (File, error) {
-	row := db.QueryRow(ctx, fileGetByCaseSHA, arg.CaseID, arg.Sha256)
+	row := db.QueryRow(ctx, fileGetByCaseSHA, arg.CaseID, arg.OrgID, arg.Sha256)
+	var i File
+	err := row.Scan(
+		&i.ID,
+		&i.CaseID,
+		&i.OrgID,
+		&i.Kind,
+		&i.Filename,
+		&i.ContentType,
+		&i.Size,
+		&i.Sha256,
+		&i.BlobKey,
+		&i.StoredSize,
+		&i.StoredSha256,
+		&i.UploadedBy,
+		&i.Width,
+		&i.Height,
+		&i.BodySite,
+		&i.Dermoscopic,
+		&i.Warnings,
+		&i.Metadata,
+		&i.PatientMismatch,
+		&i.PreviewStatus,
+		&i.PreviewNote,
+		&i.PreviewKey,
+		&i.ThumbnailKey,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const fileGetForRender = `-- name: FileGetForRender :one
+SELECT id, case_id, org_id, kind, filename, content_type, size, sha256, blob_key, stored_size, stored_sha256, uploaded_by, width, height, body_site, dermoscopic, warnings, metadata, patient_mismatch, preview_status, preview_note, preview_key, thumbnail_key, created_at FROM files WHERE id = $1
+`
+
+// scope: worker — the preview job loads the file its own job row names.
+func (q *Queries) FileGetForRender(ctx context.Context, db DBTX, id uuid.UUID) (File, error) {
+	row := db.QueryRow(ctx, fileGetForRender, id)
 	var i File
 	err := row.Scan(
 		&i.ID,
@@ -199,9 +256,12 @@ type FileInsertParams struct {
 }
 
 // Queries of the intake package: files, the DICOM index, presigned uploads
-// and idempotency keys. Visibility of a file is that of its case, checked
-// by the cases package before these run; queries that take an org_id scope
-// to the caller's organisation on top.
+// and idempotency keys. Every statement that reads or locks tenant data by
+// an id from a request carries the caller's scope: @org_id, the caller's
+// organisation, matches a file of that site or of a case routed to that
+// reading group; @platform is the explicit flag of platform admins. The
+// finer visibility of a file (that of its case) is checked by the cases
+// package. Queries run only by jobs are marked "-- scope: worker".
 func (q *Queries) FileInsert(ctx context.Context, db DBTX, arg FileInsertParams) (File, error) {
 	row := db.QueryRow(ctx, fileInsert,
 		arg.CaseID,
@@ -257,6 +317,7 @@ const fileInstance = `-- name: FileInstance :one
 SELECT id, org_id, series_id, file_id, sop_instance_uid, sop_class_uid, instance_number, rows, columns, frames, transfer_syntax, photometric, created_at FROM dicom_instances WHERE file_id = $1
 `
 
+// scope: worker — the preview job reads the frame count of the file its job row names.
 // FileInstance returns the DICOM instance stored in a file.
 func (q *Queries) FileInstance(ctx context.Context, db DBTX, fileID uuid.UUID) (DicomInstance, error) {
 	row := db.QueryRow(ctx, fileInstance, fileID)
@@ -280,11 +341,21 @@ func (q *Queries) FileInstance(ctx context.Context, db DBTX, fileID uuid.UUID) (
 }
 
 const fileListByCase = `-- name: FileListByCase :many
-SELECT id, case_id, org_id, kind, filename, content_type, size, sha256, blob_key, stored_size, stored_sha256, uploaded_by, width, height, body_site, dermoscopic, warnings, metadata, patient_mismatch, preview_status, preview_note, preview_key, thumbnail_key, created_at FROM files WHERE case_id = $1 ORDER BY created_at, id
+SELECT f.id, f.case_id, f.org_id, f.kind, f.filename, f.content_type, f.size, f.sha256, f.blob_key, f.stored_size, f.stored_sha256, f.uploaded_by, f.width, f.height, f.body_site, f.dermoscopic, f.warnings, f.metadata, f.patient_mismatch, f.preview_status, f.preview_note, f.preview_key, f.thumbnail_key, f.created_at FROM files f
+WHERE f.case_id = $1
+  AND ($2::boolean OR f.org_id = $3
+       OR EXISTS (SELECT 1 FROM cases c WHERE c.id = f.case_id AND c.reading_group_id = $3))
+ORDER BY f.created_at, f.id
 `
 
-func (q *Queries) FileListByCase(ctx context.Context, db DBTX, caseID uuid.UUID) ([]File, error) {
-	rows, err := db.Query(ctx, fileListByCase, caseID)
+type FileListByCaseParams struct {
+	CaseID   uuid.UUID
+	Platform bool
+	OrgID    uuid.UUID
+}
+
+func (q *Queries) FileListByCase(ctx context.Context, db DBTX, arg FileListByCaseParams) ([]File, error) {
+	rows, err := db.Query(ctx, fileListByCase, arg.CaseID, arg.Platform, arg.OrgID)
 	if err != nil {
 		return nil, err
 	}
@@ -342,6 +413,7 @@ type FileSetPreviewParams struct {
 	ID            uuid.UUID
 }
 
+// scope: worker — the preview job records the rendering of the file its job row names.
 func (q *Queries) FileSetPreview(ctx context.Context, db DBTX, arg FileSetPreviewParams) error {
 	_, err := db.Exec(ctx, fileSetPreview,
 		arg.PreviewStatus,
@@ -393,6 +465,7 @@ const idempotencyDeleteOld = `-- name: IdempotencyDeleteOld :execrows
 DELETE FROM idempotency_keys WHERE created_at < now() - $1::interval
 `
 
+// scope: worker — the intake sweep forgets every organisation's old keys.
 func (q *Queries) IdempotencyDeleteOld(ctx context.Context, db DBTX, olderThan time.Duration) (int64, error) {
 	result, err := db.Exec(ctx, idempotencyDeleteOld, olderThan)
 	if err != nil {
@@ -450,16 +523,20 @@ func (q *Queries) IdempotencyGet(ctx context.Context, db DBTX, arg IdempotencyGe
 }
 
 const idempotencyRelease = `-- name: IdempotencyRelease :exec
-DELETE FROM idempotency_keys WHERE org_id = $1 AND key = $2 AND status_code IS NULL
+DELETE FROM idempotency_keys
+WHERE org_id = $1 AND key = $2 AND status_code IS NULL AND created_at < $3
 `
 
 type IdempotencyReleaseParams struct {
-	OrgID uuid.UUID
-	Key   string
+	OrgID         uuid.UUID
+	Key           string
+	ClaimedBefore time.Time
 }
 
+// IdempotencyRelease forgets an in-flight key claimed before claimed_before
+// (a release retried by a job never frees a later claim of the same key).
 func (q *Queries) IdempotencyRelease(ctx context.Context, db DBTX, arg IdempotencyReleaseParams) error {
-	_, err := db.Exec(ctx, idempotencyRelease, arg.OrgID, arg.Key)
+	_, err := db.Exec(ctx, idempotencyRelease, arg.OrgID, arg.Key, arg.ClaimedBefore)
 	return err
 }
 
@@ -584,6 +661,7 @@ const orgIDs = `-- name: OrgIDs :many
 SELECT id FROM orgs ORDER BY id
 `
 
+// scope: worker — the intake sweep finds the organisations whose temporary objects it removes.
 func (q *Queries) OrgIDs(ctx context.Context, db DBTX) ([]uuid.UUID, error) {
 	rows, err := db.Query(ctx, orgIDs)
 	if err != nil {
@@ -610,9 +688,17 @@ FROM dicom_series s
 JOIN dicom_studies st ON st.id = s.study_id
 LEFT JOIN dicom_instances i ON i.series_id = s.id
 WHERE st.case_id = $1
+  AND ($2::boolean OR st.org_id = $3
+       OR EXISTS (SELECT 1 FROM cases c WHERE c.id = st.case_id AND c.reading_group_id = $3))
 GROUP BY s.id
 ORDER BY s.series_number NULLS LAST, s.created_at, s.id
 `
+
+type SeriesListByCaseParams struct {
+	CaseID   uuid.UUID
+	Platform bool
+	OrgID    uuid.UUID
+}
 
 type SeriesListByCaseRow struct {
 	ID                uuid.UUID
@@ -628,8 +714,8 @@ type SeriesListByCaseRow struct {
 	Frames            int32
 }
 
-func (q *Queries) SeriesListByCase(ctx context.Context, db DBTX, caseID uuid.UUID) ([]SeriesListByCaseRow, error) {
-	rows, err := db.Query(ctx, seriesListByCase, caseID)
+func (q *Queries) SeriesListByCase(ctx context.Context, db DBTX, arg SeriesListByCaseParams) ([]SeriesListByCaseRow, error) {
+	rows, err := db.Query(ctx, seriesListByCase, arg.CaseID, arg.Platform, arg.OrgID)
 	if err != nil {
 		return nil, err
 	}
@@ -703,11 +789,21 @@ func (q *Queries) SeriesUpsert(ctx context.Context, db DBTX, arg SeriesUpsertPar
 }
 
 const studyListByCase = `-- name: StudyListByCase :many
-SELECT id, org_id, case_id, study_instance_uid, patient_name, patient_id, patient_birth_date, patient_sex, study_date, study_time, study_description, accession_number, created_at FROM dicom_studies WHERE case_id = $1 ORDER BY study_date, created_at, id
+SELECT st.id, st.org_id, st.case_id, st.study_instance_uid, st.patient_name, st.patient_id, st.patient_birth_date, st.patient_sex, st.study_date, st.study_time, st.study_description, st.accession_number, st.created_at FROM dicom_studies st
+WHERE st.case_id = $1
+  AND ($2::boolean OR st.org_id = $3
+       OR EXISTS (SELECT 1 FROM cases c WHERE c.id = st.case_id AND c.reading_group_id = $3))
+ORDER BY st.study_date, st.created_at, st.id
 `
 
-func (q *Queries) StudyListByCase(ctx context.Context, db DBTX, caseID uuid.UUID) ([]DicomStudy, error) {
-	rows, err := db.Query(ctx, studyListByCase, caseID)
+type StudyListByCaseParams struct {
+	CaseID   uuid.UUID
+	Platform bool
+	OrgID    uuid.UUID
+}
+
+func (q *Queries) StudyListByCase(ctx context.Context, db DBTX, arg StudyListByCaseParams) ([]DicomStudy, error) {
+	rows, err := db.Query(ctx, studyListByCase, arg.CaseID, arg.Platform, arg.OrgID)
 	if err != nil {
 		return nil, err
 	}
@@ -800,20 +896,21 @@ func (q *Queries) StudyUpsert(ctx context.Context, db DBTX, arg StudyUpsertParam
 
 const uploadClaim = `-- name: UploadClaim :one
 UPDATE uploads SET status = 'completing', claimed_at = now()
-WHERE id = $1 AND expires_at > now()
-  AND (status = 'pending' OR (status = 'completing' AND claimed_at < now() - $2::interval))
+WHERE id = $1 AND org_id = $2 AND expires_at > now()
+  AND (status = 'pending' OR (status = 'completing' AND claimed_at < now() - $3::interval))
 RETURNING id, case_id, org_id, created_by, filename, content_type, size, sha256, object_key, multipart_id, part_size, status, file_id, error, expires_at, created_at, claimed_at, completed_at
 `
 
 type UploadClaimParams struct {
 	ID         uuid.UUID
+	OrgID      uuid.UUID
 	StaleAfter time.Duration
 }
 
 // UploadClaim marks a pending upload as being completed. A claim older than
 // stale_after (a process that died while completing) may be taken over.
 func (q *Queries) UploadClaim(ctx context.Context, db DBTX, arg UploadClaimParams) (Upload, error) {
-	row := db.QueryRow(ctx, uploadClaim, arg.ID, arg.StaleAfter)
+	row := db.QueryRow(ctx, uploadClaim, arg.ID, arg.OrgID, arg.StaleAfter)
 	var i Upload
 	err := row.Scan(
 		&i.ID,
@@ -840,7 +937,7 @@ func (q *Queries) UploadClaim(ctx context.Context, db DBTX, arg UploadClaimParam
 
 const uploadFinish = `-- name: UploadFinish :exec
 UPDATE uploads SET status = $1, file_id = $2, error = $3, completed_at = now()
-WHERE id = $4
+WHERE id = $4 AND org_id = $5
 `
 
 type UploadFinishParams struct {
@@ -848,6 +945,7 @@ type UploadFinishParams struct {
 	FileID *uuid.UUID
 	Error  string
 	ID     uuid.UUID
+	OrgID  uuid.UUID
 }
 
 func (q *Queries) UploadFinish(ctx context.Context, db DBTX, arg UploadFinishParams) error {
@@ -856,6 +954,7 @@ func (q *Queries) UploadFinish(ctx context.Context, db DBTX, arg UploadFinishPar
 		arg.FileID,
 		arg.Error,
 		arg.ID,
+		arg.OrgID,
 	)
 	return err
 }
@@ -971,6 +1070,7 @@ type UploadListExpiredParams struct {
 	Lim        int32
 }
 
+// scope: worker — the intake sweep expires every organisation's stale uploads.
 // UploadListExpired finds incomplete uploads past their expiry, except one
 // being completed right now.
 func (q *Queries) UploadListExpired(ctx context.Context, db DBTX, arg UploadListExpiredParams) ([]Upload, error) {
@@ -1012,13 +1112,41 @@ func (q *Queries) UploadListExpired(ctx context.Context, db DBTX, arg UploadList
 	return items, nil
 }
 
-const uploadRelease = `-- name: UploadRelease :exec
-UPDATE uploads SET status = 'pending', claimed_at = NULL WHERE id = $1 AND status = 'completing'
+const uploadLive = `-- name: UploadLive :one
+SELECT EXISTS (SELECT 1 FROM uploads WHERE object_key = $1 AND multipart_id = $2
+               AND status IN ('pending', 'completing'))::boolean
 `
 
+type UploadLiveParams struct {
+	ObjectKey   string
+	MultipartID *string
+}
+
+// scope: worker — the intake sweep and clean-up jobs check a multipart upload found in object storage.
+// UploadLive reports whether a pending or completing upload refers to a
+// multipart upload.
+func (q *Queries) UploadLive(ctx context.Context, db DBTX, arg UploadLiveParams) (bool, error) {
+	row := db.QueryRow(ctx, uploadLive, arg.ObjectKey, arg.MultipartID)
+	var column_1 bool
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
+const uploadRelease = `-- name: UploadRelease :exec
+UPDATE uploads SET status = 'pending', claimed_at = NULL
+WHERE id = $1 AND org_id = $2 AND status = 'completing' AND claimed_at = $3
+`
+
+type UploadReleaseParams struct {
+	ID        uuid.UUID
+	OrgID     uuid.UUID
+	ClaimedAt *time.Time
+}
+
 // UploadRelease gives a claimed upload back, so that the client can send
-// what is missing and complete again.
-func (q *Queries) UploadRelease(ctx context.Context, db DBTX, id uuid.UUID) error {
-	_, err := db.Exec(ctx, uploadRelease, id)
+// what is missing and complete again. Only the claim made at claimed_at is
+// released: a release retried by a job never frees a later claim.
+func (q *Queries) UploadRelease(ctx context.Context, db DBTX, arg UploadReleaseParams) error {
+	_, err := db.Exec(ctx, uploadRelease, arg.ID, arg.OrgID, arg.ClaimedAt)
 	return err
 }
