@@ -92,9 +92,24 @@ func Enqueue(ctx context.Context, tx pgx.Tx, jobs cases.JobInserter, n Notice) e
 }
 
 // MarkOpened records the first time the case's referring physician viewed a
-// delivered report (idempotent; no-op for other viewers).
+// delivered report (idempotent; no-op for other viewers). It is Opener's
+// MarkOpened.
 func (s *Service) MarkOpened(ctx context.Context, p *identity.Principal, reportID uuid.UUID) error {
-	return s.markOpened(ctx, p, reportID)
+	return NewOpener(s.pool).MarkOpened(ctx, p, reportID)
+}
+
+// Opener records that referring physicians opened delivered reports. It
+// needs only the database, so that reports, which delivery renders webhooks
+// through, can receive it in its constructor: neither service needs the
+// other to exist first.
+type Opener struct {
+	pool *pgxpool.Pool
+	q    *deliverydb.Queries
+}
+
+// NewOpener returns an Opener on pool.
+func NewOpener(pool *pgxpool.Pool) *Opener {
+	return &Opener{pool: pool, q: deliverydb.New()}
 }
 
 func (s *Service) observe(from, to string, d time.Duration) {

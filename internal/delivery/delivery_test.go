@@ -474,3 +474,24 @@ func TestWebhookErrorsRedacted(t *testing.T) {
 	require.Equal(t, 1, b.count(t, "SELECT count(*) FROM audit_events WHERE action = 'webhook.create' AND details->>'url' = $1",
 		"http://127.0.0.1:1/hook?token=REDACTED&site=REDACTED"))
 }
+
+// TestOpener: the Opener that reports receives needs only the database,
+// and records only the case's own referring physician's first view.
+func TestOpener(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	ctx := context.Background()
+	opener := delivery.NewOpener(b.env.Pool)
+	gp := b.site.Principals[identity.RoleReferringPhysician]
+	n := b.delivered(t, b.site, "final", false)
+
+	require.NoError(t, opener.MarkOpened(ctx, b.site2.Principals[identity.RoleReferringPhysician], n.ReportID),
+		"another site's physician: a no-op")
+	require.NoError(t, opener.MarkOpened(ctx, nil, n.ReportID))
+	require.Zero(t, b.count(t, "SELECT count(*) FROM inbox_items WHERE opened_at IS NOT NULL"))
+	for range 2 {
+		require.NoError(t, opener.MarkOpened(ctx, gp, n.ReportID))
+	}
+	require.Equal(t, 1, b.count(t, "SELECT count(*) FROM inbox_items WHERE report_id = $1 AND opened_at IS NOT NULL", n.ReportID))
+	require.Equal(t, 1, b.count(t, "SELECT count(*) FROM case_events WHERE kind = 'report_opened' AND case_id = $1", n.CaseID))
+}

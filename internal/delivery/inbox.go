@@ -82,7 +82,10 @@ func (s *Service) Inbox(ctx context.Context, p *identity.Principal, q InboxQuery
 	return out, nil
 }
 
-func (s *Service) markOpened(ctx context.Context, p *identity.Principal, reportID uuid.UUID) error {
+// MarkOpened records the first time the case's referring physician viewed a
+// delivered report (idempotent; no-op for other viewers and for reports not
+// delivered to p's site).
+func (s *Opener) MarkOpened(ctx context.Context, p *identity.Principal, reportID uuid.UUID) error {
 	if p == nil || !p.Has(identity.RoleReferringPhysician) || p.OrgKind != identity.OrgSite {
 		return nil
 	}
