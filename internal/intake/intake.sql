@@ -69,12 +69,14 @@ INSERT INTO dicom_studies (org_id, case_id, study_instance_uid, patient_name, pa
 VALUES (@org_id, @case_id, @study_instance_uid, @patient_name, @patient_id, @patient_birth_date,
         @patient_sex, @study_date, @study_time, @study_description, @accession_number)
 ON CONFLICT (org_id, study_instance_uid) DO UPDATE SET study_instance_uid = EXCLUDED.study_instance_uid
+    WHERE dicom_studies.org_id = @org_id
 RETURNING *;
 
 -- name: SeriesUpsert :one
 INSERT INTO dicom_series (org_id, study_id, series_instance_uid, modality, body_part, series_description, series_number)
 VALUES (@org_id, @study_id, @series_instance_uid, @modality, @body_part, @series_description, @series_number)
 ON CONFLICT (org_id, series_instance_uid) DO UPDATE SET series_instance_uid = EXCLUDED.series_instance_uid
+    WHERE dicom_series.org_id = @org_id
 RETURNING *;
 
 -- name: InstanceInsert :one

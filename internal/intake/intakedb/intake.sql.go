@@ -750,6 +750,7 @@ const seriesUpsert = `-- name: SeriesUpsert :one
 INSERT INTO dicom_series (org_id, study_id, series_instance_uid, modality, body_part, series_description, series_number)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (org_id, series_instance_uid) DO UPDATE SET series_instance_uid = EXCLUDED.series_instance_uid
+    WHERE dicom_series.org_id = $1
 RETURNING id, org_id, study_id, series_instance_uid, modality, body_part, series_description, series_number, created_at
 `
 
@@ -842,6 +843,7 @@ INSERT INTO dicom_studies (org_id, case_id, study_instance_uid, patient_name, pa
 VALUES ($1, $2, $3, $4, $5, $6,
         $7, $8, $9, $10, $11)
 ON CONFLICT (org_id, study_instance_uid) DO UPDATE SET study_instance_uid = EXCLUDED.study_instance_uid
+    WHERE dicom_studies.org_id = $1
 RETURNING id, org_id, case_id, study_instance_uid, patient_name, patient_id, patient_birth_date, patient_sex, study_date, study_time, study_description, accession_number, created_at
 `
 
