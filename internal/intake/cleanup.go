@@ -111,7 +111,7 @@ func (s *Service) compensate(ctx context.Context, a CleanupArgs, failure error) 
 	if a.UploadID != uuid.Nil {
 		log = log.With("upload_id", a.UploadID)
 	}
-	if a.Action != CleanupReleaseKey {
+	if a.Key != "" && a.Action != CleanupReleaseKey {
 		log = log.With("object_key", a.Key) // made of ids only
 	}
 	log.WarnContext(ctx, "clean-up failed; retrying it as a job", "error", failure.Error())

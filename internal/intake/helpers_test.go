@@ -31,13 +31,24 @@ type testBundle struct {
 
 func setup(t *testing.T) *testBundle {
 	t.Helper()
+	return setupWith(t, intake.Options{}, nil)
+}
+
+// setupWith is setup with options and, when wrap is not nil, the test's
+// store wrapped (to inject failures).
+func setupWith(t *testing.T, opts intake.Options, wrap func(intake.Storage) intake.Storage) *testBundle {
+	t.Helper()
 	env := testenv.New(t)
 	river, err := jobs.NewClient(env.Pool, testenv.Logger(t), jobs.Options{})
 	require.NoError(t, err)
 	fx := testenv.NewFixtures(t, env)
 	cs := cases.NewService(env.Pool, river)
-	b := &testBundle{env: env, cases: cs,
-		svc: intake.New(env.Pool, env.Blob, cs, river, intake.Options{Logger: testenv.Logger(t), TempDir: t.TempDir()})}
+	opts.Logger, opts.TempDir = testenv.Logger(t), t.TempDir()
+	var store intake.Storage = env.Blob
+	if wrap != nil {
+		store = wrap(store)
+	}
+	b := &testBundle{env: env, cases: cs, svc: intake.New(env.Pool, store, cs, river, opts)}
 	b.siteA = fx.Tenant(t, identity.OrgSite, "site-a", nil, identity.RoleSiteStaff, identity.RoleReferringPhysician)
 	b.siteB = fx.Tenant(t, identity.OrgSite, "site-b", nil, identity.RoleSiteStaff, identity.RoleReferringPhysician)
 	b.staffA = b.siteA.Principals[identity.RoleSiteStaff]
