@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/teleread/teleread/internal/apperr"
+	"github.com/teleread/teleread/internal/edge"
 	"github.com/teleread/teleread/internal/intake"
 )
 
@@ -240,9 +241,8 @@ func (a *API) fileContent(c *gin.Context) {
 	}
 	if !ok {
 		h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
-		writeProblem(c, Problem{Type: "urn:teleread:problem:range_not_satisfiable", Title: http.StatusText(http.StatusRequestedRangeNotSatisfiable),
-			Status: http.StatusRequestedRangeNotSatisfiable, Code: "range_not_satisfiable", Instance: c.Request.URL.Path,
-			Detail: fmt.Sprintf("the range is outside the file's %d bytes", size)})
+		edge.WriteProblem(c, edge.NewProblem(c, http.StatusRequestedRangeNotSatisfiable, "range_not_satisfiable",
+			fmt.Sprintf("the range is outside the file's %d bytes", size)))
 		return
 	}
 	rc, err := a.intake.OpenContent(ctx, p, f, start, length)

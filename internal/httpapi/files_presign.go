@@ -103,21 +103,15 @@ func (a *API) createUpload(c *gin.Context) {
 	js, _ := json.Marshal(req)
 	sum := sha256.Sum256(append([]byte(route+"\n"), js...))
 	reqHash := hex.EncodeToString(sum[:])
-	key := c.GetHeader(IdempotencyKeyHeader)
-	if key != "" {
-		if done, _ := a.claimKey(c, p, key, route, reqHash, func() (string, error) { return reqHash, nil }); done {
-			return
+	a.idempotent(c, intake.Keyed{Route: route, Hash: reqHash}, func() (reply, error) {
+		t, err := a.intake.CreateUpload(ctx, p, id, intake.NewUpload{Filename: req.Filename, Size: req.Size,
+			SHA256: req.SHA256, ContentType: req.ContentType, PartSize: req.PartSize})
+		if err != nil {
+			return reply{}, err
 		}
-	}
-	t, err := a.intake.CreateUpload(ctx, p, id, intake.NewUpload{Filename: req.Filename, Size: req.Size,
-		SHA256: req.SHA256, ContentType: req.ContentType, PartSize: req.PartSize})
-	if err != nil {
-		a.releaseKey(c, p, key)
-		a.fail(c, err)
-		return
-	}
-	c.Header("Location", toUploadJSON(t).StatusURL)
-	a.answer(c, p, key, reqHash, http.StatusCreated, toUploadJSON(t), true)
+		c.Header("Location", toUploadJSON(t).StatusURL)
+		return reply{status: http.StatusCreated, body: toUploadJSON(t), keep: true}, nil
+	})
 }
 
 func (a *API) uploadStatus(c *gin.Context) {
@@ -156,27 +150,18 @@ func (a *API) completeUpload(c *gin.Context) {
 	}
 	ctx, p := c.Request.Context(), principal(c)
 	route := "POST /api/v1/cases/" + id.String() + "/uploads/" + uid.String() + "/complete"
-	key := c.GetHeader(IdempotencyKeyHeader)
-	if key != "" {
-		if done, _ := a.claimKey(c, p, key, route, route, func() (string, error) { return route, nil }); done {
-			return
+	a.idempotent(c, intake.Keyed{Route: route, Hash: route}, func() (reply, error) {
+		res, err := a.intake.CompleteUpload(ctx, p, id, uid)
+		if err != nil {
+			return reply{}, err
 		}
-	}
-	res, err := a.intake.CompleteUpload(ctx, p, id, uid)
-	if err != nil {
-		a.releaseKey(c, p, key)
-		a.fail(c, err)
-		return
-	}
-	if res.Err != nil || res.BodyErr != nil {
-		a.releaseKey(c, p, key)
-		e := &apperr.Error{Code: apperr.Internal, Message: "internal error", Err: res.Err}
-		if res.Err == nil {
-			e.Err = res.BodyErr
+		if res.Err != nil || res.BodyErr != nil {
+			e := &apperr.Error{Code: apperr.Internal, Message: "internal error", Err: res.Err}
+			if res.Err == nil {
+				e.Err = res.BodyErr
+			}
+			return reply{}, e
 		}
-		a.fail(c, e)
-		return
-	}
-	status, body, storable := a.uploadAnswer(c, []intake.Result{res}, nil)
-	a.answer(c, p, key, route, status, body, storable)
+		return a.uploadAnswer(c, []intake.Result{res}, nil), nil
+	})
 }

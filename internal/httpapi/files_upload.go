@@ -16,9 +16,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/teleread/teleread/internal/apperr"
-	"github.com/teleread/teleread/internal/identity"
+	"github.com/teleread/teleread/internal/edge"
 	"github.com/teleread/teleread/internal/intake"
-	"github.com/teleread/teleread/internal/logctx"
 )
 
 // IdempotencyKeyHeader makes a POST safe to retry: the first answer is kept
@@ -82,61 +81,47 @@ func (a *API) uploadFiles(c *gin.Context) {
 		return
 	}
 	route := "POST /api/v1/cases/" + id.String() + "/files"
-	key := c.GetHeader(IdempotencyKeyHeader)
-	if key != "" {
-		done, err := a.claimKey(c, p, key, route, route, func() (string, error) {
-			if _, err := a.cases.Visible(ctx, a.pool, p, id); err != nil {
-				return "", err
-			}
-			return eachUploadFile(c, mt, route, func(in intake.Input) (string, error) {
-				h := sha256.New()
-				_, err := io.Copy(h, in.Body)
-				return hex.EncodeToString(h.Sum(nil)), err
-			})
+	// The request hash is known only once the body has been read: the
+	// claim holds the route, the answer the final hash, and a retry of an
+	// answered request is hashed (read) before its answer is replayed.
+	k := intake.Keyed{Route: route, Hash: route, HashOf: func() (string, error) {
+		if _, err := a.cases.Visible(ctx, a.pool, p, id); err != nil {
+			return "", err
+		}
+		return eachUploadFile(c, mt, route, func(in intake.Input) (string, error) {
+			h := sha256.New()
+			_, err := io.Copy(h, in.Body)
+			return hex.EncodeToString(h.Sum(nil)), err
 		})
-		if done || err != nil {
-			return
+	}}
+	a.idempotent(c, k, func() (reply, error) {
+		cs, err := a.intake.CheckUploadable(ctx, p, id)
+		if err != nil {
+			return reply{}, err
 		}
-		defer func() {
-			// A panic must not leave the key in flight until it goes stale.
-			if r := recover(); r != nil {
-				a.releaseKey(c, p, key)
-				panic(r)
+		var results []intake.Result
+		reqHash, iterErr := eachUploadFile(c, mt, route, func(in intake.Input) (string, error) {
+			r := a.intake.Add(ctx, p, cs, in)
+			results = append(results, r)
+			return r.SHA256, r.BodyErr
+		})
+		var bodyErr error
+		if e, ok := apperr.As(iterErr); ok {
+			// A malformed request (a bad form field, broken multipart
+			// framing): files before it were handled and are listed.
+			if len(results) == 0 {
+				return reply{}, e
 			}
-		}()
-	}
-
-	cs, err := a.intake.CheckUploadable(ctx, p, id)
-	if err != nil {
-		a.releaseKey(c, p, key)
-		a.fail(c, err)
-		return
-	}
-	var results []intake.Result
-	reqHash, iterErr := eachUploadFile(c, mt, route, func(in intake.Input) (string, error) {
-		r := a.intake.Add(ctx, p, cs, in)
-		results = append(results, r)
-		return r.SHA256, r.BodyErr
-	})
-	var bodyErr error
-	if e, ok := apperr.As(iterErr); ok {
-		// A malformed request (a bad form field, broken multipart framing):
-		// files before it were handled and are listed.
-		if len(results) == 0 {
-			a.releaseKey(c, p, key)
-			a.fail(c, e)
-			return
+			pr := edge.NewProblem(c, edge.HTTPStatus(e.Code), e.Code, e.Message)
+			pr.Fields, pr.Extra = e.Fields, a.fileResults(results)
+			return reply{status: pr.Status, body: pr, hash: reqHash}, nil
+		} else if iterErr != nil {
+			bodyErr = iterErr
 		}
-		status := HTTPStatus(e.Code)
-		a.answer(c, p, key, reqHash, status, Problem{Type: "urn:teleread:problem:" + string(e.Code),
-			Title: http.StatusText(status), Status: status, Detail: e.Message, Instance: c.Request.URL.Path, Code: e.Code,
-			RequestID: logctx.RequestID(ctx), Fields: e.Fields, Extra: a.fileResults(results)}, false)
-		return
-	} else if iterErr != nil {
-		bodyErr = iterErr
-	}
-	status, body, storable := a.uploadAnswer(c, results, bodyErr)
-	a.answer(c, p, key, reqHash, status, body, storable)
+		r := a.uploadAnswer(c, results, bodyErr)
+		r.hash = reqHash
+		return r, nil
+	})
 }
 
 func (a *API) fileResults(results []intake.Result) []fileResultJSON {
@@ -149,9 +134,9 @@ func (a *API) fileResults(results []intake.Result) []fileResultJSON {
 
 // uploadAnswer turns per-file results into the answer: 201 when a file was
 // accepted; otherwise a problem (422, or 413/500 when the request itself
-// failed) with the per-file list in details. storable says whether a retry
-// should get this answer again.
-func (a *API) uploadAnswer(c *gin.Context, results []intake.Result, bodyErr error) (int, any, bool) {
+// failed) with the per-file list in details, kept for a retry unless the
+// request failed on our side or in its body.
+func (a *API) uploadAnswer(c *gin.Context, results []intake.Result, bodyErr error) reply {
 	ans := uploadAnswer{Files: make([]fileResultJSON, 0, len(results))}
 	internal := false
 	for _, r := range results {
@@ -170,10 +155,11 @@ func (a *API) uploadAnswer(c *gin.Context, results []intake.Result, bodyErr erro
 	}
 	storable := !internal && bodyErr == nil
 	if len(results) == 0 {
-		return 0, apperr.New(apperr.Invalid, "the request holds no file: send each file as a multipart/form-data part with a filename"), false
+		pr := edge.NewProblem(c, http.StatusBadRequest, apperr.Invalid, "the request holds no file: send each file as a multipart/form-data part with a filename")
+		return reply{status: pr.Status, body: pr}
 	}
 	if ans.Accepted > 0 {
-		return http.StatusCreated, ans, storable
+		return reply{status: http.StatusCreated, body: ans, keep: storable}
 	}
 	code, detail := apperr.Unprocessable, "no file was accepted: see details for the reason of each"
 	var maxErr *http.MaxBytesError
@@ -183,10 +169,9 @@ func (a *API) uploadAnswer(c *gin.Context, results []intake.Result, bodyErr erro
 	case errors.As(bodyErr, &maxErr):
 		code, detail = apperr.TooLarge, fmt.Sprintf("the request body is larger than the limit of %d bytes", maxErr.Limit)
 	}
-	status := HTTPStatus(code)
-	return status, Problem{Type: "urn:teleread:problem:" + string(code), Title: http.StatusText(status), Status: status,
-		Detail: detail, Instance: c.Request.URL.Path, Code: code, RequestID: logctx.RequestID(c.Request.Context()),
-		Extra: ans.Files}, storable
+	pr := edge.NewProblem(c, edge.HTTPStatus(code), code, detail)
+	pr.Extra = ans.Files
+	return reply{status: pr.Status, body: pr, keep: storable}
 }
 
 // eachUploadFile calls fn for every file of an upload request, in order,
@@ -271,92 +256,53 @@ func parseDermoscopic(v string) (*bool, error) {
 	return &b, nil
 }
 
-// claimKey applies an Idempotency-Key before a request is processed. It
-// claims the key (provisional request hash: provisional) and returns done
-// false, or answers the request itself and returns done true: a replay of
-// the stored answer when hashOf (which may read the body) gives the
-// request hash it was stored with, 422 for a key used with another
-// request, 409 while the first request is still in flight.
-func (a *API) claimKey(c *gin.Context, p *identity.Principal, key, route, provisional string, hashOf func() (string, error)) (done bool, err error) {
-	if err := intake.CheckKey(key); err != nil {
-		a.fail(c, err)
-		return true, err
-	}
-	rec, err := a.intake.ClaimKey(c.Request.Context(), p, key, route, provisional)
-	if err != nil {
-		a.fail(c, err)
-		return true, err
-	}
-	if rec == nil {
-		return false, nil
-	}
-	reused := apperr.New(apperr.Unprocessable, "this Idempotency-Key was already used for a different request; use a new key for a new request")
-	switch {
-	case rec.Route != route:
-		a.fail(c, reused)
-		return true, reused
-	case !rec.Done:
-		e := &apperr.Error{Code: apperr.Conflict, RetryAfterSeconds: 5,
-			Message: "a request with this Idempotency-Key is still being processed; retry when it has finished"}
-		a.fail(c, e)
-		return true, e
-	}
-	hash, err := hashOf()
-	if err != nil {
-		a.fail(c, err)
-		return true, err
-	}
-	if hash != rec.RequestHash {
-		a.fail(c, reused)
-		return true, reused
-	}
-	ct := "application/json; charset=utf-8"
-	if rec.Status >= 400 {
-		ct = problemContentType
-	}
-	c.Header("Idempotent-Replayed", "true")
-	c.Data(rec.Status, ct, rec.Response)
-	return true, nil
+// reply is the answer of a request run under its Idempotency-Key: a JSON
+// value or an edge.Problem, with its final request hash ("" keeps the one
+// known before) and whether a retry gets it again.
+type reply struct {
+	status int
+	body   any
+	hash   string
+	keep   bool
 }
 
-// releaseKey frees a claimed key after an error answer.
-func (a *API) releaseKey(c *gin.Context, p *identity.Principal, key string) {
-	if key != "" {
-		a.intake.ReleaseKey(c.Request.Context(), p, key)
-	}
-}
-
-// answer writes an answer (body is a Problem, an *apperr.Error or a JSON
-// value) and, for a request that holds an Idempotency-Key, stores it for
-// replay when storable, or frees the key.
-func (a *API) answer(c *gin.Context, p *identity.Principal, key, reqHash string, status int, body any, storable bool) {
-	if e, ok := body.(*apperr.Error); ok {
-		a.releaseKey(c, p, key)
-		a.fail(c, e)
-		return
-	}
-	js, err := json.Marshal(body)
-	if err != nil {
-		a.releaseKey(c, p, key)
-		a.fail(c, fmt.Errorf("encode answer: %w", err))
-		return
-	}
-	if key != "" {
-		if storable {
-			if err := a.intake.FinishKey(c.Request.Context(), p, key, reqHash, status, js); err != nil {
-				a.logger.ErrorContext(c.Request.Context(), "store idempotent answer", "error", err.Error())
-			}
+// idempotent runs a POST under the Idempotency-Key it was sent with, if
+// any (intake.Idempotent holds the rules), and writes its answer: the
+// run's, or to a retry the stored one marked Idempotent-Replayed. An error
+// of run is answered as a problem, and a retry runs again.
+func (a *API) idempotent(c *gin.Context, k intake.Keyed, run func() (reply, error)) {
+	ctx := c.Request.Context()
+	k.Key = c.GetHeader(IdempotencyKeyHeader)
+	ans, err := a.intake.Idempotent(ctx, principal(c), k, func() (intake.Answer, error) {
+		r, err := run()
+		if err != nil {
+			return intake.Answer{}, err
+		}
+		var js []byte
+		if pr, ok := r.body.(edge.Problem); ok {
+			js, err = edge.EncodeProblem(pr)
 		} else {
-			a.releaseKey(c, p, key)
+			js, err = json.Marshal(r.body)
 		}
+		if err != nil {
+			return intake.Answer{}, fmt.Errorf("encode answer: %w", err)
+		}
+		return intake.Answer{Status: r.status, Body: js, Hash: r.hash, Keep: r.keep}, nil
+	})
+	if err != nil {
+		a.fail(c, err)
+		return
 	}
 	ct := "application/json; charset=utf-8"
-	if _, ok := body.(Problem); ok {
-		ct = problemContentType
+	if ans.Status >= 400 {
+		ct = edge.ProblemContentType
 		c.Header("Cache-Control", "no-store")
-		if status >= 500 {
-			a.logger.ErrorContext(c.Request.Context(), "upload failed", "route", c.FullPath(), "status", status)
+		if ans.Status >= 500 {
+			a.logger.ErrorContext(ctx, "upload failed", "route", c.FullPath(), "status", ans.Status)
 		}
 	}
-	c.Data(status, ct, js)
+	if ans.Replayed {
+		c.Header("Idempotent-Replayed", "true")
+	}
+	c.Data(ans.Status, ct, ans.Body)
 }

@@ -2,11 +2,14 @@ package httpapi
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/teleread/teleread/internal/edge"
 )
 
 // Check is one dependency that /readyz probes.
@@ -20,9 +23,9 @@ type Check struct {
 
 // checkResult is one entry of the /readyz answer.
 type checkResult struct {
-	Status    string  `json:"status"`
-	Error     string  `json:"error,omitempty"`
-	LatencyMS float64 `json:"latency_ms"`
+	Status    string   `json:"status"`
+	Error     string   `json:"error,omitempty"`
+	LatencyMS *float64 `json:"latency_ms,omitempty"`
 }
 
 type readyResponse struct {
@@ -40,9 +43,19 @@ func healthz(c *gin.Context) {
 }
 
 // readyz probes every dependency concurrently and answers 200 when all
-// answer, or 503 naming those that did not.
-func readyz(checks []Check) gin.HandlerFunc {
+// answer, or 503 naming those that did not. A dependency's error and the
+// probes' latencies can name hosts, users and versions, so only a caller
+// on this machine (a probe on loopback, not forwarded by a proxy) or a
+// signed-in platform admin gets them; everyone else gets the status and
+// the names of the failed dependencies.
+func readyz(e *edge.Edge, checks []Check) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		detailed := localCaller(c)
+		if !detailed {
+			if p := e.Identify(c); p != nil && p.IsPlatformAdmin() {
+				detailed = true
+			}
+		}
 		res := readyResponse{Status: "ok", Checks: make(map[string]checkResult, len(checks))}
 		var mu sync.Mutex
 		var wg sync.WaitGroup
@@ -54,10 +67,16 @@ func readyz(checks []Check) gin.HandlerFunc {
 				defer cancel()
 				start := time.Now()
 				err := ch.Probe(ctx)
-				r := checkResult{Status: "ok", LatencyMS: float64(time.Since(start).Microseconds()) / 1000}
+				ms := float64(time.Since(start).Microseconds()) / 1000
+				r := checkResult{Status: "ok"}
 				if err != nil {
 					r.Status = "unavailable"
-					r.Error = err.Error()
+				}
+				if detailed {
+					r.LatencyMS = &ms
+					if err != nil {
+						r.Error = err.Error()
+					}
 				}
 				mu.Lock()
 				res.Checks[ch.Name] = r
@@ -78,4 +97,17 @@ func readyz(checks []Check) gin.HandlerFunc {
 		c.Header("Cache-Control", "no-store")
 		c.JSON(status, res)
 	}
+}
+
+// localCaller reports whether the request comes from this machine itself:
+// its peer is a loopback address and no proxy forwarded it (a reverse
+// proxy on the same host would otherwise make every caller local).
+func localCaller(c *gin.Context) bool {
+	for _, h := range []string{"X-Forwarded-For", "X-Real-IP", "Forwarded"} {
+		if c.GetHeader(h) != "" {
+			return false
+		}
+	}
+	ip := net.ParseIP(c.RemoteIP())
+	return ip != nil && ip.IsLoopback()
 }

@@ -36,6 +36,7 @@ type testBundle struct {
 type setupOpts struct {
 	rateLimit int
 	maxBody   int64
+	checks    []httpapi.Check
 }
 
 func setup(t *testing.T, opts setupOpts) *testBundle {
@@ -48,7 +49,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	require.NoError(t, err)
 	engine := httpapi.New(httpapi.Deps{Logger: testenv.Logger(t), Registry: prometheus.NewRegistry(),
 		MaxRequestBytes: opts.maxBody, MaxUploadBytes: 64 << 20, RateLimitPerMinute: opts.rateLimit,
-		Pool: env.Pool, Identity: identity.NewService(env.Pool), Cases: cases.NewService(env.Pool, river),
+		Checks: opts.checks, Pool: env.Pool, Identity: identity.NewService(env.Pool), Cases: cases.NewService(env.Pool, river),
 		Delivery: delivery.NewService(env.Pool, river, nil, delivery.Options{AllowPrivateWebhooks: true})})
 	srv := httptest.NewServer(engine)
 	t.Cleanup(srv.Close)
@@ -143,7 +144,9 @@ func TestBadCredentials(t *testing.T) {
 		detail string
 	}{
 		"NoToken":         {"", "authentication required"},
-		"NotBearer":       {"Basic dXNlcjpwYXNz", "malformed Authorization header"},
+		"NotBearer":       {"Digest username=\"u\"", "malformed Authorization header"},
+		"BasicNotAToken":  {"Basic dXNlcjpwYXNz", "malformed token"},
+		"BasicNoPassword": {"Basic dXNlcg==", "API token as the password"},
 		"EmptyBearer":     {"Bearer ", "malformed Authorization header"},
 		"MalformedToken":  {"Bearer not-a-token", "malformed token"},
 		"UnknownToken":    {"Bearer trt_" + strings.Repeat("A", 43), "invalid or expired credentials"},

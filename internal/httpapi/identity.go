@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/teleread/teleread/internal/edge"
 	"github.com/teleread/teleread/internal/identity"
 	"github.com/teleread/teleread/internal/logctx"
 )
@@ -103,7 +104,7 @@ func (a *API) login(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	http.SetCookie(c.Writer, &http.Cookie{Name: SessionCookie, Value: sess.Secret, Path: "/", Expires: sess.ExpiresAt,
+	http.SetCookie(c.Writer, &http.Cookie{Name: edge.SessionCookie, Value: sess.Secret, Path: "/", Expires: sess.ExpiresAt,
 		HttpOnly: true, Secure: a.secure, SameSite: http.SameSiteLaxMode})
 	c.JSON(http.StatusOK, toMeJSON(sess.Principal))
 }
@@ -113,7 +114,7 @@ func (a *API) logout(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	http.SetCookie(c.Writer, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
+	http.SetCookie(c.Writer, &http.Cookie{Name: edge.SessionCookie, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: a.secure, SameSite: http.SameSiteLaxMode})
 	c.Status(http.StatusNoContent)
 }

@@ -1,35 +1,32 @@
 package httpapi
 
-import "github.com/teleread/teleread/internal/identity"
-
-// rule says who may call a route. Every route under /api/v1 must have one:
-// the authorize middleware refuses a route without a rule, and
-// TestRouteRoleMatrix fails for it.
-type rule struct {
-	public bool            // no authentication (sign-in itself)
-	upload bool            // streams a file body: the upload size limit applies, not the JSON one
-	roles  []identity.Role // any of these roles may call it
-}
-
-var (
-	everyone = rule{roles: identity.Roles}
-	admins   = rule{roles: []identity.Role{identity.RoleOrgAdmin, identity.RolePlatformAdmin}}
-	platform = rule{roles: []identity.Role{identity.RolePlatformAdmin}}
-	// siteAuthors write cases: site staff and referring physicians.
-	siteAuthors = rule{roles: []identity.Role{identity.RoleSiteStaff, identity.RoleReferringPhysician}}
-	siteUpload  = rule{upload: true, roles: siteAuthors.roles}
-	specialists = rule{roles: []identity.Role{identity.RoleSpecialist}}
-	readers     = rule{roles: []identity.Role{identity.RoleSpecialist, identity.RoleOrgAdmin}}
-	referrers   = rule{roles: []identity.Role{identity.RoleReferringPhysician}}
-	siteReaders = rule{roles: []identity.Role{identity.RoleSiteStaff, identity.RoleReferringPhysician, identity.RoleOrgAdmin}}
-	canceller   = rule{roles: []identity.Role{identity.RoleSiteStaff, identity.RoleReferringPhysician, identity.RoleOrgAdmin}}
+import (
+	"github.com/teleread/teleread/internal/edge"
+	"github.com/teleread/teleread/internal/identity"
 )
 
-// policy is the one table of who may call what, keyed by method and route
-// template. Object-level access (which case, which user) is then decided in
-// SQL by the domain packages: another tenant's object is "not found".
-var policy = map[string]rule{
-	"POST /api/v1/auth/login":  {public: true},
+var (
+	everyone = edge.Rule{Roles: identity.Roles}
+	admins   = edge.Rule{Roles: []identity.Role{identity.RoleOrgAdmin, identity.RolePlatformAdmin}}
+	platform = edge.Rule{Roles: []identity.Role{identity.RolePlatformAdmin}}
+	// siteAuthors write cases: site staff and referring physicians.
+	siteAuthors = edge.Rule{Roles: []identity.Role{identity.RoleSiteStaff, identity.RoleReferringPhysician}}
+	siteUpload  = siteAuthors.AsUpload()
+	specialists = edge.Rule{Roles: []identity.Role{identity.RoleSpecialist}}
+	readers     = edge.Rule{Roles: []identity.Role{identity.RoleSpecialist, identity.RoleOrgAdmin}}
+	referrers   = edge.Rule{Roles: []identity.Role{identity.RoleReferringPhysician}}
+	siteReaders = edge.Rule{Roles: []identity.Role{identity.RoleSiteStaff, identity.RoleReferringPhysician, identity.RoleOrgAdmin}}
+	canceller   = edge.Rule{Roles: []identity.Role{identity.RoleSiteStaff, identity.RoleReferringPhysician, identity.RoleOrgAdmin}}
+)
+
+// policy is the REST API's part of the edge's policy table, keyed by
+// method and full route template. Every route under /api/v1 must have a
+// rule: the edge refuses a route without one, and TestRouteRoleMatrix
+// fails for it. Object-level access (which case, which user) is then
+// decided in SQL by the domain packages: another tenant's object is "not
+// found".
+var policy = edge.Policy{
+	"POST /api/v1/auth/login":  {Public: true},
 	"POST /api/v1/auth/logout": everyone,
 	"GET /api/v1/me":           everyone,
 

@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/teleread/teleread/internal/apperr"
-	"github.com/teleread/teleread/internal/logctx"
+	"github.com/teleread/teleread/internal/edge"
 	"github.com/teleread/teleread/internal/reports"
 )
 
@@ -203,13 +203,10 @@ func (a *API) putCaseReport(c *gin.Context) {
 // current version as the ETag, so the editor can reload and merge.
 func (a *API) preconditionFailed(c *gin.Context, stale *reports.VersionMismatchError) {
 	c.Header("ETag", etag(stale.Current))
-	writeProblem(c, Problem{
-		Type: "urn:teleread:problem:precondition_failed", Title: http.StatusText(http.StatusPreconditionFailed),
-		Status: http.StatusPreconditionFailed, Code: "precondition_failed", Instance: c.Request.URL.Path,
-		Detail:    fmt.Sprintf("the draft was saved elsewhere meanwhile and is at version %d: reload it, then save again", stale.Current),
-		RequestID: logctx.RequestID(c.Request.Context()),
-		Extra:     gin.H{"current_version": stale.Current},
-	})
+	p := edge.NewProblem(c, http.StatusPreconditionFailed, "precondition_failed",
+		fmt.Sprintf("the draft was saved elsewhere meanwhile and is at version %d: reload it, then save again", stale.Current))
+	p.Extra = gin.H{"current_version": stale.Current}
+	edge.WriteProblem(c, p)
 }
 
 func (a *API) signCaseReport(c *gin.Context) {

@@ -1,6 +1,7 @@
-// Package httpapi is Teleread's REST API on gin: the router, the middleware
-// every request passes through, thin handlers, and the one place where
-// errors become problem+json answers.
+// Package httpapi is Teleread's REST API on gin: the router and thin
+// handlers (bind, call the domain, encode). What every edge shares
+// (authentication, CSRF, the policy table, limits, request ids, the
+// problem writer) is in internal/edge.
 package httpapi
 
 import (
@@ -16,6 +17,7 @@ import (
 	"github.com/teleread/teleread/internal/apperr"
 	"github.com/teleread/teleread/internal/cases"
 	"github.com/teleread/teleread/internal/delivery"
+	"github.com/teleread/teleread/internal/edge"
 	"github.com/teleread/teleread/internal/identity"
 	"github.com/teleread/teleread/internal/intake"
 	"github.com/teleread/teleread/internal/reports"
@@ -62,48 +64,38 @@ type API struct {
 	delivery *delivery.Service
 	reports  *reports.Service
 	jobs     cases.JobInserter
-	limiter  *rateLimiter
+	edge     *edge.Edge
 	secure   bool
-}
-
-func init() {
-	// gin's mode is package state; release mode keeps its debug printing
-	// out of our logs.
-	gin.SetMode(gin.ReleaseMode)
 }
 
 // New returns the HTTP handler with every route.
 func New(d Deps) *gin.Engine {
+	e := edge.New(edge.Config{Logger: d.Logger, Identity: d.Identity, MaxRequestBytes: d.MaxRequestBytes,
+		MaxUploadBytes: d.MaxUploadBytes, RateLimitPerMinute: d.RateLimitPerMinute})
+	e.Allow(policy)
 	a := &API{logger: d.Logger, pool: d.Pool, identity: d.Identity, cases: d.Cases, intake: d.Intake,
-		worklist: d.Worklist, delivery: d.Delivery, reports: d.Reports, jobs: d.Jobs, secure: d.SecureCookies}
-	if d.RateLimitPerMinute > 0 {
-		a.limiter = newRateLimiter(d.RateLimitPerMinute)
-	}
+		worklist: d.Worklist, delivery: d.Delivery, reports: d.Reports, jobs: d.Jobs, edge: e, secure: d.SecureCookies}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
 	// Client addresses come from the connection, not from headers anyone
 	// can set. (Behind a proxy, configure it to connect from loopback.)
 	_ = r.SetTrustedProxies(nil)
-	metrics := newHTTPMetrics(d.Registry)
-	r.Use(requestID(), recovery(d.Logger), accessLog(d.Logger), metrics.middleware(), securityHeaders())
+	r.Use(edge.Common(d.Logger, edge.NewMetrics(d.Registry))...)
 
 	r.NoRoute(func(c *gin.Context) { a.fail(c, apperr.New(apperr.NotFound, "no such route")) })
 	r.NoMethod(func(c *gin.Context) {
-		writeProblem(c, Problem{
-			Type: "urn:teleread:problem:method_not_allowed", Title: http.StatusText(http.StatusMethodNotAllowed),
-			Status: http.StatusMethodNotAllowed, Detail: "this route does not take " + c.Request.Method,
-			Code: "method_not_allowed", Instance: c.Request.URL.Path,
-		})
+		edge.WriteProblem(c, edge.NewProblem(c, http.StatusMethodNotAllowed, "method_not_allowed",
+			"this route does not take "+c.Request.Method))
 	})
 
 	// Operations endpoints: no authentication, no patient data.
 	r.GET("/healthz", healthz)
-	r.GET("/readyz", readyz(d.Checks))
+	r.GET("/readyz", readyz(e, d.Checks))
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry})))
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", api.OpenAPI) })
 
-	v1 := r.Group("/api/v1", a.limitBody(d.MaxRequestBytes, d.MaxUploadBytes), a.authenticate(), a.rateLimit(), a.csrf(), a.authorize())
+	v1 := r.Group("/api/v1", e.Guard(edge.GuardOptions{})...)
 	v1.POST("/auth/login", a.login)
 	v1.POST("/auth/logout", a.logout)
 	v1.GET("/me", a.me)
@@ -158,4 +150,4 @@ func New(d Deps) *gin.Engine {
 }
 
 // fail answers c with err as a problem document.
-func (a *API) fail(c *gin.Context, err error) { writeError(c, a.logger, err) }
+func (a *API) fail(c *gin.Context, err error) { a.edge.Fail(c, err) }

@@ -45,7 +45,7 @@ type CleanupArgs struct {
 	// MultipartID is the multipart upload to abort.
 	MultipartID string `json:"multipart_id,omitempty"`
 	// UploadID and ClaimedAt name the claim of a presigned upload to
-	// release; ClaimedAt of release_key bounds the claims it may release.
+	// release; ClaimedAt of release_key is the time of the claim to release.
 	UploadID  uuid.UUID `json:"upload_id,omitempty"`
 	ClaimedAt time.Time `json:"claimed_at,omitzero"`
 }
@@ -93,7 +93,7 @@ func (s *Service) Cleanup(ctx context.Context, a CleanupArgs) error {
 		return nil
 	case CleanupReleaseKey:
 		if err := s.q.IdempotencyRelease(ctx, s.pool, intakedb.IdempotencyReleaseParams{OrgID: a.OrgID, Key: a.Key,
-			ClaimedBefore: a.ClaimedAt}); err != nil {
+			ClaimedAt: a.ClaimedAt}); err != nil {
 			return fmt.Errorf("release idempotency key: %w", err)
 		}
 		return nil

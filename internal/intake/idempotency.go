@@ -13,15 +13,108 @@ import (
 	"github.com/teleread/teleread/internal/intake/intakedb"
 )
 
-// KeyRecord is an Idempotency-Key already used by the caller's
-// organisation: the request it was used for and, once answered, the
-// answer (an HTTP status and JSON body, kept opaque here).
-type KeyRecord struct {
-	Route       string
-	RequestHash string
-	Done        bool
-	Status      int
-	Response    []byte
+// Keyed is a request and the Idempotency-Key it was sent with.
+type Keyed struct {
+	// Key is the Idempotency-Key; "" runs the request without one.
+	Key string
+	// Route names the request (method and path); a key is for one route.
+	Route string
+	// Hash is the request hash when it is known before the request runs;
+	// otherwise a provisional one, and the run's Answer gives the final.
+	Hash string
+	// HashOf, when set, computes the hash of a request whose key was
+	// answered before (it may read the body), to compare it with the
+	// stored one; without it Hash is compared.
+	HashOf func() (string, error)
+}
+
+// Answer is the encoded answer to a request (an HTTP status and body,
+// opaque here).
+type Answer struct {
+	Status int
+	Body   []byte
+	// Hash is the final request hash, when the request only knew a
+	// provisional one; "" keeps Keyed.Hash.
+	Hash string
+	// Keep stores the answer to replay it to a retry; an answer that is
+	// not kept (after an internal error) lets a retry run again.
+	Keep bool
+	// Replayed reports an answer stored by an earlier request.
+	Replayed bool
+}
+
+// Idempotent runs a request at most once per Idempotency-Key of the
+// caller's organisation. The first request claims the key and runs; its
+// answer is stored when kept, and the key released otherwise (or when run
+// returns an error, which is returned as it is). A retry of the same
+// request (same route, same hash) gets the stored answer with Replayed
+// set; the key used for another request is Unprocessable; while the first
+// request runs, Conflict with a retry delay. A request in flight for
+// longer than claimStaleAfter is taken to have died and its key is taken
+// over.
+func (s *Service) Idempotent(ctx context.Context, p *identity.Principal, k Keyed, run func() (Answer, error)) (ans Answer, err error) {
+	if k.Key == "" {
+		return run()
+	}
+	if err := CheckKey(k.Key); err != nil {
+		return Answer{}, err
+	}
+	claimedAt, rec, err := s.claimKey(ctx, p, k)
+	if err != nil {
+		return Answer{}, err
+	}
+	if rec != nil {
+		return s.replay(k, rec)
+	}
+	done := false
+	defer func() {
+		if !done {
+			// run failed or panicked: a retry must not wait until the
+			// key goes stale.
+			s.releaseKey(ctx, p, k.Key, claimedAt)
+		}
+	}()
+	ans, err = run()
+	if err != nil || !ans.Keep {
+		return ans, err
+	}
+	done = true
+	hash := ans.Hash
+	if hash == "" {
+		hash = k.Hash
+	}
+	st := int32(ans.Status)
+	if err := s.q.IdempotencyFinish(ctx, s.pool, intakedb.IdempotencyFinishParams{OrgID: p.OrgID, Key: k.Key,
+		RequestHash: hash, StatusCode: &st, Response: ans.Body}); err != nil {
+		// The request is done; a retry will run it again when the key is
+		// released (as the job does) or goes stale.
+		s.opts.Logger.ErrorContext(ctx, "store idempotent answer", "error", err.Error())
+		s.releaseKey(ctx, p, k.Key, claimedAt)
+	}
+	return ans, nil
+}
+
+// replay answers a request whose key was used before.
+func (s *Service) replay(k Keyed, rec *intakedb.IdempotencyKey) (Answer, error) {
+	reused := apperr.New(apperr.Unprocessable, "this Idempotency-Key was already used for a different request; use a new key for a new request")
+	if rec.Route != k.Route {
+		return Answer{}, reused
+	}
+	if rec.StatusCode == nil {
+		return Answer{}, &apperr.Error{Code: apperr.Conflict, RetryAfterSeconds: 5,
+			Message: "a request with this Idempotency-Key is still being processed; retry when it has finished"}
+	}
+	hash := k.Hash
+	if k.HashOf != nil {
+		var err error
+		if hash, err = k.HashOf(); err != nil {
+			return Answer{}, err
+		}
+	}
+	if hash != rec.RequestHash {
+		return Answer{}, reused
+	}
+	return Answer{Status: int(*rec.StatusCode), Body: rec.Response, Hash: hash, Keep: true, Replayed: true}, nil
 }
 
 // CheckKey validates an Idempotency-Key header value: 1 to 200 printable
@@ -38,66 +131,46 @@ func CheckKey(key string) error {
 	return nil
 }
 
-// ClaimKey records key as in flight for route with a provisional request
-// hash. It returns nil when the caller now holds the key, or the record of
-// the earlier request that used it. A request in flight for longer than
-// claimStaleAfter is taken to have died and its key is taken over.
-func (s *Service) ClaimKey(ctx context.Context, p *identity.Principal, key, route, hash string) (*KeyRecord, error) {
-	_, err := s.q.IdempotencyClaim(ctx, s.pool, intakedb.IdempotencyClaimParams{OrgID: p.OrgID, Key: key, Route: route, RequestHash: hash})
+// claimKey records k as in flight with its (provisional) hash. It returns
+// when the claim was made, or the record of the earlier request that used
+// the key.
+func (s *Service) claimKey(ctx context.Context, p *identity.Principal, k Keyed) (time.Time, *intakedb.IdempotencyKey, error) {
+	row, err := s.q.IdempotencyClaim(ctx, s.pool, intakedb.IdempotencyClaimParams{OrgID: p.OrgID, Key: k.Key,
+		Route: k.Route, RequestHash: k.Hash})
 	if err == nil {
-		return nil, nil
+		return row.CreatedAt, nil, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("claim idempotency key: %w", err)
+		return time.Time{}, nil, fmt.Errorf("claim idempotency key: %w", err)
 	}
-	_, err = s.q.IdempotencyTakeOver(ctx, s.pool, intakedb.IdempotencyTakeOverParams{OrgID: p.OrgID, Key: key,
-		Route: route, RequestHash: hash, StaleAfter: claimStaleAfter})
+	row, err = s.q.IdempotencyTakeOver(ctx, s.pool, intakedb.IdempotencyTakeOverParams{OrgID: p.OrgID, Key: k.Key,
+		Route: k.Route, RequestHash: k.Hash, StaleAfter: claimStaleAfter})
 	if err == nil {
-		return nil, nil
+		return row.CreatedAt, nil, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("take over idempotency key: %w", err)
+		return time.Time{}, nil, fmt.Errorf("take over idempotency key: %w", err)
 	}
-	k, err := s.q.IdempotencyGet(ctx, s.pool, intakedb.IdempotencyGetParams{OrgID: p.OrgID, Key: key})
+	row, err = s.q.IdempotencyGet(ctx, s.pool, intakedb.IdempotencyGetParams{OrgID: p.OrgID, Key: k.Key})
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Released between the two statements: try once more.
-		return s.ClaimKey(ctx, p, key, route, hash)
+		return s.claimKey(ctx, p, k)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load idempotency key: %w", err)
+		return time.Time{}, nil, fmt.Errorf("load idempotency key: %w", err)
 	}
-	rec := &KeyRecord{Route: k.Route, RequestHash: k.RequestHash, Response: k.Response}
-	if k.StatusCode != nil {
-		rec.Done, rec.Status = true, int(*k.StatusCode)
-	}
-	return rec, nil
+	return time.Time{}, &row, nil
 }
 
-// FinishKey stores the answer to the request that holds key, with its
-// final request hash, so that a retry replays it.
-func (s *Service) FinishKey(ctx context.Context, p *identity.Principal, key, hash string, status int, response []byte) error {
-	st := int32(status)
-	err := s.q.IdempotencyFinish(ctx, s.pool, intakedb.IdempotencyFinishParams{OrgID: p.OrgID, Key: key,
-		RequestHash: hash, StatusCode: &st, Response: response})
-	if err != nil {
-		return fmt.Errorf("store idempotent answer: %w", err)
-	}
-	return nil
-}
-
-// ReleaseKey forgets an in-flight key whose request ended without an
-// answer worth replaying (an error), so that a retry runs again. A failure
-// is retried by a clean-up job (without it a retry would get 409 until the
-// key goes stale).
-func (s *Service) ReleaseKey(ctx context.Context, p *identity.Principal, key string) {
+// releaseKey forgets the claim on key made at claimedAt, so that a retry
+// runs again. A failure is retried by a clean-up job (without it a retry
+// would get 409 until the key goes stale); the claim's time keeps a late
+// release from freeing a later claim of the same key.
+func (s *Service) releaseKey(ctx context.Context, p *identity.Principal, key string, claimedAt time.Time) {
 	cctx, cancel := cleanupCtx(ctx)
 	defer cancel()
-	// The claim being released was made before now (a minute allows for
-	// this process's clock behind the database's): a release retried by a
-	// job later frees no claim made after that.
-	before := time.Now().Add(time.Minute)
-	err := s.q.IdempotencyRelease(cctx, s.pool, intakedb.IdempotencyReleaseParams{OrgID: p.OrgID, Key: key, ClaimedBefore: before})
+	err := s.q.IdempotencyRelease(cctx, s.pool, intakedb.IdempotencyReleaseParams{OrgID: p.OrgID, Key: key, ClaimedAt: claimedAt})
 	if err != nil {
-		s.compensate(ctx, CleanupArgs{Action: CleanupReleaseKey, OrgID: p.OrgID, Key: key, ClaimedAt: before}, err)
+		s.compensate(ctx, CleanupArgs{Action: CleanupReleaseKey, OrgID: p.OrgID, Key: key, ClaimedAt: claimedAt}, err)
 	}
 }

@@ -184,10 +184,11 @@ UPDATE idempotency_keys SET status_code = @status_code, response = @response, re
 WHERE org_id = @org_id AND key = @key;
 
 -- name: IdempotencyRelease :exec
--- IdempotencyRelease forgets an in-flight key claimed before claimed_before
--- (a release retried by a job never frees a later claim of the same key).
+-- IdempotencyRelease forgets the in-flight claim of a key made at
+-- claimed_at (a release retried by a job never frees a later claim of the
+-- same key, which a take-over stamps with its own time).
 DELETE FROM idempotency_keys
-WHERE org_id = @org_id AND key = @key AND status_code IS NULL AND created_at < @claimed_before;
+WHERE org_id = @org_id AND key = @key AND status_code IS NULL AND created_at = @claimed_at;
 
 -- scope: worker — the intake sweep forgets every organisation's old keys.
 -- name: IdempotencyDeleteOld :execrows

@@ -524,19 +524,20 @@ func (q *Queries) IdempotencyGet(ctx context.Context, db DBTX, arg IdempotencyGe
 
 const idempotencyRelease = `-- name: IdempotencyRelease :exec
 DELETE FROM idempotency_keys
-WHERE org_id = $1 AND key = $2 AND status_code IS NULL AND created_at < $3
+WHERE org_id = $1 AND key = $2 AND status_code IS NULL AND created_at = $3
 `
 
 type IdempotencyReleaseParams struct {
-	OrgID         uuid.UUID
-	Key           string
-	ClaimedBefore time.Time
+	OrgID     uuid.UUID
+	Key       string
+	ClaimedAt time.Time
 }
 
-// IdempotencyRelease forgets an in-flight key claimed before claimed_before
-// (a release retried by a job never frees a later claim of the same key).
+// IdempotencyRelease forgets the in-flight claim of a key made at
+// claimed_at (a release retried by a job never frees a later claim of the
+// same key, which a take-over stamps with its own time).
 func (q *Queries) IdempotencyRelease(ctx context.Context, db DBTX, arg IdempotencyReleaseParams) error {
-	_, err := db.Exec(ctx, idempotencyRelease, arg.OrgID, arg.Key, arg.ClaimedBefore)
+	_, err := db.Exec(ctx, idempotencyRelease, arg.OrgID, arg.Key, arg.ClaimedAt)
 	return err
 }
 

@@ -1,4 +1,4 @@
-package httpapi
+package edge
 
 import (
 	"crypto/rand"
@@ -89,14 +89,15 @@ func recovery(logger *slog.Logger) gin.HandlerFunc {
 	}
 }
 
-// httpMetrics are the Prometheus series of the HTTP layer.
-type httpMetrics struct {
+// Metrics are the Prometheus series of the HTTP layer.
+type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 }
 
-func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
-	m := &httpMetrics{
+// NewMetrics registers the HTTP series with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "teleread_http_requests_total",
 			Help: "HTTP requests by route template, method and status.",
@@ -111,7 +112,7 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	return m
 }
 
-func (m *httpMetrics) middleware() gin.HandlerFunc {
+func (m *Metrics) middleware() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
 		c.Next()
