@@ -95,16 +95,6 @@ func readHeader(r io.Reader, size int64) (*Header, error) {
 	return h, nil
 }
 
-// FrameCount returns the number of frames of the DICOM file in r (0 if it
-// has no pixel data), reading it as ReadHeader does.
-func FrameCount(r io.Reader, size int64) (int, error) {
-	h, err := ReadHeader(r, size)
-	if err != nil {
-		return 0, err
-	}
-	return h.NumberOfFrames, nil
-}
-
 // newHeader builds and validates a Header from a scan.
 func newHeader(p *parsed) (*Header, error) {
 	a := p.attrs

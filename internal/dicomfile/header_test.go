@@ -326,12 +326,12 @@ func TestReadHeaderReaderErrorIsNotInvalid(t *testing.T) {
 	require.True(t, strings.Contains(err.Error(), "read past the declared size"))
 }
 
-func TestFrameCount(t *testing.T) {
+func TestNumberOfFrames(t *testing.T) {
 	t.Parallel()
 	for name, want := range map[string]int{"rtdose.dcm": 15, "SC_rgb_rle_2frame.dcm": 2, "CT_small.dcm": 1, "test-SR.dcm": 0} {
 		data := readTestdata(t, name)
-		n, err := FrameCount(bytes.NewReader(data), int64(len(data)))
+		h, err := ReadHeader(bytes.NewReader(data), int64(len(data)))
 		require.NoError(t, err)
-		require.Equal(t, want, n, name)
+		require.Equal(t, want, h.NumberOfFrames, name)
 	}
 }
