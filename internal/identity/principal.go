@@ -78,6 +78,11 @@ func (p *Principal) HasAny(roles ...Role) bool {
 // IsPlatformAdmin reports whether p may act across organisations.
 func (p *Principal) IsPlatformAdmin() bool { return p.Has(RolePlatformAdmin) }
 
+// SeesWholeSite reports whether p sees every case of its site (site staff
+// and org admins), not only the cases p referred or created (a referring
+// physician).
+func (p *Principal) SeesWholeSite() bool { return p.HasAny(RoleSiteStaff, RoleOrgAdmin) }
+
 // Scope is the organisation p's queries are limited to, or nil for a
 // platform admin, who sees every organisation.
 func (p *Principal) Scope() *uuid.UUID {
