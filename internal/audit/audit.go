@@ -51,49 +51,74 @@ type Event struct {
 // Record appends ev to its chain inside tx. The chain is locked until tx
 // ends, so the event is in the chain exactly when the action commits.
 func Record(ctx context.Context, tx pgx.Tx, ev Event) error {
-	if ev.Action == "" || ev.ObjectType == "" {
-		return errors.New("audit: event needs an action and an object type")
-	}
-	chain := PlatformChain
-	if ev.Actor.OrgID != nil {
-		chain = ev.Actor.OrgID.String()
+	if err := check(ev); err != nil {
+		return err
 	}
 	details, err := canonicalDetails(ev.Details)
 	if err != nil {
 		return fmt.Errorf("audit: details: %w", err)
 	}
+	chain := chainOf(ev.Actor.OrgID)
 	if err := queries.ChainLock(ctx, tx, chain); err != nil {
 		return fmt.Errorf("audit: lock chain: %w", err)
 	}
+	return appendLocked(ctx, tx, ev.Actor.OrgID, []auditdb.AuditEvent{{
+		At: now().UTC().Truncate(time.Microsecond), ActorID: ev.Actor.UserID, ActorOrgID: ev.Actor.OrgID,
+		Action: ev.Action, ObjectType: ev.ObjectType, ObjectID: ev.ObjectID, ObjectOrgID: ev.ObjectOrgID,
+		ClientIp: ev.Actor.ClientIP, RequestID: ev.Actor.RequestID, Details: details,
+	}})
+}
+
+// now is the clock of the package; tests move it.
+var now = time.Now
+
+func check(ev Event) error {
+	if ev.Action == "" || ev.ObjectType == "" {
+		return errors.New("audit: event needs an action and an object type")
+	}
+	return nil
+}
+
+// chainOf names the chain of an actor's organisation.
+func chainOf(org *uuid.UUID) string {
+	if org == nil {
+		return PlatformChain
+	}
+	return org.String()
+}
+
+// appendLocked appends rows, in order, to the chain of org, whose lock the
+// caller holds in tx: it fills in each row's chain, sequence and hashes.
+func appendLocked(ctx context.Context, tx pgx.Tx, org *uuid.UUID, rows []auditdb.AuditEvent) error {
+	chain := chainOf(org)
 	prev := make([]byte, sha256.Size)
 	seq := int64(1)
-	head, err := queries.ChainHead(ctx, tx, chain)
+	head, err := queries.ChainHead(ctx, tx, org)
 	switch {
 	case err == nil:
 		prev, seq = head.Hash, head.ChainSeq+1
 	case !errors.Is(err, pgx.ErrNoRows):
 		return fmt.Errorf("audit: chain head: %w", err)
 	}
-	row := auditdb.AuditEvent{
-		Chain: chain, ChainSeq: seq, At: time.Now().UTC().Truncate(time.Microsecond),
-		ActorID: ev.Actor.UserID, ActorOrgID: ev.Actor.OrgID, Action: ev.Action,
-		ObjectType: ev.ObjectType, ObjectID: ev.ObjectID, ObjectOrgID: ev.ObjectOrgID,
-		ClientIp: ev.Actor.ClientIP, RequestID: ev.Actor.RequestID, Details: details, PrevHash: prev,
-	}
-	row.Hash = hashOf(row)
-	_, err = queries.EventInsert(ctx, tx, auditdb.EventInsertParams{
-		Chain: row.Chain, ChainSeq: row.ChainSeq, At: row.At, ActorID: row.ActorID, ActorOrgID: row.ActorOrgID,
-		Action: row.Action, ObjectType: row.ObjectType, ObjectID: row.ObjectID, ObjectOrgID: row.ObjectOrgID,
-		ClientIp: row.ClientIp, RequestID: row.RequestID, Details: row.Details, PrevHash: row.PrevHash, Hash: row.Hash,
-	})
-	if err != nil {
-		return fmt.Errorf("audit: insert: %w", err)
+	for _, row := range rows {
+		row.Chain, row.ChainSeq, row.PrevHash = chain, seq, prev
+		row.Hash = hashOf(row)
+		_, err = queries.EventInsert(ctx, tx, auditdb.EventInsertParams{
+			Chain: row.Chain, ChainSeq: row.ChainSeq, At: row.At, ActorID: row.ActorID, ActorOrgID: row.ActorOrgID,
+			Action: row.Action, ObjectType: row.ObjectType, ObjectID: row.ObjectID, ObjectOrgID: row.ObjectOrgID,
+			ClientIp: row.ClientIp, RequestID: row.RequestID, Details: row.Details, PrevHash: row.PrevHash, Hash: row.Hash,
+		})
+		if err != nil {
+			return fmt.Errorf("audit: insert: %w", err)
+		}
+		prev, seq = row.Hash, seq+1
 	}
 	return nil
 }
 
 // RecordTx is Record in a transaction of its own, for reads that change
-// nothing else.
+// nothing else. It waits for the chain's lock; RecordRead does not, and is
+// the one for reads that come many at a time (docs/audit.md).
 func RecordTx(ctx context.Context, db postgres.Beginner, ev Event) error {
 	return postgres.InTx(ctx, db, func(tx pgx.Tx) error { return Record(ctx, tx, ev) })
 }

@@ -133,27 +133,38 @@ func TestListFilters(t *testing.T) {
 	record(t, b, b.orgB, "case.view", "3")
 	ctx := context.Background()
 
-	all, err := audit.List(ctx, b.pool, audit.Filter{})
+	all, err := audit.List(ctx, b.pool, audit.Filter{Platform: true})
 	require.NoError(t, err)
 	require.Len(t, all, 3)
 	require.Greater(t, all[0].ID, all[1].ID, "newest first")
 
-	scoped, err := audit.List(ctx, b.pool, audit.Filter{Scope: &b.orgA})
+	scoped, err := audit.List(ctx, b.pool, audit.Filter{OrgID: b.orgA})
 	require.NoError(t, err)
 	require.Len(t, scoped, 2)
+	other, err := audit.List(ctx, b.pool, audit.Filter{OrgID: uuid.New()})
+	require.NoError(t, err)
+	require.Empty(t, other, "an organisation with no events sees none")
+
+	// The deprecated Scope still works as it did, until its callers move.
+	legacy, err := audit.List(ctx, b.pool, audit.Filter{Scope: &b.orgA})
+	require.NoError(t, err)
+	require.Len(t, legacy, 2)
+	legacyAll, err := audit.List(ctx, b.pool, audit.Filter{})
+	require.NoError(t, err)
+	require.Len(t, legacyAll, 3)
 
 	action := "case.view"
-	views, err := audit.List(ctx, b.pool, audit.Filter{Action: &action})
+	views, err := audit.List(ctx, b.pool, audit.Filter{Platform: true, Action: &action})
 	require.NoError(t, err)
 	require.Len(t, views, 2)
 
-	page, err := audit.List(ctx, b.pool, audit.Filter{Limit: 1, BeforeID: &all[0].ID})
+	page, err := audit.List(ctx, b.pool, audit.Filter{Platform: true, Limit: 1, BeforeID: &all[0].ID})
 	require.NoError(t, err)
 	require.Len(t, page, 1)
 	require.Equal(t, all[1].ID, page[0].ID)
 
 	future := time.Now().Add(time.Hour)
-	none, err := audit.List(ctx, b.pool, audit.Filter{Since: &future})
+	none, err := audit.List(ctx, b.pool, audit.Filter{Platform: true, Since: &future})
 	require.NoError(t, err)
 	require.Empty(t, none)
 	require.EqualValues(t, 12345678901234, mustNumber(t, all[0].Details["n"]))

@@ -14,8 +14,16 @@ import (
 
 // Filter selects events for List. Nil fields do not filter.
 type Filter struct {
-	// Scope limits the result to events whose actor or object belongs to
-	// this organisation; nil means every organisation (platform admins).
+	// Platform, for platform admins, lists every organisation's events;
+	// otherwise List returns those whose actor or object belongs to OrgID.
+	Platform bool
+	OrgID    uuid.UUID
+	// Scope is the former way to say OrgID, where nil meant every
+	// organisation; it is used only while Platform is false and OrgID is
+	// unset.
+	//
+	// Deprecated: set Platform and OrgID (from the principal:
+	// p.IsPlatformAdmin(), p.OrgID).
 	Scope      *uuid.UUID
 	ActorID    *uuid.UUID
 	ObjectType *string
@@ -41,22 +49,69 @@ type Entry struct {
 	ClientIP    string
 	RequestID   string
 	Details     map[string]any
+	// Pending is set on an entry of reads not yet folded into the chain
+	// (ID 0): its Details hold "reads", "first_at", "last_at" and "window"
+	// as the chained event will.
+	Pending bool
 }
 
-// List returns events matching f, newest first.
+// scope returns the explicit scope of f.
+func (f Filter) scope() (platform bool, org uuid.UUID) {
+	switch {
+	case f.Platform || f.OrgID != uuid.Nil:
+		return f.Platform, f.OrgID
+	case f.Scope != nil:
+		return false, *f.Scope
+	default:
+		// The deprecated Scope's nil, until its last caller passes Platform.
+		return true, uuid.Nil
+	}
+}
+
+// List returns events matching f, newest first. The first page (no
+// BeforeID) starts with the entries of reads not yet folded into the chain
+// (Pending, ID 0), at most Limit-1 of them, so that a full page always ends
+// with a chained event whose ID is the cursor of the next one.
 func List(ctx context.Context, db postgres.DB, f Filter) ([]Entry, error) {
 	limit := f.Limit
 	if limit <= 0 || limit > 500 {
 		limit = 100
 	}
+	platform, org := f.scope()
+	out := make([]Entry, 0, limit)
+	if f.BeforeID == nil && limit > 1 {
+		pending, err := queries.ReadPendingList(ctx, db, auditdb.ReadPendingListParams{
+			Platform: platform, OrgID: org, ActorID: f.ActorID, ObjectType: f.ObjectType, ObjectID: f.ObjectID,
+			Action: f.Action, Since: f.Since, Until: f.Until, Lim: int32(limit - 1),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list pending audit reads: %w", err)
+		}
+		for _, r := range pending {
+			var set []json.RawMessage
+			if err := json.Unmarshal(r.DetailsSet, &set); err != nil {
+				return nil, fmt.Errorf("pending audit reads details: %w", err)
+			}
+			d, err := summary(set, r.Reads, r.WindowStart, r.FirstAt, r.LastAt, r.LastRequestID, true)
+			if err != nil {
+				return nil, err
+			}
+			e := Entry{At: r.FirstAt, ActorID: r.ActorID, ActorOrgID: r.ActorOrgID, Action: r.Action,
+				ObjectType: r.ObjectType, ObjectID: r.ObjectID, ObjectOrgID: r.ObjectOrgID,
+				ClientIP: r.ClientIp, RequestID: r.FirstRequestID, Pending: true}
+			if err := json.Unmarshal(d, &e.Details); err != nil {
+				return nil, err
+			}
+			out = append(out, e)
+		}
+	}
 	rows, err := queries.EventList(ctx, db, auditdb.EventListParams{
-		Scope: f.Scope, ActorID: f.ActorID, ObjectType: f.ObjectType, ObjectID: f.ObjectID,
-		Action: f.Action, Since: f.Since, Until: f.Until, BeforeID: f.BeforeID, Lim: int32(limit),
+		Platform: platform, OrgID: org, ActorID: f.ActorID, ObjectType: f.ObjectType, ObjectID: f.ObjectID,
+		Action: f.Action, Since: f.Since, Until: f.Until, BeforeID: f.BeforeID, Lim: int32(limit - len(out)),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list audit events: %w", err)
 	}
-	out := make([]Entry, 0, len(rows))
 	for _, r := range rows {
 		e := Entry{ID: r.ID, At: r.At, ActorID: r.ActorID, ActorOrgID: r.ActorOrgID, Action: r.Action,
 			ObjectType: r.ObjectType, ObjectID: r.ObjectID, ObjectOrgID: r.ObjectOrgID,

@@ -24,6 +24,7 @@ type ChainEventsParams struct {
 	Lim      int32
 }
 
+// scope: worker — `teleread audit verify` pages through each chain ChainList named; no request reaches it.
 // ChainEvents pages through one chain in order.
 func (q *Queries) ChainEvents(ctx context.Context, db DBTX, arg ChainEventsParams) ([]AuditEvent, error) {
 	rows, err := db.Query(ctx, chainEvents, arg.Chain, arg.AfterSeq, arg.Lim)
@@ -63,7 +64,8 @@ func (q *Queries) ChainEvents(ctx context.Context, db DBTX, arg ChainEventsParam
 
 const chainHead = `-- name: ChainHead :one
 SELECT chain_seq, hash FROM audit_events
-WHERE chain = $1 ORDER BY chain_seq DESC LIMIT 1
+WHERE chain = coalesce($1::uuid::text, 'platform')
+ORDER BY chain_seq DESC LIMIT 1
 `
 
 type ChainHeadRow struct {
@@ -71,8 +73,10 @@ type ChainHeadRow struct {
 	Hash     []byte
 }
 
-func (q *Queries) ChainHead(ctx context.Context, db DBTX, chain string) (ChainHeadRow, error) {
-	row := db.QueryRow(ctx, chainHead, chain)
+// ChainHead is the newest event of the chain of organisation org_id (NULL:
+// the platform's chain, of events whose actor has no organisation).
+func (q *Queries) ChainHead(ctx context.Context, db DBTX, orgID *uuid.UUID) (ChainHeadRow, error) {
+	row := db.QueryRow(ctx, chainHead, orgID)
 	var i ChainHeadRow
 	err := row.Scan(&i.ChainSeq, &i.Hash)
 	return i, err
@@ -82,6 +86,7 @@ const chainList = `-- name: ChainList :many
 SELECT DISTINCT chain FROM audit_events ORDER BY chain
 `
 
+// scope: worker — `teleread audit verify` walks every organisation's chain; no request reaches it.
 func (q *Queries) ChainList(ctx context.Context, db DBTX) ([]string, error) {
 	rows, err := db.Query(ctx, chainList)
 	if err != nil {
@@ -107,11 +112,29 @@ const chainLock = `-- name: ChainLock :exec
 SELECT pg_advisory_xact_lock(hashtextextended('audit:' || $1::text, 0))
 `
 
-// Queries of the audit package.
+// Queries of the audit package. A chain is one organisation's (the acting
+// principal's) or the platform's; the queries that walk or fold every chain
+// run in `teleread audit verify` and the fold, not for a request, and say
+// so with a "scope: worker" line (internal/archtest checks it). The
+// listings take the caller's organisation (@org_id) and @platform, true
+// only for platform admins.
 // ChainLock serialises appends to one chain until the transaction ends.
 func (q *Queries) ChainLock(ctx context.Context, db DBTX, chain string) error {
 	_, err := db.Exec(ctx, chainLock, chain)
 	return err
+}
+
+const chainTryLock = `-- name: ChainTryLock :one
+SELECT pg_try_advisory_xact_lock(hashtextextended('audit:' || $1::text, 0))
+`
+
+// ChainTryLock is ChainLock without waiting: false when another transaction
+// holds the chain.
+func (q *Queries) ChainTryLock(ctx context.Context, db DBTX, chain string) (bool, error) {
+	row := db.QueryRow(ctx, chainTryLock, chain)
+	var pg_try_advisory_xact_lock bool
+	err := row.Scan(&pg_try_advisory_xact_lock)
+	return pg_try_advisory_xact_lock, err
 }
 
 const eventInsert = `-- name: EventInsert :one
@@ -163,20 +186,21 @@ func (q *Queries) EventInsert(ctx context.Context, db DBTX, arg EventInsertParam
 
 const eventList = `-- name: EventList :many
 SELECT id, chain, chain_seq, at, actor_id, actor_org_id, action, object_type, object_id, object_org_id, client_ip, request_id, details, prev_hash, hash FROM audit_events
-WHERE ($1::uuid IS NULL OR actor_org_id = $1::uuid OR object_org_id = $1::uuid)
-  AND ($2::uuid IS NULL OR actor_id = $2::uuid)
-  AND ($3::text IS NULL OR object_type = $3::text)
-  AND ($4::text IS NULL OR object_id = $4::text)
-  AND ($5::text IS NULL OR action = $5::text)
-  AND ($6::timestamptz IS NULL OR at >= $6::timestamptz)
-  AND ($7::timestamptz IS NULL OR at < $7::timestamptz)
-  AND ($8::bigint IS NULL OR id < $8::bigint)
+WHERE ($1::boolean OR actor_org_id = $2::uuid OR object_org_id = $2::uuid)
+  AND ($3::uuid IS NULL OR actor_id = $3::uuid)
+  AND ($4::text IS NULL OR object_type = $4::text)
+  AND ($5::text IS NULL OR object_id = $5::text)
+  AND ($6::text IS NULL OR action = $6::text)
+  AND ($7::timestamptz IS NULL OR at >= $7::timestamptz)
+  AND ($8::timestamptz IS NULL OR at < $8::timestamptz)
+  AND ($9::bigint IS NULL OR id < $9::bigint)
 ORDER BY id DESC
-LIMIT $9
+LIMIT $10
 `
 
 type EventListParams struct {
-	Scope      *uuid.UUID
+	Platform   bool
+	OrgID      uuid.UUID
 	ActorID    *uuid.UUID
 	ObjectType *string
 	ObjectID   *string
@@ -187,11 +211,12 @@ type EventListParams struct {
 	Lim        int32
 }
 
-// EventList is the admin search. scope limits it to events whose actor or
-// object belongs to that organisation; NULL (platform admin) sees all.
+// EventList is the admin search: a platform admin sees every event, anyone
+// else those whose actor or object belongs to their organisation.
 func (q *Queries) EventList(ctx context.Context, db DBTX, arg EventListParams) ([]AuditEvent, error) {
 	rows, err := db.Query(ctx, eventList,
-		arg.Scope,
+		arg.Platform,
+		arg.OrgID,
 		arg.ActorID,
 		arg.ObjectType,
 		arg.ObjectID,
@@ -224,6 +249,228 @@ func (q *Queries) EventList(ctx context.Context, db DBTX, arg EventListParams) (
 			&i.Details,
 			&i.PrevHash,
 			&i.Hash,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const readChains = `-- name: ReadChains :many
+SELECT DISTINCT chain FROM audit_reads WHERE window_start < $1 ORDER BY chain
+`
+
+// scope: worker — the fold finds every organisation's closed read windows; a job (or a reader that won the chain's lock) runs it, never for a request's id.
+func (q *Queries) ReadChains(ctx context.Context, db DBTX, before time.Time) ([]string, error) {
+	rows, err := db.Query(ctx, readChains, before)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var chain string
+		if err := rows.Scan(&chain); err != nil {
+			return nil, err
+		}
+		items = append(items, chain)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const readInsert = `-- name: ReadInsert :exec
+INSERT INTO audit_reads (chain, window_start, at, actor_id, actor_org_id, action, object_type,
+                         object_id, object_org_id, client_ip, request_id, details)
+VALUES ($1, $2, $3, $4, $5, $6, $7,
+        $8, $9, $10, $11, $12)
+`
+
+type ReadInsertParams struct {
+	Chain       string
+	WindowStart time.Time
+	At          time.Time
+	ActorID     *uuid.UUID
+	ActorOrgID  *uuid.UUID
+	Action      string
+	ObjectType  string
+	ObjectID    string
+	ObjectOrgID *uuid.UUID
+	ClientIp    string
+	RequestID   string
+	Details     []byte
+}
+
+// ReadInsert records one read, to be folded into its chain later; it takes
+// no lock, so readers run in parallel.
+func (q *Queries) ReadInsert(ctx context.Context, db DBTX, arg ReadInsertParams) error {
+	_, err := db.Exec(ctx, readInsert,
+		arg.Chain,
+		arg.WindowStart,
+		arg.At,
+		arg.ActorID,
+		arg.ActorOrgID,
+		arg.Action,
+		arg.ObjectType,
+		arg.ObjectID,
+		arg.ObjectOrgID,
+		arg.ClientIp,
+		arg.RequestID,
+		arg.Details,
+	)
+	return err
+}
+
+const readPendingCount = `-- name: ReadPendingCount :one
+SELECT count(*) FROM audit_reads
+`
+
+// scope: worker — `teleread audit verify` counts every organisation's reads not yet folded; no request reaches it.
+func (q *Queries) ReadPendingCount(ctx context.Context, db DBTX) (int64, error) {
+	row := db.QueryRow(ctx, readPendingCount)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
+const readPendingList = `-- name: ReadPendingList :many
+SELECT window_start, actor_id, actor_org_id, client_ip, action, object_type, object_id, object_org_id,
+       count(*)::bigint AS reads, min(at)::timestamptz AS first_at, max(at)::timestamptz AS last_at,
+       (array_agg(request_id ORDER BY id))[1]::text AS first_request_id,
+       (array_agg(request_id ORDER BY id DESC))[1]::text AS last_request_id,
+       jsonb_agg(DISTINCT details) AS details_set
+FROM audit_reads
+WHERE ($1::boolean OR actor_org_id = $2::uuid OR object_org_id = $2::uuid)
+  AND ($3::uuid IS NULL OR actor_id = $3::uuid)
+  AND ($4::text IS NULL OR object_type = $4::text)
+  AND ($5::text IS NULL OR object_id = $5::text)
+  AND ($6::text IS NULL OR action = $6::text)
+  AND ($7::timestamptz IS NULL OR at >= $7::timestamptz)
+  AND ($8::timestamptz IS NULL OR at < $8::timestamptz)
+GROUP BY window_start, actor_id, actor_org_id, client_ip, action, object_type, object_id, object_org_id
+ORDER BY max(id) DESC
+LIMIT $9
+`
+
+type ReadPendingListParams struct {
+	Platform   bool
+	OrgID      uuid.UUID
+	ActorID    *uuid.UUID
+	ObjectType *string
+	ObjectID   *string
+	Action     *string
+	Since      *time.Time
+	Until      *time.Time
+	Lim        int32
+}
+
+type ReadPendingListRow struct {
+	WindowStart    time.Time
+	ActorID        *uuid.UUID
+	ActorOrgID     *uuid.UUID
+	ClientIp       string
+	Action         string
+	ObjectType     string
+	ObjectID       string
+	ObjectOrgID    *uuid.UUID
+	Reads          int64
+	FirstAt        time.Time
+	LastAt         time.Time
+	FirstRequestID string
+	LastRequestID  string
+	DetailsSet     []byte
+}
+
+// ReadPendingList is the admin search over reads not yet folded, one row per
+// entry the fold will make (window, actor, client address, action, object),
+// newest first, with the distinct details of its reads.
+func (q *Queries) ReadPendingList(ctx context.Context, db DBTX, arg ReadPendingListParams) ([]ReadPendingListRow, error) {
+	rows, err := db.Query(ctx, readPendingList,
+		arg.Platform,
+		arg.OrgID,
+		arg.ActorID,
+		arg.ObjectType,
+		arg.ObjectID,
+		arg.Action,
+		arg.Since,
+		arg.Until,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ReadPendingListRow
+	for rows.Next() {
+		var i ReadPendingListRow
+		if err := rows.Scan(
+			&i.WindowStart,
+			&i.ActorID,
+			&i.ActorOrgID,
+			&i.ClientIp,
+			&i.Action,
+			&i.ObjectType,
+			&i.ObjectID,
+			&i.ObjectOrgID,
+			&i.Reads,
+			&i.FirstAt,
+			&i.LastAt,
+			&i.FirstRequestID,
+			&i.LastRequestID,
+			&i.DetailsSet,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const readTake = `-- name: ReadTake :many
+DELETE FROM audit_reads WHERE chain = $1 AND window_start < $2
+RETURNING id, chain, window_start, at, actor_id, actor_org_id, action, object_type, object_id, object_org_id, client_ip, request_id, details
+`
+
+type ReadTakeParams struct {
+	Chain  string
+	Before time.Time
+}
+
+// scope: worker — the fold takes one chain's closed windows under that chain's lock, the chain ReadChains named or the reader's own organisation.
+// ReadTake removes the closed windows of a chain for the fold, which chains
+// them in the same transaction.
+func (q *Queries) ReadTake(ctx context.Context, db DBTX, arg ReadTakeParams) ([]AuditRead, error) {
+	rows, err := db.Query(ctx, readTake, arg.Chain, arg.Before)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []AuditRead
+	for rows.Next() {
+		var i AuditRead
+		if err := rows.Scan(
+			&i.ID,
+			&i.Chain,
+			&i.WindowStart,
+			&i.At,
+			&i.ActorID,
+			&i.ActorOrgID,
+			&i.Action,
+			&i.ObjectType,
+			&i.ObjectID,
+			&i.ObjectOrgID,
+			&i.ClientIp,
+			&i.RequestID,
+			&i.Details,
 		); err != nil {
 			return nil, err
 		}

@@ -27,3 +27,19 @@ type AuditEvent struct {
 	PrevHash    []byte
 	Hash        []byte
 }
+
+type AuditRead struct {
+	ID          int64
+	Chain       string
+	WindowStart time.Time
+	At          time.Time
+	ActorID     *uuid.UUID
+	ActorOrgID  *uuid.UUID
+	Action      string
+	ObjectType  string
+	ObjectID    string
+	ObjectOrgID *uuid.UUID
+	ClientIp    string
+	RequestID   string
+	Details     []byte
+}
