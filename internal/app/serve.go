@@ -148,6 +148,7 @@ func runServe(ctx context.Context, env Env, args []string, withHTTP bool) error 
 			Reports:            reportsSvc,
 			Delivery:           deliverySvc,
 			MaxUploadBytes:     cfg.MaxUploadBytes,
+			DICOMwebOrigins:    cfg.DICOMwebOrigins,
 		})
 		srv = &http.Server{
 			Handler:           handler,

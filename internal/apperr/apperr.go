@@ -13,17 +13,18 @@ type Code string
 
 // The codes. Keep this list short: a new code is a new HTTP mapping.
 const (
-	Invalid       Code = "invalid"       // the request is malformed or breaks a rule
-	Unauthorized  Code = "unauthorized"  // no valid credentials
-	Forbidden     Code = "forbidden"     // authenticated, but the role may not do this
-	NotFound      Code = "not_found"     // absent, or another tenant's object
-	Conflict      Code = "conflict"      // the state does not allow it (wrong status, duplicate)
-	TooLarge      Code = "too_large"     // a body or file over the limit
-	Unsupported   Code = "unsupported"   // a content type the route does not take
-	RateLimited   Code = "rate_limited"  // over the request budget
-	Unavailable   Code = "unavailable"   // a dependency is down; retry later
-	Internal      Code = "internal"      // a bug or an unexpected failure
-	Unprocessable Code = "unprocessable" // well-formed, but the content cannot be used
+	Invalid       Code = "invalid"        // the request is malformed or breaks a rule
+	Unauthorized  Code = "unauthorized"   // no valid credentials
+	Forbidden     Code = "forbidden"      // authenticated, but the role may not do this
+	NotFound      Code = "not_found"      // absent, or another tenant's object
+	Conflict      Code = "conflict"       // the state does not allow it (wrong status, duplicate)
+	TooLarge      Code = "too_large"      // a body or file over the limit
+	Unsupported   Code = "unsupported"    // a content type the route does not take
+	NotAcceptable Code = "not_acceptable" // no answer in a media type the client accepts
+	RateLimited   Code = "rate_limited"   // over the request budget
+	Unavailable   Code = "unavailable"    // a dependency is down; retry later
+	Internal      Code = "internal"       // a bug or an unexpected failure
+	Unprocessable Code = "unprocessable"  // well-formed, but the content cannot be used
 )
 
 // Error is an error with a Code and a message that is safe to show to the

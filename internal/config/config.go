@@ -51,6 +51,10 @@ type Config struct {
 	// link-local addresses (TELEREAD_WEBHOOK_ALLOW_PRIVATE); off by default,
 	// which guards the internal network against server-side request forgery.
 	WebhookAllowPrivate bool
+	// DICOMwebOrigins are the browser origins allowed to call /dicomweb
+	// from another origin (TELEREAD_DICOMWEB_CORS_ORIGINS, comma-separated
+	// scheme://host[:port]); none by default.
+	DICOMwebOrigins []string
 }
 
 // S3 configures the S3-compatible object storage (MinIO).
@@ -101,6 +105,7 @@ func Load(getenv func(string) string) (Config, error) {
 		MaxUploadBytes:      int64(l.integer("TELEREAD_MAX_UPLOAD_BYTES", 4<<30, 1024, 1<<40)),
 		RateLimitPerMinute:  l.integer("TELEREAD_RATE_LIMIT_PER_MINUTE", 600, 0, 1_000_000),
 		WebhookAllowPrivate: l.boolean("TELEREAD_WEBHOOK_ALLOW_PRIVATE", false),
+		DICOMwebOrigins:     l.origins("TELEREAD_DICOMWEB_CORS_ORIGINS"),
 	}
 	c.PublicURL = l.publicURL("TELEREAD_PUBLIC_URL", "http://"+c.Listen)
 	c.SecureCookies = l.boolean("TELEREAD_SECURE_COOKIES", !strings.HasPrefix(c.PublicURL, "http://"))
@@ -127,6 +132,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int64("max_upload_bytes", c.MaxUploadBytes),
 		slog.Int("rate_limit_per_minute", c.RateLimitPerMinute),
 		slog.Bool("webhook_allow_private", c.WebhookAllowPrivate),
+		slog.String("dicomweb_cors_origins", strings.Join(c.DICOMwebOrigins, ",")),
 	)
 }
 
@@ -215,6 +221,27 @@ func (l *loader) publicURL(name, def string) string {
 		l.fail(name, "must be an http(s) URL, got %q", v)
 	}
 	return v
+}
+
+// origins reads a comma-separated list of web origins: scheme http or
+// https, a host, an optional port, and nothing else ("*" is refused: the
+// DICOMweb edge allows credentials, which a wildcard must never get).
+func (l *loader) origins(name string) []string {
+	var out []string
+	for _, o := range strings.Split(l.getenv(name), ",") {
+		o = strings.TrimRight(strings.TrimSpace(o), "/")
+		if o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" ||
+			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			l.fail(name, "must list origins like https://viewer.example.org, separated by commas (got %q)", o)
+			continue
+		}
+		out = append(out, u.Scheme+"://"+u.Host)
+	}
+	return out
 }
 
 func (l *loader) boolean(name string, def bool) bool {

@@ -39,6 +39,7 @@ var statusOf = map[apperr.Code]int{
 	apperr.Conflict:      http.StatusConflict,
 	apperr.TooLarge:      http.StatusRequestEntityTooLarge,
 	apperr.Unsupported:   http.StatusUnsupportedMediaType,
+	apperr.NotAcceptable: http.StatusNotAcceptable,
 	apperr.Unprocessable: http.StatusUnprocessableEntity,
 	apperr.RateLimited:   http.StatusTooManyRequests,
 	apperr.Unavailable:   http.StatusServiceUnavailable,

@@ -17,6 +17,7 @@ import (
 	"github.com/teleread/teleread/internal/apperr"
 	"github.com/teleread/teleread/internal/cases"
 	"github.com/teleread/teleread/internal/delivery"
+	"github.com/teleread/teleread/internal/dicomweb"
 	"github.com/teleread/teleread/internal/edge"
 	"github.com/teleread/teleread/internal/identity"
 	"github.com/teleread/teleread/internal/intake"
@@ -51,6 +52,8 @@ type Deps struct {
 	Reports *reports.Service
 	// Jobs enqueues River jobs in a transaction (re-routing).
 	Jobs cases.JobInserter
+	// DICOMwebOrigins may call /dicomweb from other origins (CORS).
+	DICOMwebOrigins []string
 }
 
 // API holds the handlers' dependencies.
@@ -94,6 +97,10 @@ func New(d Deps) *gin.Engine {
 	r.GET("/readyz", readyz(e, d.Checks))
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry})))
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", api.OpenAPI) })
+
+	// DICOMweb (STOW-RS, QIDO-RS, WADO-RS) on the same edge and intake.
+	dicomweb.New(dicomweb.Config{Logger: d.Logger, Edge: e, Pool: d.Pool, Intake: d.Intake, Cases: d.Cases,
+		AllowedOrigins: d.DICOMwebOrigins}).Mount(r)
 
 	v1 := r.Group("/api/v1", e.Guard(edge.GuardOptions{})...)
 	v1.POST("/auth/login", a.login)

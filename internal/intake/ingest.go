@@ -30,6 +30,25 @@ type Input struct {
 	// BodySite and Dermoscopic describe a photo; DICOM files ignore them.
 	BodySite    string
 	Dermoscopic *bool
+	// OnlyDICOM refuses anything but a DICOM file (a STOW-RS part).
+	OnlyDICOM bool
+	// StrictPatient refuses a DICOM file whose patient differs from the
+	// case's, which a REST upload only warns about: software that pushes
+	// studies has no one to read the warning.
+	StrictPatient bool
+	// CheckDICOM, when set, is called with a DICOM file's identity once
+	// its header is read and before it joins the case; an error refuses
+	// the file, and is returned in Result.CheckErr.
+	CheckDICOM func(DICOMInfo) error
+}
+
+// DICOMInfo identifies a DICOM instance by the UIDs of its header.
+type DICOMInfo struct {
+	StudyInstanceUID  string
+	SeriesInstanceUID string
+	SOPInstanceUID    string
+	SOPClassUID       string
+	TransferSyntaxUID string
 }
 
 // Result is what became of one file.
@@ -44,6 +63,16 @@ type Result struct {
 	// SHA256 and Size are of the bytes read, whether accepted or not.
 	SHA256 string
 	Size   int64
+	// DICOM identifies a DICOM file whose header could be read, accepted
+	// or not; nil otherwise.
+	DICOM *DICOMInfo
+	// CheckErr is the error of Input.CheckDICOM that refused the file.
+	CheckErr error
+	// NotDICOM is set for a file refused because it is not DICOM (with
+	// Input.OnlyDICOM) or its DICOM header could not be parsed.
+	NotDICOM bool
+	// TooLarge is set for a file refused for its size.
+	TooLarge bool
 	// Err is the internal failure behind a rejection, if any: the file
 	// itself may be fine and can be sent again. It is logged, never shown.
 	Err error
@@ -67,6 +96,10 @@ type source struct {
 	expectSize   int64
 	bodySite     string
 	dermoscopic  *bool
+	// onlyDICOM, strictPatient and check are Input's.
+	onlyDICOM     bool
+	strictPatient bool
+	check         func(DICOMInfo) error
 }
 
 // pendingFile is a file whose bytes are stored and checked, before it
@@ -97,10 +130,17 @@ var (
 	errTooLarge = errors.New("file over the size limit")
 	// errRejected stops storing a file whose header was refused.
 	errRejected = errors.New("file refused while streaming")
+	// errNotDICOM refuses a file that must be DICOM and is not.
+	errNotDICOM = &rejection{reason: "not a DICOM file: expected a DICOM Part 10 file (128-byte preamble, then \"DICM\")", unreadable: true}
 )
 
 // rejection is a refusal of one file, with the reason for the sender.
-type rejection struct{ reason string }
+type rejection struct {
+	reason string
+	// unreadable marks a file that is not DICOM, or whose DICOM could not
+	// be parsed.
+	unreadable bool
+}
 
 func (r *rejection) Error() string { return r.reason }
 
@@ -119,7 +159,8 @@ func (s *Service) CheckUploadable(ctx context.Context, p *identity.Principal, ca
 // file, accepted or rejected and why, is in the Result.
 func (s *Service) Add(ctx context.Context, p *identity.Principal, c cases.Case, in Input) Result {
 	return s.ingest(ctx, p, c, source{filename: SanitizeFilename(in.Filename), r: in.Body, expectSize: -1,
-		bodySite: in.BodySite, dermoscopic: in.Dermoscopic})
+		bodySite: in.BodySite, dermoscopic: in.Dermoscopic, onlyDICOM: in.OnlyDICOM, strictPatient: in.StrictPatient,
+		check: in.CheckDICOM})
 }
 
 // ingest identifies, streams, checks and commits one file. Direct uploads
@@ -136,6 +177,21 @@ func (s *Service) ingest(ctx context.Context, p *identity.Principal, c cases.Cas
 	if err == nil {
 		pf.name = src.filename
 		err = checkDeclared(src, pf)
+	}
+	if pf != nil && pf.header != nil {
+		h := pf.header
+		res.DICOM = &DICOMInfo{StudyInstanceUID: h.StudyInstanceUID, SeriesInstanceUID: h.SeriesInstanceUID,
+			SOPInstanceUID: h.SOPInstanceUID, SOPClassUID: h.SOPClassUID, TransferSyntaxUID: h.TransferSyntaxUID}
+		if err == nil && src.check != nil {
+			if res.CheckErr = src.check(*res.DICOM); res.CheckErr != nil {
+				err = &rejection{reason: res.CheckErr.Error()}
+			}
+		}
+		if err == nil && src.strictPatient {
+			if mismatch := patientMismatch(h, c); len(mismatch) > 0 {
+				err = rejectf("the patient in this DICOM file does not match the case (different %s)", fieldList(mismatch))
+			}
+		}
 	}
 	if err == nil {
 		res.File, res.Duplicate, err = s.commit(ctx, p, c.ID, pf)
@@ -154,6 +210,7 @@ func (s *Service) ingest(ctx context.Context, p *identity.Principal, c cases.Cas
 	switch e, ok := apperr.As(err); {
 	case errors.As(err, &rej):
 		res.Reason = rej.reason
+		res.NotDICOM, res.TooLarge = rej.unreadable, hr.over
 	case ok && e.Code != apperr.Internal:
 		res.Reason = e.Message
 	case hr.err != nil:
@@ -178,6 +235,9 @@ func (s *Service) stage(ctx context.Context, org uuid.UUID, src source, br *bufi
 		return nil, hr.err
 	}
 	kind, format, reason := sniffKind(head)
+	if src.onlyDICOM && kind != KindDICOM {
+		return nil, errNotDICOM
+	}
 	switch kind {
 	case KindDICOM:
 		return s.storeDICOM(ctx, org, src, br, hr)
@@ -227,7 +287,7 @@ func (s *Service) storeDICOM(ctx context.Context, org uuid.UUID, src source, br 
 	case hr.err != nil:
 		return pf, hr.err
 	case errors.As(got.err, &inv):
-		return pf, rejectf("invalid DICOM: %s", inv.Reason)
+		return pf, &rejection{reason: "invalid DICOM: " + inv.Reason, unreadable: true}
 	case storeErr != nil:
 		return pf, storeErr
 	case got.err != nil:

@@ -139,6 +139,18 @@ func (s *Service) OpenContent(ctx context.Context, p *identity.Principal, f File
 	return rc, nil
 }
 
+// OpenStored opens the stored bytes of a file that the caller found
+// through a query scoped to what p may see and audited as one read of a
+// larger whole (a DICOMweb retrieval of a study or series, audited once):
+// blobKey is that file's. It audits nothing itself.
+func (s *Service) OpenStored(ctx context.Context, blobKey string, offset, length int64) (io.ReadCloser, error) {
+	rc, _, err := s.store.Get(ctx, blobKey, offset, length)
+	if err != nil {
+		return nil, fmt.Errorf("open stored file: %w", err)
+	}
+	return rc, nil
+}
+
 // Derived names a rendered image of a file.
 type Derived string
 
