@@ -1,6 +1,7 @@
 -- Reads of patient data waiting to be folded into the audit chain
--- (docs/audit.md). A read is one INSERT here, without the chain's lock, so
--- a viewer's many concurrent frame requests do not queue behind each other.
+-- (docs/security.md, "Reads"). A read is one INSERT here, without the
+-- chain's lock, so a viewer's many concurrent frame requests do not queue
+-- behind each other.
 -- audit.Fold later moves every closed window into audit_events, in one
 -- transaction under the chain's lock: one chained event per actor, object,
 -- action, client address and window, with the number of reads and the

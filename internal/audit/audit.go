@@ -118,7 +118,7 @@ func appendLocked(ctx context.Context, tx pgx.Tx, org *uuid.UUID, rows []auditdb
 
 // RecordTx is Record in a transaction of its own, for reads that change
 // nothing else. It waits for the chain's lock; RecordRead does not, and is
-// the one for reads that come many at a time (docs/audit.md).
+// the one for reads that come many at a time (docs/security.md, "Reads").
 func RecordTx(ctx context.Context, db postgres.Beginner, ev Event) error {
 	return postgres.InTx(ctx, db, func(tx pgx.Tx) error { return Record(ctx, tx, ev) })
 }

@@ -18,7 +18,7 @@ import (
 
 // ReadWindow is the span, aligned on the clock, within which the reads of
 // one object by one actor from one address, with one action, become one
-// chained event (docs/audit.md).
+// chained event (docs/security.md, "Reads").
 const ReadWindow = time.Minute
 
 // foldGrace is how long after a window ends it is left open for reads that

@@ -7,7 +7,7 @@
 //	        advisory lock, one event per read (what every read did before)
 //	new     audit.RecordRead: one INSERT into audit_reads without a lock,
 //	        folded later into one chained event per actor, object and
-//	        minute (docs/audit.md)
+//	        minute (docs/security.md, "Reads")
 //	upsert  for comparison, one counter row per actor, object and minute
 //	        kept by INSERT … ON CONFLICT DO UPDATE (a design not taken: the
 //	        row's lock is held to each commit, so readers queue on it)
