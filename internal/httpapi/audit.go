@@ -3,34 +3,13 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 
+	"github.com/teleread/teleread/api"
 	"github.com/teleread/teleread/internal/apperr"
 	"github.com/teleread/teleread/internal/audit"
 )
-
-type auditJSON struct {
-	ID          int64          `json:"id"`
-	At          time.Time      `json:"at"`
-	ActorID     *uuid.UUID     `json:"actor_id"`
-	ActorOrgID  *uuid.UUID     `json:"actor_org_id"`
-	Action      string         `json:"action"`
-	ObjectType  string         `json:"object_type"`
-	ObjectID    string         `json:"object_id"`
-	ObjectOrgID *uuid.UUID     `json:"object_org_id"`
-	ClientIP    string         `json:"client_ip"`
-	RequestID   string         `json:"request_id"`
-	Details     map[string]any `json:"details"`
-}
-
-type auditPage struct {
-	Items []auditJSON `json:"items"`
-	// NextCursor fetches the next (older) page; empty on the last page.
-	NextCursor string `json:"next_cursor,omitempty"`
-}
 
 // listAudit is GET /api/v1/audit: admins search the log of their
 // organisation (platform admins: all), newest first, with a cursor.
@@ -68,14 +47,19 @@ func (a *API) listAudit(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	out := auditPage{Items: make([]auditJSON, 0, len(entries))}
+	out := api.AuditPage{Items: make([]api.AuditEntry, 0, len(entries))}
 	for _, e := range entries {
-		out.Items = append(out.Items, auditJSON{ID: e.ID, At: e.At, ActorID: e.ActorID, ActorOrgID: e.ActorOrgID,
-			Action: e.Action, ObjectType: e.ObjectType, ObjectID: e.ObjectID, ObjectOrgID: e.ObjectOrgID,
-			ClientIP: e.ClientIP, RequestID: e.RequestID, Details: e.Details})
+		out.Items = append(out.Items, toAuditEntry(e))
 	}
 	if len(entries) == f.Limit {
 		out.NextCursor = strconv.FormatInt(entries[len(entries)-1].ID, 10)
 	}
 	c.JSON(http.StatusOK, out)
+}
+
+// toAuditEntry is an entry of the audit log as the API answers it.
+func toAuditEntry(e audit.Entry) api.AuditEntry {
+	return api.AuditEntry{ID: e.ID, At: e.At, ActorID: e.ActorID, ActorOrgID: e.ActorOrgID, Action: e.Action,
+		ObjectType: e.ObjectType, ObjectID: e.ObjectID, ObjectOrgID: e.ObjectOrgID, ClientIP: e.ClientIP,
+		RequestID: e.RequestID, Details: e.Details}
 }

@@ -10,52 +10,15 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/teleread/teleread/api"
 	"github.com/teleread/teleread/internal/apperr"
 	"github.com/teleread/teleread/internal/cases"
 )
 
-type patientJSON struct {
-	Name      string `json:"name"`
-	BirthDate string `json:"birth_date"`
-	Sex       string `json:"sex"`
-	MRN       string `json:"mrn"`
-}
-
-type lesionJSON struct {
-	BodySite string `json:"body_site,omitempty"`
-	Duration string `json:"duration,omitempty"`
-}
-
-type caseJSON struct {
-	ID                   uuid.UUID   `json:"id"`
-	SiteOrgID            uuid.UUID   `json:"site_org_id"`
-	Status               string      `json:"status"`
-	Specialty            string      `json:"specialty"`
-	Priority             string      `json:"priority"`
-	Patient              patientJSON `json:"patient"`
-	ReferringPhysicianID uuid.UUID   `json:"referring_physician_id"`
-	CreatedBy            uuid.UUID   `json:"created_by"`
-	ClinicalQuestion     string      `json:"clinical_question"`
-	History              string      `json:"history"`
-	Lesion               *lesionJSON `json:"lesion,omitempty"`
-	ManifestSealedAt     *time.Time  `json:"manifest_sealed_at"`
-	CompleteAt           *time.Time  `json:"complete_at"`
-	ReadingGroupID       *uuid.UUID  `json:"reading_group_id"`
-	RoutedAt             *time.Time  `json:"routed_at"`
-	UnroutedReason       *string     `json:"unrouted_reason,omitempty"`
-	InfoRequest          *string     `json:"info_request,omitempty"`
-	ClaimExpiresAt       *time.Time  `json:"claim_expires_at,omitempty"`
-	AssignedTo           *uuid.UUID  `json:"assigned_to"`
-	DueAt                *time.Time  `json:"due_at"`
-	SubmittedAt          *time.Time  `json:"submitted_at"`
-	CancelledAt          *time.Time  `json:"cancelled_at"`
-	CreatedAt            time.Time   `json:"created_at"`
-	UpdatedAt            time.Time   `json:"updated_at"`
-}
-
-func toCaseJSON(c cases.Case) caseJSON {
-	out := caseJSON{ID: c.ID, SiteOrgID: c.SiteOrgID, Status: c.Status, Specialty: c.Specialty, Priority: c.Priority,
-		Patient: patientJSON{Name: c.PatientName, BirthDate: c.PatientBirthDate.Format(time.DateOnly), Sex: c.PatientSex,
+// toCase is a case as the API answers it.
+func toCase(c cases.Case) api.Case {
+	out := api.Case{ID: c.ID, SiteOrgID: c.SiteOrgID, Status: c.Status, Specialty: c.Specialty, Priority: c.Priority,
+		Patient: api.Patient{Name: c.PatientName, BirthDate: c.PatientBirthDate.Format(time.DateOnly), Sex: c.PatientSex,
 			MRN: c.PatientMrn},
 		ReferringPhysicianID: c.ReferringPhysicianID, CreatedBy: c.CreatedBy, ClinicalQuestion: c.ClinicalQuestion,
 		History: c.History, ManifestSealedAt: c.ManifestSealedAt, CompleteAt: c.CompleteAt,
@@ -63,7 +26,7 @@ func toCaseJSON(c cases.Case) caseJSON {
 		InfoRequest: c.InfoRequest, ClaimExpiresAt: c.ClaimExpiresAt, AssignedTo: c.AssignedTo, DueAt: c.DueAt, SubmittedAt: c.SubmittedAt,
 		CancelledAt: c.CancelledAt, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 	if c.LesionBodySite != nil || c.LesionDuration != nil {
-		out.Lesion = &lesionJSON{}
+		out.Lesion = &api.Lesion{}
 		if c.LesionBodySite != nil {
 			out.Lesion.BodySite = *c.LesionBodySite
 		}
@@ -74,25 +37,8 @@ func toCaseJSON(c cases.Case) caseJSON {
 	return out
 }
 
-type manifestEntryJSON struct {
-	SHA256 string     `json:"sha256"`
-	Name   string     `json:"name,omitempty"`
-	Size   *int64     `json:"size,omitempty"`
-	FileID *uuid.UUID `json:"file_id,omitempty"`
-}
-
-type createCaseRequest struct {
-	ReferringPhysicianID uuid.UUID           `json:"referring_physician_id"`
-	Specialty            string              `json:"specialty"`
-	Priority             string              `json:"priority"`
-	Patient              patientJSON         `json:"patient"`
-	ClinicalQuestion     string              `json:"clinical_question"`
-	History              string              `json:"history"`
-	Lesion               *lesionJSON         `json:"lesion"`
-	Manifest             []manifestEntryJSON `json:"manifest"`
-}
-
-func toManifest(in []manifestEntryJSON) []cases.ManifestEntry {
+// manifestEntries is a manifest as the request declares it.
+func manifestEntries(in []api.ManifestEntry) []cases.ManifestEntry {
 	out := make([]cases.ManifestEntry, len(in))
 	for i, e := range in {
 		out[i] = cases.ManifestEntry{SHA256: strings.ToLower(e.SHA256), Name: e.Name, Size: e.Size}
@@ -101,7 +47,7 @@ func toManifest(in []manifestEntryJSON) []cases.ManifestEntry {
 }
 
 func (a *API) createCase(c *gin.Context) {
-	var req createCaseRequest
+	var req api.CreateCaseRequest
 	if err := bindJSON(c, &req); err != nil {
 		a.fail(c, err)
 		return
@@ -109,7 +55,7 @@ func (a *API) createCase(c *gin.Context) {
 	in := cases.NewCase{ReferringPhysicianID: req.ReferringPhysicianID, Specialty: req.Specialty, Priority: req.Priority,
 		PatientName: req.Patient.Name, PatientBirthDate: req.Patient.BirthDate, PatientSex: req.Patient.Sex,
 		PatientMRN: req.Patient.MRN, ClinicalQuestion: req.ClinicalQuestion, History: req.History,
-		Manifest: toManifest(req.Manifest)}
+		Manifest: manifestEntries(req.Manifest)}
 	if req.Lesion != nil {
 		in.LesionBodySite, in.LesionDuration = req.Lesion.BodySite, req.Lesion.Duration
 	}
@@ -119,7 +65,7 @@ func (a *API) createCase(c *gin.Context) {
 		return
 	}
 	c.Header("Location", "/api/v1/cases/"+cs.ID.String())
-	c.JSON(http.StatusCreated, toCaseJSON(cs))
+	c.JSON(http.StatusCreated, toCase(cs))
 }
 
 func (a *API) getCase(c *gin.Context) {
@@ -134,12 +80,7 @@ func (a *API) getCase(c *gin.Context) {
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, toCaseJSON(cs))
-}
-
-type casePage struct {
-	Items      []caseJSON `json:"items"`
-	NextCursor string     `json:"next_cursor,omitempty"`
+	c.JSON(http.StatusOK, toCase(cs))
 }
 
 func (a *API) listCases(c *gin.Context) {
@@ -160,9 +101,9 @@ func (a *API) listCases(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	out := casePage{Items: make([]caseJSON, 0, len(list))}
+	out := api.CasePage{Items: make([]api.Case, 0, len(list))}
 	for _, cs := range list {
-		out.Items = append(out.Items, toCaseJSON(cs))
+		out.Items = append(out.Items, toCase(cs))
 	}
 	if len(list) == f.Limit {
 		last := list[len(list)-1]
@@ -197,23 +138,13 @@ func decodeCaseCursor(s string) (*cases.Cursor, error) {
 	return &cases.Cursor{CreatedAt: t, ID: u}, nil
 }
 
-type updateCaseRequest struct {
-	Priority         *string `json:"priority"`
-	ClinicalQuestion *string `json:"clinical_question"`
-	History          *string `json:"history"`
-	Lesion           *struct {
-		BodySite *string `json:"body_site"`
-		Duration *string `json:"duration"`
-	} `json:"lesion"`
-}
-
 func (a *API) updateCase(c *gin.Context) {
 	id, err := pathUUID(c, "id")
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	var req updateCaseRequest
+	var req api.UpdateCaseRequest
 	if err := bindJSON(c, &req); err != nil {
 		a.fail(c, err)
 		return
@@ -227,17 +158,7 @@ func (a *API) updateCase(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toCaseJSON(cs))
-}
-
-type eventJSON struct {
-	ID         int64          `json:"id"`
-	At         time.Time      `json:"at"`
-	ActorID    *uuid.UUID     `json:"actor_id"`
-	Kind       string         `json:"kind"`
-	FromStatus *string        `json:"from_status,omitempty"`
-	ToStatus   *string        `json:"to_status,omitempty"`
-	Details    map[string]any `json:"details"`
+	c.JSON(http.StatusOK, toCase(cs))
 }
 
 func (a *API) caseEvents(c *gin.Context) {
@@ -251,30 +172,26 @@ func (a *API) caseEvents(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	out := listJSON[eventJSON]{Items: make([]eventJSON, 0, len(evs))}
+	out := api.List[api.CaseEvent]{Items: make([]api.CaseEvent, 0, len(evs))}
 	for _, e := range evs {
-		ej := eventJSON{ID: e.ID, At: e.At, ActorID: e.ActorID, Kind: e.Kind, FromStatus: e.FromStatus, ToStatus: e.ToStatus}
-		_ = json.Unmarshal(e.Details, &ej.Details)
-		out.Items = append(out.Items, ej)
+		out.Items = append(out.Items, toCaseEvent(e))
 	}
 	c.JSON(http.StatusOK, out)
 }
 
-type manifestRequest struct {
-	Files []manifestEntryJSON `json:"files"`
+// toCaseEvent is an entry of a case's history as the API answers it.
+func toCaseEvent(e cases.Event) api.CaseEvent {
+	out := api.CaseEvent{ID: e.ID, At: e.At, ActorID: e.ActorID, Kind: e.Kind, FromStatus: e.FromStatus, ToStatus: e.ToStatus}
+	_ = json.Unmarshal(e.Details, &out.Details)
+	return out
 }
 
-type manifestResponse struct {
-	Files    []manifestEntryJSON `json:"files"`
-	Declared int                 `json:"declared"`
-	Arrived  int                 `json:"arrived"`
-	Missing  []string            `json:"missing"`
-}
-
-func toManifestResponse(items []cases.ManifestItem) manifestResponse {
-	out := manifestResponse{Files: make([]manifestEntryJSON, 0, len(items)), Declared: len(items), Missing: []string{}}
+// toManifest is a case's manifest, and what has arrived, as the API
+// answers it.
+func toManifest(items []cases.ManifestItem) api.Manifest {
+	out := api.Manifest{Files: make([]api.ManifestEntry, 0, len(items)), Declared: len(items), Missing: []string{}}
 	for _, it := range items {
-		out.Files = append(out.Files, manifestEntryJSON{SHA256: it.SHA256, Name: it.Name, Size: it.Size, FileID: it.FileID})
+		out.Files = append(out.Files, api.ManifestEntry{SHA256: it.SHA256, Name: it.Name, Size: it.Size, FileID: it.FileID})
 		if it.FileID != nil {
 			out.Arrived++
 		} else {
@@ -290,17 +207,17 @@ func (a *API) setManifest(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	var req manifestRequest
+	var req api.ManifestRequest
 	if err := bindJSON(c, &req); err != nil {
 		a.fail(c, err)
 		return
 	}
-	items, err := a.cases.SetManifest(c.Request.Context(), principal(c), id, toManifest(req.Files))
+	items, err := a.cases.SetManifest(c.Request.Context(), principal(c), id, manifestEntries(req.Files))
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toManifestResponse(items))
+	c.JSON(http.StatusOK, toManifest(items))
 }
 
 func (a *API) getManifest(c *gin.Context) {
@@ -314,7 +231,7 @@ func (a *API) getManifest(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toManifestResponse(items))
+	c.JSON(http.StatusOK, toManifest(items))
 }
 
 func (a *API) submitCase(c *gin.Context) {
@@ -328,11 +245,7 @@ func (a *API) submitCase(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toCaseJSON(cs))
-}
-
-type cancelRequest struct {
-	Reason string `json:"reason"`
+	c.JSON(http.StatusOK, toCase(cs))
 }
 
 func (a *API) cancelCase(c *gin.Context) {
@@ -341,7 +254,7 @@ func (a *API) cancelCase(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	var req cancelRequest
+	var req api.CancelRequest
 	if c.Request.ContentLength != 0 {
 		if err := bindJSON(c, &req); err != nil {
 			a.fail(c, err)
@@ -353,5 +266,5 @@ func (a *API) cancelCase(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toCaseJSON(cs))
+	c.JSON(http.StatusOK, toCase(cs))
 }

@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 
+	"github.com/teleread/teleread/api"
 	"github.com/teleread/teleread/internal/apperr"
 	"github.com/teleread/teleread/internal/delivery"
 )
@@ -27,25 +27,6 @@ func (a *API) deliveryRoutes(g *gin.RouterGroup) {
 	g.GET("/stats", a.stats)
 }
 
-type inboxItemJSON struct {
-	ReportID       uuid.UUID  `json:"report_id"`
-	CaseID         uuid.UUID  `json:"case_id"`
-	PatientName    string     `json:"patient_name"`
-	Priority       string     `json:"priority"`
-	Specialty      string     `json:"specialty"`
-	Status         string     `json:"status"`
-	LastEvent      string     `json:"last_event"`
-	Critical       bool       `json:"critical"`
-	Unread         bool       `json:"unread"`
-	Reminder       bool       `json:"reminder"`
-	DeliveredAt    time.Time  `json:"delivered_at"`
-	UpdatedAt      time.Time  `json:"updated_at"`
-	OpenedAt       *time.Time `json:"opened_at"`
-	AcknowledgedAt *time.Time `json:"acknowledged_at"`
-	AcknowledgedBy *uuid.UUID `json:"acknowledged_by"`
-	RemindedAt     *time.Time `json:"reminded_at,omitempty"`
-}
-
 func (a *API) inbox(c *gin.Context) {
 	limit, err := queryInt(c, "limit", 50, 1, 200)
 	if err != nil {
@@ -58,29 +39,26 @@ func (a *API) inbox(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	out := listJSON[inboxItemJSON]{Items: make([]inboxItemJSON, len(items))}
+	out := api.List[api.InboxItem]{Items: make([]api.InboxItem, len(items))}
 	for i, it := range items {
-		out.Items[i] = inboxItemJSON{ReportID: it.ReportID, CaseID: it.CaseID, PatientName: it.PatientName,
-			Priority: it.Priority, Specialty: it.Specialty, Status: it.Status, LastEvent: it.LastEvent,
-			Critical: it.Critical, Unread: it.Unread, Reminder: it.RemindedAt != nil && it.AcknowledgedAt == nil,
-			DeliveredAt: it.DeliveredAt, UpdatedAt: it.UpdatedAt, OpenedAt: it.OpenedAt,
-			AcknowledgedAt: it.AcknowledgedAt, AcknowledgedBy: it.AcknowledgedBy, RemindedAt: it.RemindedAt}
+		out.Items[i] = toInboxItem(it)
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, out)
 }
 
-type acknowledgementJSON struct {
-	ReportID     uuid.UUID `json:"report_id"`
-	CaseID       uuid.UUID `json:"case_id,omitempty"`
-	ReportStatus string    `json:"report_status"`
-	By           uuid.UUID `json:"acknowledged_by"`
-	At           time.Time `json:"acknowledged_at"`
-	CaseStatus   string    `json:"case_status,omitempty"`
+// toInboxItem is a delivered report as the referrer's inbox lists it.
+func toInboxItem(it delivery.InboxItem) api.InboxItem {
+	return api.InboxItem{ReportID: it.ReportID, CaseID: it.CaseID, PatientName: it.PatientName,
+		Priority: it.Priority, Specialty: it.Specialty, Status: it.Status, LastEvent: it.LastEvent,
+		Critical: it.Critical, Unread: it.Unread, Reminder: it.RemindedAt != nil && it.AcknowledgedAt == nil,
+		DeliveredAt: it.DeliveredAt, UpdatedAt: it.UpdatedAt, OpenedAt: it.OpenedAt,
+		AcknowledgedAt: it.AcknowledgedAt, AcknowledgedBy: it.AcknowledgedBy, RemindedAt: it.RemindedAt}
 }
 
-func toAcknowledgementJSON(ack delivery.Acknowledgement) acknowledgementJSON {
-	return acknowledgementJSON{ReportID: ack.ReportID, CaseID: ack.CaseID, ReportStatus: ack.ReportStatus,
+// toAcknowledgement is a report's acknowledgement as the API answers it.
+func toAcknowledgement(ack delivery.Acknowledgement) api.Acknowledgement {
+	return api.Acknowledgement{ReportID: ack.ReportID, CaseID: ack.CaseID, ReportStatus: ack.ReportStatus,
 		By: ack.By, At: ack.At, CaseStatus: ack.CaseStatus}
 }
 
@@ -95,55 +73,20 @@ func (a *API) acknowledgeReport(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toAcknowledgementJSON(ack))
+	c.JSON(http.StatusOK, toAcknowledgement(ack))
 }
 
-type attemptJSON struct {
-	At         time.Time `json:"at"`
-	DurationMS int64     `json:"duration_ms"`
-	StatusCode *int      `json:"status_code"`
-	Error      string    `json:"error,omitempty"`
-}
-
-type deliveryJSON struct {
-	ID          uuid.UUID     `json:"id"`
-	ReportID    uuid.UUID     `json:"report_id"`
-	CaseID      uuid.UUID     `json:"case_id"`
-	SiteOrgID   uuid.UUID     `json:"site_org_id"`
-	Event       string        `json:"event"`
-	AddendumID  *uuid.UUID    `json:"addendum_id,omitempty"`
-	Critical    bool          `json:"critical"`
-	Channel     string        `json:"channel"`
-	WebhookID   *uuid.UUID    `json:"webhook_id,omitempty"`
-	WebhookURL  string        `json:"webhook_url,omitempty"`
-	Status      string        `json:"status"`
-	Attempts    int           `json:"attempts"`
-	LastError   string        `json:"last_error,omitempty"`
-	CreatedAt   time.Time     `json:"created_at"`
-	DeliveredAt *time.Time    `json:"delivered_at"`
-	DeadAt      *time.Time    `json:"dead_at,omitempty"`
-	Replays     int           `json:"replays"`
-	History     []attemptJSON `json:"history,omitempty"`
-}
-
-func toDeliveryJSON(d delivery.Delivery) deliveryJSON {
-	out := deliveryJSON{ID: d.ID, ReportID: d.ReportID, CaseID: d.CaseID, SiteOrgID: d.SiteOrgID, Event: d.Event,
+// toDelivery is a delivery and its attempts as the API answers it.
+func toDelivery(d delivery.Delivery) api.Delivery {
+	out := api.Delivery{ID: d.ID, ReportID: d.ReportID, CaseID: d.CaseID, SiteOrgID: d.SiteOrgID, Event: d.Event,
 		AddendumID: d.AddendumID, Critical: d.Critical, Channel: d.Channel, WebhookID: d.WebhookID,
 		WebhookURL: d.WebhookURL, Status: d.Status, Attempts: d.Attempts, LastError: d.LastError,
 		CreatedAt: d.CreatedAt, DeliveredAt: d.DeliveredAt, DeadAt: d.DeadAt, Replays: d.Replays}
 	for _, at := range d.History {
-		out.History = append(out.History, attemptJSON{At: at.At, DurationMS: at.Duration.Milliseconds(),
+		out.History = append(out.History, api.DeliveryAttempt{At: at.At, DurationMS: at.Duration.Milliseconds(),
 			StatusCode: at.StatusCode, Error: at.Error})
 	}
 	return out
-}
-
-type reportDeliveriesJSON struct {
-	ReportID        uuid.UUID            `json:"report_id"`
-	Status          string               `json:"status,omitempty"`
-	OpenedAt        *time.Time           `json:"opened_at"`
-	Acknowledgement *acknowledgementJSON `json:"acknowledgement"`
-	Items           []deliveryJSON       `json:"items"`
 }
 
 func (a *API) reportDeliveries(c *gin.Context) {
@@ -157,33 +100,26 @@ func (a *API) reportDeliveries(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	out := reportDeliveriesJSON{ReportID: rd.ReportID, Status: rd.Status, OpenedAt: rd.OpenedAt,
-		Items: make([]deliveryJSON, len(rd.Deliveries))}
+	c.JSON(http.StatusOK, toReportDeliveries(rd))
+}
+
+// toReportDeliveries is where a report went, as the API answers it.
+func toReportDeliveries(rd delivery.ReportDeliveries) api.ReportDeliveries {
+	out := api.ReportDeliveries{ReportID: rd.ReportID, Status: rd.Status, OpenedAt: rd.OpenedAt,
+		Items: make([]api.Delivery, len(rd.Deliveries))}
 	if rd.Acknowledgement != nil {
-		ack := toAcknowledgementJSON(*rd.Acknowledgement)
+		ack := toAcknowledgement(*rd.Acknowledgement)
 		out.Acknowledgement = &ack
 	}
 	for i, d := range rd.Deliveries {
-		out.Items[i] = toDeliveryJSON(d)
+		out.Items[i] = toDelivery(d)
 	}
-	c.JSON(http.StatusOK, out)
+	return out
 }
 
-type webhookJSON struct {
-	ID          uuid.UUID  `json:"id"`
-	OrgID       uuid.UUID  `json:"org_id"`
-	URL         string     `json:"url"`
-	Description string     `json:"description"`
-	Enabled     bool       `json:"enabled"`
-	CreatedBy   *uuid.UUID `json:"created_by"`
-	CreatedAt   time.Time  `json:"created_at"`
-	DisabledAt  *time.Time `json:"disabled_at"`
-	// Secret is present only in the answer to its creation.
-	Secret string `json:"secret,omitempty"`
-}
-
-func toWebhookJSON(w delivery.Webhook) webhookJSON {
-	return webhookJSON{ID: w.ID, OrgID: w.OrgID, URL: w.URL, Description: w.Description, Enabled: w.DisabledAt == nil,
+// toWebhook is a webhook as the API answers it, without its secret.
+func toWebhook(w delivery.Webhook) api.Webhook {
+	return api.Webhook{ID: w.ID, OrgID: w.OrgID, URL: w.URL, Description: w.Description, Enabled: w.DisabledAt == nil,
 		CreatedBy: w.CreatedBy, CreatedAt: w.CreatedAt, DisabledAt: w.DisabledAt}
 }
 
@@ -198,21 +134,15 @@ func (a *API) listWebhooks(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	out := listJSON[webhookJSON]{Items: make([]webhookJSON, len(hooks))}
+	out := api.List[api.Webhook]{Items: make([]api.Webhook, len(hooks))}
 	for i, w := range hooks {
-		out.Items[i] = toWebhookJSON(w)
+		out.Items[i] = toWebhook(w)
 	}
 	c.JSON(http.StatusOK, out)
 }
 
-type createWebhookRequest struct {
-	OrgID       *uuid.UUID `json:"org_id"`
-	URL         string     `json:"url"`
-	Description string     `json:"description"`
-}
-
 func (a *API) createWebhook(c *gin.Context) {
-	var req createWebhookRequest
+	var req api.CreateWebhookRequest
 	if err := bindJSON(c, &req); err != nil {
 		a.fail(c, err)
 		return
@@ -223,7 +153,7 @@ func (a *API) createWebhook(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	out := toWebhookJSON(w)
+	out := toWebhook(w)
 	out.Secret = secret
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusCreated, out)
@@ -240,7 +170,7 @@ func (a *API) disableWebhook(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toWebhookJSON(w))
+	c.JSON(http.StatusOK, toWebhook(w))
 }
 
 func (a *API) deadDeliveries(c *gin.Context) {
@@ -259,9 +189,9 @@ func (a *API) deadDeliveries(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	out := listJSON[deliveryJSON]{Items: make([]deliveryJSON, len(dead))}
+	out := api.List[api.Delivery]{Items: make([]api.Delivery, len(dead))}
 	for i, d := range dead {
-		out.Items[i] = toDeliveryJSON(d)
+		out.Items[i] = toDelivery(d)
 	}
 	c.JSON(http.StatusOK, out)
 }
@@ -277,21 +207,7 @@ func (a *API) replayDelivery(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusAccepted, toDeliveryJSON(d))
-}
-
-type escalationJSON struct {
-	ID           uuid.UUID      `json:"id"`
-	Kind         string         `json:"kind"`
-	CaseID       uuid.UUID      `json:"case_id"`
-	ReportID     *uuid.UUID     `json:"report_id,omitempty"`
-	ReportStatus *string        `json:"report_status,omitempty"`
-	Level        int            `json:"level"`
-	TargetOrgID  uuid.UUID      `json:"target_org_id"`
-	TargetRole   string         `json:"target_role"`
-	TargetUserID *uuid.UUID     `json:"target_user_id,omitempty"`
-	Details      map[string]any `json:"details"`
-	CreatedAt    time.Time      `json:"created_at"`
+	c.JSON(http.StatusAccepted, toDelivery(d))
 }
 
 func (a *API) listEscalations(c *gin.Context) {
@@ -306,27 +222,18 @@ func (a *API) listEscalations(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	out := listJSON[escalationJSON]{Items: make([]escalationJSON, len(list))}
+	out := api.List[api.Escalation]{Items: make([]api.Escalation, len(list))}
 	for i, e := range list {
-		out.Items[i] = escalationJSON{ID: e.ID, Kind: e.Kind, CaseID: e.CaseID, ReportID: e.ReportID,
-			ReportStatus: e.ReportStatus, Level: e.Level, TargetOrgID: e.TargetOrgID, TargetRole: e.TargetRole,
-			TargetUserID: e.TargetUserID, Details: e.Details, CreatedAt: e.CreatedAt}
+		out.Items[i] = toEscalation(e)
 	}
 	c.JSON(http.StatusOK, out)
 }
 
-type stepJSON struct {
-	From       string   `json:"from"`
-	To         string   `json:"to"`
-	Count      int      `json:"count"`
-	P50Seconds *float64 `json:"p50_seconds"`
-	P90Seconds *float64 `json:"p90_seconds"`
-}
-
-type statsJSON struct {
-	Since    time.Time      `json:"since"`
-	ByStatus map[string]int `json:"cases_by_status"`
-	Steps    []stepJSON     `json:"steps"`
+// toEscalation is an escalation as the API answers it.
+func toEscalation(e delivery.Escalation) api.Escalation {
+	return api.Escalation{ID: e.ID, Kind: e.Kind, CaseID: e.CaseID, ReportID: e.ReportID,
+		ReportStatus: e.ReportStatus, Level: e.Level, TargetOrgID: e.TargetOrgID, TargetRole: e.TargetRole,
+		TargetUserID: e.TargetUserID, Details: e.Details, CreatedAt: e.CreatedAt}
 }
 
 func (a *API) stats(c *gin.Context) {
@@ -347,13 +254,19 @@ func (a *API) stats(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	out := statsJSON{Since: st.Since.UTC(), ByStatus: st.ByStatus, Steps: make([]stepJSON, len(st.Steps))}
+	c.JSON(http.StatusOK, toStats(st))
+}
+
+// toStats is the case statistics as the API answers them, durations in
+// seconds.
+func toStats(st delivery.Stats) api.Stats {
+	out := api.Stats{Since: st.Since.UTC(), ByStatus: st.ByStatus, Steps: make([]api.StatsStep, len(st.Steps))}
 	for i, s := range st.Steps {
-		out.Steps[i] = stepJSON{From: s.From, To: s.To, Count: s.Count}
+		out.Steps[i] = api.StatsStep{From: s.From, To: s.To, Count: s.Count}
 		if s.P50 != nil {
 			p50, p90 := s.P50.Seconds(), s.P90.Seconds()
 			out.Steps[i].P50Seconds, out.Steps[i].P90Seconds = &p50, &p90
 		}
 	}
-	c.JSON(http.StatusOK, out)
+	return out
 }

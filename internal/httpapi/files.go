@@ -8,11 +8,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 
+	"github.com/teleread/teleread/api"
 	"github.com/teleread/teleread/internal/apperr"
 	"github.com/teleread/teleread/internal/edge"
 	"github.com/teleread/teleread/internal/intake"
@@ -43,68 +42,16 @@ func (a *API) needIntake(c *gin.Context) {
 	c.Next()
 }
 
-type warningJSON struct {
-	Code    string   `json:"code"`
-	Message string   `json:"message"`
-	Value   *float64 `json:"value,omitempty"`
-	Fields  []string `json:"fields,omitempty"`
-}
-
-type previewJSON struct {
-	Status       string `json:"status"`
-	Note         string `json:"note,omitempty"`
-	PreviewURL   string `json:"preview_url,omitempty"`
-	ThumbnailURL string `json:"thumbnail_url,omitempty"`
-}
-
-type dicomRefJSON struct {
-	StudyInstanceUID  string `json:"study_instance_uid"`
-	SeriesInstanceUID string `json:"series_instance_uid"`
-	SOPInstanceUID    string `json:"sop_instance_uid"`
-	SOPClassUID       string `json:"sop_class_uid"`
-	Modality          string `json:"modality"`
-	SeriesNumber      *int32 `json:"series_number,omitempty"`
-	InstanceNumber    *int32 `json:"instance_number,omitempty"`
-	Frames            int32  `json:"frames"`
-	TransferSyntax    string `json:"transfer_syntax"`
-}
-
-type fileJSON struct {
-	ID          uuid.UUID `json:"id"`
-	CaseID      uuid.UUID `json:"case_id"`
-	Kind        string    `json:"kind"`
-	Filename    string    `json:"filename"`
-	ContentType string    `json:"content_type"`
-	// SHA256 and Size are of the bytes as uploaded; StoredSHA256 and
-	// StoredSize of what is kept (the cleaned copy of a photo).
-	SHA256          string         `json:"sha256"`
-	Size            int64          `json:"size"`
-	StoredSHA256    string         `json:"stored_sha256"`
-	StoredSize      int64          `json:"stored_size"`
-	Duplicate       *bool          `json:"duplicate,omitempty"`
-	Width           *int32         `json:"width,omitempty"`
-	Height          *int32         `json:"height,omitempty"`
-	BodySite        *string        `json:"body_site,omitempty"`
-	Dermoscopic     *bool          `json:"dermoscopic,omitempty"`
-	Warnings        []warningJSON  `json:"warnings"`
-	PatientMismatch bool           `json:"patient_mismatch"`
-	Metadata        map[string]any `json:"metadata"`
-	Preview         previewJSON    `json:"preview"`
-	ContentURL      string         `json:"content_url"`
-	DICOM           *dicomRefJSON  `json:"dicom,omitempty"`
-	UploadedBy      uuid.UUID      `json:"uploaded_by"`
-	CreatedAt       time.Time      `json:"created_at"`
-}
-
-func toFileJSON(f intake.File) fileJSON {
+// toFile is a file as the API answers it.
+func toFile(f intake.File) api.File {
 	base := "/api/v1/files/" + f.ID.String()
-	out := fileJSON{ID: f.ID, CaseID: f.CaseID, Kind: f.Kind, Filename: f.Filename, ContentType: f.ContentType,
+	out := api.File{ID: f.ID, CaseID: f.CaseID, Kind: f.Kind, Filename: f.Filename, ContentType: f.ContentType,
 		SHA256: f.Sha256, Size: f.Size, StoredSHA256: f.StoredSha256, StoredSize: f.StoredSize, Width: f.Width,
 		Height: f.Height, BodySite: f.BodySite, Dermoscopic: f.Dermoscopic, PatientMismatch: f.PatientMismatch,
-		Metadata: intake.Metadata(f), Preview: previewJSON{Status: f.PreviewStatus, Note: f.PreviewNote},
-		ContentURL: base + "/content", UploadedBy: f.UploadedBy, CreatedAt: f.CreatedAt, Warnings: []warningJSON{}}
+		Metadata: intake.Metadata(f), Preview: api.Preview{Status: f.PreviewStatus, Note: f.PreviewNote},
+		ContentURL: base + "/content", UploadedBy: f.UploadedBy, CreatedAt: f.CreatedAt, Warnings: []api.Warning{}}
 	for _, w := range intake.Warnings(f) {
-		out.Warnings = append(out.Warnings, warningJSON(w))
+		out.Warnings = append(out.Warnings, api.Warning(w))
 	}
 	if f.PreviewStatus == intake.PreviewReady {
 		out.Preview.PreviewURL, out.Preview.ThumbnailURL = base+"/preview", base+"/thumbnail"
@@ -123,37 +70,12 @@ func (a *API) listFiles(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	out := listJSON[fileJSON]{Items: make([]fileJSON, 0, len(files))}
+	out := api.List[api.File]{Items: make([]api.File, 0, len(files))}
 	for _, f := range files {
-		out.Items = append(out.Items, toFileJSON(f))
+		out.Items = append(out.Items, toFile(f))
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, out)
-}
-
-type seriesJSON struct {
-	SeriesInstanceUID string `json:"series_instance_uid"`
-	Modality          string `json:"modality"`
-	BodyPart          string `json:"body_part,omitempty"`
-	Description       string `json:"description"`
-	SeriesNumber      *int32 `json:"series_number,omitempty"`
-	Instances         int32  `json:"instances"`
-	Frames            int32  `json:"frames"`
-}
-
-type studyJSON struct {
-	StudyInstanceUID string       `json:"study_instance_uid"`
-	Description      string       `json:"description"`
-	StudyDate        string       `json:"study_date,omitempty"`
-	StudyTime        string       `json:"study_time,omitempty"`
-	AccessionNumber  string       `json:"accession_number,omitempty"`
-	PatientName      string       `json:"patient_name"`
-	PatientID        string       `json:"patient_id"`
-	PatientBirthDate string       `json:"patient_birth_date,omitempty"`
-	PatientSex       string       `json:"patient_sex,omitempty"`
-	Modalities       []string     `json:"modalities"`
-	Series           []seriesJSON `json:"series"`
-	Instances        int32        `json:"instances"`
 }
 
 func (a *API) listStudies(c *gin.Context) {
@@ -167,25 +89,31 @@ func (a *API) listStudies(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	out := listJSON[studyJSON]{Items: make([]studyJSON, 0, len(studies))}
+	out := api.List[api.Study]{Items: make([]api.Study, 0, len(studies))}
 	for _, st := range studies {
-		sj := studyJSON{StudyInstanceUID: st.StudyInstanceUid, Description: st.StudyDescription, StudyDate: st.StudyDate,
-			StudyTime: st.StudyTime, AccessionNumber: st.AccessionNumber, PatientName: st.PatientName,
-			PatientID: st.PatientID, PatientBirthDate: st.PatientBirthDate, PatientSex: st.PatientSex,
-			Modalities: []string{}, Series: make([]seriesJSON, 0, len(st.Series))}
-		for _, se := range st.Series {
-			sj.Series = append(sj.Series, seriesJSON{SeriesInstanceUID: se.SeriesInstanceUid, Modality: se.Modality,
-				BodyPart: se.BodyPart, Description: se.SeriesDescription, SeriesNumber: se.SeriesNumber,
-				Instances: se.Instances, Frames: se.Frames})
-			sj.Instances += se.Instances
-			if se.Modality != "" && !slices.Contains(sj.Modalities, se.Modality) {
-				sj.Modalities = append(sj.Modalities, se.Modality)
-			}
-		}
-		out.Items = append(out.Items, sj)
+		out.Items = append(out.Items, toStudy(st))
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, out)
+}
+
+// toStudy is a DICOM study of a case as the API answers it: its series,
+// and its instances and modalities summed over them.
+func toStudy(st intake.Study) api.Study {
+	out := api.Study{StudyInstanceUID: st.StudyInstanceUid, Description: st.StudyDescription, StudyDate: st.StudyDate,
+		StudyTime: st.StudyTime, AccessionNumber: st.AccessionNumber, PatientName: st.PatientName,
+		PatientID: st.PatientID, PatientBirthDate: st.PatientBirthDate, PatientSex: st.PatientSex,
+		Modalities: []string{}, Series: make([]api.Series, 0, len(st.Series))}
+	for _, se := range st.Series {
+		out.Series = append(out.Series, api.Series{SeriesInstanceUID: se.SeriesInstanceUid, Modality: se.Modality,
+			BodyPart: se.BodyPart, Description: se.SeriesDescription, SeriesNumber: se.SeriesNumber,
+			Instances: se.Instances, Frames: se.Frames})
+		out.Instances += se.Instances
+		if se.Modality != "" && !slices.Contains(out.Modalities, se.Modality) {
+			out.Modalities = append(out.Modalities, se.Modality)
+		}
+	}
+	return out
 }
 
 func (a *API) getFile(c *gin.Context) {
@@ -199,15 +127,20 @@ func (a *API) getFile(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	out := toFileJSON(f)
+	out := toFile(f)
 	if ref != nil {
-		out.DICOM = &dicomRefJSON{StudyInstanceUID: ref.StudyInstanceUid, SeriesInstanceUID: ref.SeriesInstanceUid,
-			SOPInstanceUID: ref.SopInstanceUid, SOPClassUID: ref.SopClassUid, Modality: ref.Modality,
-			SeriesNumber: ref.SeriesNumber, InstanceNumber: ref.InstanceNumber, Frames: ref.Frames,
-			TransferSyntax: ref.TransferSyntax}
+		out.DICOM = toDICOMRef(*ref)
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, out)
+}
+
+// toDICOMRef places a DICOM file in its study and series.
+func toDICOMRef(ref intake.DICOMRef) *api.DICOMRef {
+	return &api.DICOMRef{StudyInstanceUID: ref.StudyInstanceUid, SeriesInstanceUID: ref.SeriesInstanceUid,
+		SOPInstanceUID: ref.SopInstanceUid, SOPClassUID: ref.SopClassUid, Modality: ref.Modality,
+		SeriesNumber: ref.SeriesNumber, InstanceNumber: ref.InstanceNumber, Frames: ref.Frames,
+		TransferSyntax: ref.TransferSyntax}
 }
 
 // fileContent streams a file's stored bytes (the DICOM original, or the

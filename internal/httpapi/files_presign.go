@@ -5,64 +5,20 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 
+	"github.com/teleread/teleread/api"
 	"github.com/teleread/teleread/internal/apperr"
 	"github.com/teleread/teleread/internal/intake"
 )
 
-type createUploadRequest struct {
-	Filename    string `json:"filename"`
-	Size        int64  `json:"size"`
-	SHA256      string `json:"sha256"`
-	ContentType string `json:"content_type"`
-	PartSize    int64  `json:"part_size"`
-}
-
-type partJSON struct {
-	PartNumber int    `json:"part_number"`
-	Size       int64  `json:"size"`
-	ETag       string `json:"etag,omitempty"`
-	URL        string `json:"url,omitempty"`
-}
-
-type multipartJSON struct {
-	PartSize  int64      `json:"part_size"`
-	PartCount int        `json:"part_count"`
-	Arrived   []partJSON `json:"arrived"`
-	Missing   []partJSON `json:"missing"`
-}
-
-type uploadJSON struct {
-	ID          uuid.UUID  `json:"id"`
-	CaseID      uuid.UUID  `json:"case_id"`
-	Filename    string     `json:"filename"`
-	ContentType string     `json:"content_type"`
-	Size        int64      `json:"size"`
-	SHA256      string     `json:"sha256"`
-	Status      string     `json:"status"`
-	Error       string     `json:"error,omitempty"`
-	FileID      *uuid.UUID `json:"file_id,omitempty"`
-	ExpiresAt   time.Time  `json:"expires_at"`
-	CreatedAt   time.Time  `json:"created_at"`
-	// Method and URL send a single-PUT upload while it has not arrived.
-	Method   string `json:"method,omitempty"`
-	URL      string `json:"url,omitempty"`
-	Received bool   `json:"received"`
-	// Multipart lists the parts that arrived and URLs for the others.
-	Multipart    *multipartJSON `json:"multipart,omitempty"`
-	URLsExpireAt *time.Time     `json:"urls_expire_at,omitempty"`
-	StatusURL    string         `json:"status_url"`
-	CompleteURL  string         `json:"complete_url"`
-}
-
-func toUploadJSON(t intake.Ticket) uploadJSON {
+// toUpload is a presigned upload as the API answers it, with the URLs to
+// send its bytes to while they have not arrived.
+func toUpload(t intake.Ticket) api.Upload {
 	u := t.Upload
 	base := "/api/v1/cases/" + u.CaseID.String() + "/uploads/" + u.ID.String()
-	out := uploadJSON{ID: u.ID, CaseID: u.CaseID, Filename: u.Filename, ContentType: u.ContentType, Size: u.Size,
+	out := api.Upload{ID: u.ID, CaseID: u.CaseID, Filename: u.Filename, ContentType: u.ContentType, Size: u.Size,
 		SHA256: u.Sha256, Status: u.Status, Error: u.Error, FileID: u.FileID, ExpiresAt: u.ExpiresAt, CreatedAt: u.CreatedAt,
 		URL: t.URL, Received: t.Received, StatusURL: base, CompleteURL: base + "/complete"}
 	if t.URL != "" {
@@ -73,12 +29,12 @@ func toUploadJSON(t intake.Ticket) uploadJSON {
 		out.URLsExpireAt = &at
 	}
 	if u.MultipartID != nil {
-		m := &multipartJSON{PartSize: *u.PartSize, PartCount: t.PartCount, Arrived: []partJSON{}, Missing: []partJSON{}}
+		m := &api.UploadMultipart{PartSize: *u.PartSize, PartCount: t.PartCount, Arrived: []api.UploadPart{}, Missing: []api.UploadPart{}}
 		for _, p := range t.Arrived {
-			m.Arrived = append(m.Arrived, partJSON{PartNumber: p.Number, Size: p.Size, ETag: p.ETag})
+			m.Arrived = append(m.Arrived, api.UploadPart{PartNumber: p.Number, Size: p.Size, ETag: p.ETag})
 		}
 		for _, p := range t.Missing {
-			m.Missing = append(m.Missing, partJSON{PartNumber: p.Number, Size: p.Size, URL: p.URL})
+			m.Missing = append(m.Missing, api.UploadPart{PartNumber: p.Number, Size: p.Size, URL: p.URL})
 		}
 		out.Multipart = m
 	}
@@ -93,7 +49,7 @@ func (a *API) createUpload(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	var req createUploadRequest
+	var req api.CreateUploadRequest
 	if err := bindJSON(c, &req); err != nil {
 		a.fail(c, err)
 		return
@@ -109,8 +65,9 @@ func (a *API) createUpload(c *gin.Context) {
 		if err != nil {
 			return reply{}, err
 		}
-		c.Header("Location", toUploadJSON(t).StatusURL)
-		return reply{status: http.StatusCreated, body: toUploadJSON(t), keep: true}, nil
+		out := toUpload(t)
+		c.Header("Location", out.StatusURL)
+		return reply{status: http.StatusCreated, body: out, keep: true}, nil
 	})
 }
 
@@ -131,7 +88,7 @@ func (a *API) uploadStatus(c *gin.Context) {
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, toUploadJSON(t))
+	c.JSON(http.StatusOK, toUpload(t))
 }
 
 // completeUpload joins a presigned upload to its case and answers like a

@@ -15,39 +15,24 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/teleread/teleread/api"
 	"github.com/teleread/teleread/internal/apperr"
 	"github.com/teleread/teleread/internal/edge"
 	"github.com/teleread/teleread/internal/intake"
 )
 
-// IdempotencyKeyHeader makes a POST safe to retry: the first answer is kept
-// and replayed.
-const IdempotencyKeyHeader = "Idempotency-Key"
-
 // rawUploadTypes are the content types of a raw (non-multipart) upload
 // body. What the file is, is decided from its bytes.
 var rawUploadTypes = map[string]bool{"application/dicom": true, "image/jpeg": true, "image/png": true, "image/webp": true}
 
-type fileResultJSON struct {
-	Filename string    `json:"filename"`
-	Status   string    `json:"status"`
-	Reason   string    `json:"reason,omitempty"`
-	File     *fileJSON `json:"file,omitempty"`
-}
-
-type uploadAnswer struct {
-	Files    []fileResultJSON `json:"files"`
-	Accepted int              `json:"accepted"`
-	Rejected int              `json:"rejected"`
-}
-
-func toFileResult(r intake.Result) fileResultJSON {
-	out := fileResultJSON{Filename: r.Filename, Status: "rejected", Reason: r.Reason}
+// toFileResult is the outcome of one uploaded file as the API answers it.
+func toFileResult(r intake.Result) api.FileResult {
+	out := api.FileResult{Filename: r.Filename, Status: api.FileRejected, Reason: r.Reason}
 	if r.Accepted {
-		fj := toFileJSON(*r.File)
+		f := toFile(*r.File)
 		dup := r.Duplicate
-		fj.Duplicate = &dup
-		out.Status, out.File = "accepted", &fj
+		f.Duplicate = &dup
+		out.Status, out.File = api.FileAccepted, &f
 	}
 	return out
 }
@@ -124,8 +109,8 @@ func (a *API) uploadFiles(c *gin.Context) {
 	})
 }
 
-func (a *API) fileResults(results []intake.Result) []fileResultJSON {
-	out := make([]fileResultJSON, 0, len(results))
+func (a *API) fileResults(results []intake.Result) []api.FileResult {
+	out := make([]api.FileResult, 0, len(results))
 	for _, r := range results {
 		out = append(out, toFileResult(r))
 	}
@@ -137,7 +122,7 @@ func (a *API) fileResults(results []intake.Result) []fileResultJSON {
 // failed) with the per-file list in details, kept for a retry unless the
 // request failed on our side or in its body.
 func (a *API) uploadAnswer(c *gin.Context, results []intake.Result, bodyErr error) reply {
-	ans := uploadAnswer{Files: make([]fileResultJSON, 0, len(results))}
+	ans := api.UploadAnswer{Files: make([]api.FileResult, 0, len(results))}
 	internal := false
 	for _, r := range results {
 		fr := toFileResult(r)
@@ -272,7 +257,7 @@ type reply struct {
 // of run is answered as a problem, and a retry runs again.
 func (a *API) idempotent(c *gin.Context, k intake.Keyed, run func() (reply, error)) {
 	ctx := c.Request.Context()
-	k.Key = c.GetHeader(IdempotencyKeyHeader)
+	k.Key = c.GetHeader(api.IdempotencyKeyHeader)
 	ans, err := a.intake.Idempotent(ctx, principal(c), k, func() (intake.Answer, error) {
 		r, err := run()
 		if err != nil {
@@ -302,7 +287,7 @@ func (a *API) idempotent(c *gin.Context, k intake.Keyed, run func() (reply, erro
 		}
 	}
 	if ans.Replayed {
-		c.Header("Idempotent-Replayed", "true")
+		c.Header(api.IdempotentReplayedHeader, "true")
 	}
 	c.Data(ans.Status, ct, ans.Body)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/teleread/teleread/api"
 	"github.com/teleread/teleread/internal/edge"
 )
 
@@ -21,25 +22,12 @@ type Check struct {
 	Probe func(ctx context.Context) error
 }
 
-// checkResult is one entry of the /readyz answer.
-type checkResult struct {
-	Status    string   `json:"status"`
-	Error     string   `json:"error,omitempty"`
-	LatencyMS *float64 `json:"latency_ms,omitempty"`
-}
-
-type readyResponse struct {
-	Status string                 `json:"status"`
-	Failed []string               `json:"failed,omitempty"`
-	Checks map[string]checkResult `json:"checks"`
-}
-
 // probeTimeout bounds each readiness probe, so /readyz answers quickly even
 // when a dependency hangs.
 const probeTimeout = 2 * time.Second
 
 func healthz(c *gin.Context) {
-	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+	c.JSON(http.StatusOK, api.Status{Status: api.ReadyOK})
 }
 
 // readyz probes every dependency concurrently and answers 200 when all
@@ -56,7 +44,7 @@ func readyz(e *edge.Edge, checks []Check) gin.HandlerFunc {
 				detailed = true
 			}
 		}
-		res := readyResponse{Status: "ok", Checks: make(map[string]checkResult, len(checks))}
+		res := api.Readiness{Status: api.ReadyOK, Checks: make(map[string]api.ReadinessCheck, len(checks))}
 		var mu sync.Mutex
 		var wg sync.WaitGroup
 		for _, ch := range checks {
@@ -68,9 +56,9 @@ func readyz(e *edge.Edge, checks []Check) gin.HandlerFunc {
 				start := time.Now()
 				err := ch.Probe(ctx)
 				ms := float64(time.Since(start).Microseconds()) / 1000
-				r := checkResult{Status: "ok"}
+				r := api.ReadinessCheck{Status: api.ReadyOK}
 				if err != nil {
-					r.Status = "unavailable"
+					r.Status = api.ReadyUnavailable
 				}
 				if detailed {
 					r.LatencyMS = &ms
@@ -85,13 +73,13 @@ func readyz(e *edge.Edge, checks []Check) gin.HandlerFunc {
 		}
 		wg.Wait()
 		for _, ch := range checks {
-			if res.Checks[ch.Name].Status != "ok" {
+			if res.Checks[ch.Name].Status != api.ReadyOK {
 				res.Failed = append(res.Failed, ch.Name)
 			}
 		}
 		status := http.StatusOK
 		if len(res.Failed) > 0 {
-			res.Status = "unavailable"
+			res.Status = api.ReadyUnavailable
 			status = http.StatusServiceUnavailable
 		}
 		c.Header("Cache-Control", "no-store")

@@ -7,93 +7,43 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/teleread/teleread/api"
 	"github.com/teleread/teleread/internal/edge"
 	"github.com/teleread/teleread/internal/identity"
 	"github.com/teleread/teleread/internal/logctx"
 )
 
-type orgJSON struct {
-	ID          uuid.UUID `json:"id"`
-	Kind        string    `json:"kind"`
-	Name        string    `json:"name"`
-	Slug        string    `json:"slug"`
-	Specialties []string  `json:"specialties"`
-	CreatedAt   time.Time `json:"created_at"`
+// toOrg is an organisation as the API answers it.
+func toOrg(o identity.Org) api.Org {
+	return api.Org{ID: o.ID, Kind: o.Kind, Name: o.Name, Slug: o.Slug, Specialties: o.Specialties, CreatedAt: o.CreatedAt}
 }
 
-func toOrgJSON(o identity.Org) orgJSON {
-	return orgJSON{ID: o.ID, Kind: o.Kind, Name: o.Name, Slug: o.Slug, Specialties: o.Specialties, CreatedAt: o.CreatedAt}
-}
-
-type userJSON struct {
-	ID          uuid.UUID  `json:"id"`
-	OrgID       uuid.UUID  `json:"org_id"`
-	Email       string     `json:"email"`
-	Name        string     `json:"name"`
-	Roles       []string   `json:"roles"`
-	Specialties []string   `json:"specialties"`
-	HasPassword bool       `json:"has_password"`
-	DisabledAt  *time.Time `json:"disabled_at"`
-	CreatedAt   time.Time  `json:"created_at"`
-}
-
-func toUserJSON(u identity.User) userJSON {
-	return userJSON{ID: u.ID, OrgID: u.OrgID, Email: u.Email, Name: u.Name, Roles: u.Roles, Specialties: u.Specialties,
+// toUser is a user as the API answers it, without the password hash.
+func toUser(u identity.User) api.User {
+	return api.User{ID: u.ID, OrgID: u.OrgID, Email: u.Email, Name: u.Name, Roles: u.Roles, Specialties: u.Specialties,
 		HasPassword: u.PasswordHash != nil, DisabledAt: u.DisabledAt, CreatedAt: u.CreatedAt}
 }
 
-type tokenJSON struct {
-	ID         uuid.UUID  `json:"id"`
-	OrgID      uuid.UUID  `json:"org_id"`
-	UserID     uuid.UUID  `json:"user_id"`
-	Name       string     `json:"name"`
-	Prefix     string     `json:"prefix"`
-	CreatedAt  time.Time  `json:"created_at"`
-	ExpiresAt  *time.Time `json:"expires_at"`
-	RevokedAt  *time.Time `json:"revoked_at"`
-	LastUsedAt *time.Time `json:"last_used_at"`
-	// Token is the secret, present only in the answer that creates it.
-	Token string `json:"token,omitempty"`
-}
-
-func toTokenJSON(t identity.Token) tokenJSON {
-	return tokenJSON{ID: t.ID, OrgID: t.OrgID, UserID: t.UserID, Name: t.Name, Prefix: t.Prefix, CreatedAt: t.CreatedAt,
+// toToken is an API token as the API answers it, without its secret.
+func toToken(t identity.Token) api.Token {
+	return api.Token{ID: t.ID, OrgID: t.OrgID, UserID: t.UserID, Name: t.Name, Prefix: t.Prefix, CreatedAt: t.CreatedAt,
 		ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt, LastUsedAt: t.LastUsedAt}
 }
 
-type meJSON struct {
-	UserID      uuid.UUID `json:"user_id"`
-	OrgID       uuid.UUID `json:"org_id"`
-	OrgKind     string    `json:"org_kind"`
-	Email       string    `json:"email"`
-	Name        string    `json:"name"`
-	Roles       []string  `json:"roles"`
-	Specialties []string  `json:"specialties"`
-	CSRFToken   string    `json:"csrf_token,omitempty"`
-}
-
-func toMeJSON(p *identity.Principal) meJSON {
+// toMe is the signed-in caller as the API answers it.
+func toMe(p *identity.Principal) api.Me {
 	roles := make([]string, len(p.Roles))
 	for i, r := range p.Roles {
 		roles[i] = string(r)
 	}
-	return meJSON{UserID: p.UserID, OrgID: p.OrgID, OrgKind: string(p.OrgKind), Email: p.Email, Name: p.Name,
+	return api.Me{UserID: p.UserID, OrgID: p.OrgID, OrgKind: string(p.OrgKind), Email: p.Email, Name: p.Name,
 		Roles: roles, Specialties: p.Specialties, CSRFToken: p.CSRFToken}
-}
-
-type listJSON[T any] struct {
-	Items []T `json:"items"`
 }
 
 func principal(c *gin.Context) *identity.Principal { return identity.FromContext(c.Request.Context()) }
 
-type loginRequest struct {
-	Email    string `json:"email"`
-	Password string `json:"password"`
-}
-
 func (a *API) login(c *gin.Context) {
-	var req loginRequest
+	var req api.LoginRequest
 	if err := bindJSON(c, &req); err != nil {
 		a.fail(c, err)
 		return
@@ -106,7 +56,7 @@ func (a *API) login(c *gin.Context) {
 	}
 	http.SetCookie(c.Writer, &http.Cookie{Name: edge.SessionCookie, Value: sess.Secret, Path: "/", Expires: sess.ExpiresAt,
 		HttpOnly: true, Secure: a.secure, SameSite: http.SameSiteLaxMode})
-	c.JSON(http.StatusOK, toMeJSON(sess.Principal))
+	c.JSON(http.StatusOK, toMe(sess.Principal))
 }
 
 func (a *API) logout(c *gin.Context) {
@@ -119,17 +69,10 @@ func (a *API) logout(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-func (a *API) me(c *gin.Context) { c.JSON(http.StatusOK, toMeJSON(principal(c))) }
-
-type createOrgRequest struct {
-	Kind        string   `json:"kind"`
-	Name        string   `json:"name"`
-	Slug        string   `json:"slug"`
-	Specialties []string `json:"specialties"`
-}
+func (a *API) me(c *gin.Context) { c.JSON(http.StatusOK, toMe(principal(c))) }
 
 func (a *API) createOrg(c *gin.Context) {
-	var req createOrgRequest
+	var req api.CreateOrgRequest
 	if err := bindJSON(c, &req); err != nil {
 		a.fail(c, err)
 		return
@@ -140,7 +83,7 @@ func (a *API) createOrg(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, toOrgJSON(org))
+	c.JSON(http.StatusCreated, toOrg(org))
 }
 
 func (a *API) getOrg(c *gin.Context) {
@@ -154,7 +97,7 @@ func (a *API) getOrg(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toOrgJSON(org))
+	c.JSON(http.StatusOK, toOrg(org))
 }
 
 func (a *API) listOrgs(c *gin.Context) {
@@ -163,20 +106,11 @@ func (a *API) listOrgs(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	out := listJSON[orgJSON]{Items: make([]orgJSON, 0, len(orgs))}
+	out := api.List[api.Org]{Items: make([]api.Org, 0, len(orgs))}
 	for _, o := range orgs {
-		out.Items = append(out.Items, toOrgJSON(o))
+		out.Items = append(out.Items, toOrg(o))
 	}
 	c.JSON(http.StatusOK, out)
-}
-
-type createUserRequest struct {
-	OrgID       uuid.UUID `json:"org_id"`
-	Email       string    `json:"email"`
-	Name        string    `json:"name"`
-	Roles       []string  `json:"roles"`
-	Specialties []string  `json:"specialties"`
-	Password    string    `json:"password"`
 }
 
 func toRoles(rs []string) []identity.Role {
@@ -191,7 +125,7 @@ func toRoles(rs []string) []identity.Role {
 }
 
 func (a *API) createUser(c *gin.Context) {
-	var req createUserRequest
+	var req api.CreateUserRequest
 	if err := bindJSON(c, &req); err != nil {
 		a.fail(c, err)
 		return
@@ -206,7 +140,7 @@ func (a *API) createUser(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, toUserJSON(u))
+	c.JSON(http.StatusCreated, toUser(u))
 }
 
 func (a *API) getUser(c *gin.Context) {
@@ -220,7 +154,7 @@ func (a *API) getUser(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toUserJSON(u))
+	c.JSON(http.StatusOK, toUser(u))
 }
 
 func (a *API) listUsers(c *gin.Context) {
@@ -234,18 +168,11 @@ func (a *API) listUsers(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	out := listJSON[userJSON]{Items: make([]userJSON, 0, len(users))}
+	out := api.List[api.User]{Items: make([]api.User, 0, len(users))}
 	for _, u := range users {
-		out.Items = append(out.Items, toUserJSON(u))
+		out.Items = append(out.Items, toUser(u))
 	}
 	c.JSON(http.StatusOK, out)
-}
-
-type updateUserRequest struct {
-	Name        *string  `json:"name"`
-	Roles       []string `json:"roles"`
-	Specialties []string `json:"specialties"`
-	Disabled    *bool    `json:"disabled"`
 }
 
 func (a *API) updateUser(c *gin.Context) {
@@ -254,7 +181,7 @@ func (a *API) updateUser(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	var req updateUserRequest
+	var req api.UpdateUserRequest
 	if err := bindJSON(c, &req); err != nil {
 		a.fail(c, err)
 		return
@@ -265,17 +192,11 @@ func (a *API) updateUser(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toUserJSON(u))
-}
-
-type createTokenRequest struct {
-	UserID     uuid.UUID `json:"user_id"`
-	Name       string    `json:"name"`
-	TTLSeconds int64     `json:"ttl_seconds"`
+	c.JSON(http.StatusOK, toUser(u))
 }
 
 func (a *API) createToken(c *gin.Context) {
-	var req createTokenRequest
+	var req api.CreateTokenRequest
 	if err := bindJSON(c, &req); err != nil {
 		a.fail(c, err)
 		return
@@ -286,7 +207,7 @@ func (a *API) createToken(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	out := toTokenJSON(tok)
+	out := toToken(tok)
 	out.Token = secret
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusCreated, out)
@@ -303,9 +224,9 @@ func (a *API) listTokens(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	out := listJSON[tokenJSON]{Items: make([]tokenJSON, 0, len(toks))}
+	out := api.List[api.Token]{Items: make([]api.Token, 0, len(toks))}
 	for _, t := range toks {
-		out.Items = append(out.Items, toTokenJSON(t))
+		out.Items = append(out.Items, toToken(t))
 	}
 	c.JSON(http.StatusOK, out)
 }
@@ -321,5 +242,5 @@ func (a *API) revokeToken(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toTokenJSON(tok))
+	c.JSON(http.StatusOK, toToken(tok))
 }

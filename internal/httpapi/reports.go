@@ -6,11 +6,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 
+	"github.com/teleread/teleread/api"
 	"github.com/teleread/teleread/internal/apperr"
 	"github.com/teleread/teleread/internal/edge"
 	"github.com/teleread/teleread/internal/reports"
@@ -38,75 +37,34 @@ func (a *API) needReports(c *gin.Context) {
 	c.Next()
 }
 
-type diagnosisJSON struct {
-	Text   string `json:"text"`
-	System string `json:"system"`
-	Code   string `json:"code"`
-}
-
-type signatureJSON struct {
-	Kind       string    `json:"kind"`
-	SignerID   uuid.UUID `json:"signer_id"`
-	SignerName string    `json:"signer_name"`
-	SignedAt   time.Time `json:"signed_at"`
-	SHA256     string    `json:"sha256"`
-}
-
-type addendumJSON struct {
-	ID         uuid.UUID `json:"id"`
-	Text       string    `json:"text"`
-	SignerID   uuid.UUID `json:"signer_id"`
-	SignerName string    `json:"signer_name"`
-	SignedAt   time.Time `json:"signed_at"`
-	SHA256     string    `json:"sha256"`
-}
-
-type reportJSON struct {
-	ID               uuid.UUID       `json:"id"`
-	CaseID           uuid.UUID       `json:"case_id"`
-	Status           string          `json:"status"`
-	Version          int32           `json:"version"`
-	Findings         string          `json:"findings"`
-	Impression       string          `json:"impression"`
-	Diagnoses        []diagnosisJSON `json:"diagnoses"`
-	Recommendations  string          `json:"recommendations"`
-	FollowUpInterval string          `json:"follow_up_interval"`
-	Critical         bool            `json:"critical"`
-	ContentSHA256    *string         `json:"content_sha256"`
-	AuthorID         uuid.UUID       `json:"author_id"`
-	UpdatedBy        uuid.UUID       `json:"updated_by"`
-	CreatedAt        time.Time       `json:"created_at"`
-	UpdatedAt        time.Time       `json:"updated_at"`
-	Signatures       []signatureJSON `json:"signatures"`
-	Addenda          []addendumJSON  `json:"addenda"`
-	Links            reports.Links   `json:"links"`
-}
-
-func (a *API) toReportJSON(r reports.Report) reportJSON {
-	out := reportJSON{ID: r.ID, CaseID: r.CaseID, Status: r.Status, Version: r.Version, Findings: r.Findings,
-		Impression: r.Impression, Diagnoses: make([]diagnosisJSON, 0, len(r.Diagnoses)),
+// toReport is a report as the API answers it, with its links.
+func (a *API) toReport(r reports.Report) api.Report {
+	l := a.reports.LinksOf(r.ID)
+	out := api.Report{ID: r.ID, CaseID: r.CaseID, Status: r.Status, Version: r.Version, Findings: r.Findings,
+		Impression: r.Impression, Diagnoses: make([]api.Diagnosis, 0, len(r.Diagnoses)),
 		Recommendations: r.Recommendations, FollowUpInterval: r.FollowUp, Critical: r.Critical,
 		AuthorID: r.AuthorID, UpdatedBy: r.UpdatedBy, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		Signatures: make([]signatureJSON, 0, len(r.Signatures)), Addenda: make([]addendumJSON, 0, len(r.Addenda)),
-		Links: a.reports.LinksOf(r.ID)}
+		Signatures: make([]api.Signature, 0, len(r.Signatures)), Addenda: make([]api.Addendum, 0, len(r.Addenda)),
+		Links: api.ReportLinks{Self: l.Self, PDF: l.PDF, FHIR: l.FHIR}}
 	if r.ContentSHA256 != "" {
 		out.ContentSHA256 = &r.ContentSHA256
 	}
 	for _, d := range r.Diagnoses {
-		out.Diagnoses = append(out.Diagnoses, diagnosisJSON(d))
+		out.Diagnoses = append(out.Diagnoses, api.Diagnosis(d))
 	}
 	for _, s := range r.Signatures {
-		out.Signatures = append(out.Signatures, signatureJSON{Kind: s.Kind, SignerID: s.SignerID, SignerName: s.SignerName,
+		out.Signatures = append(out.Signatures, api.Signature{Kind: s.Kind, SignerID: s.SignerID, SignerName: s.SignerName,
 			SignedAt: s.SignedAt, SHA256: s.SHA256})
 	}
 	for _, ad := range r.Addenda {
-		out.Addenda = append(out.Addenda, toAddendumJSON(ad))
+		out.Addenda = append(out.Addenda, toAddendum(ad))
 	}
 	return out
 }
 
-func toAddendumJSON(ad reports.Addendum) addendumJSON {
-	return addendumJSON{ID: ad.ID, Text: ad.Text, SignerID: ad.SignerID, SignerName: ad.SignerName,
+// toAddendum is a report's addendum as the API answers it.
+func toAddendum(ad reports.Addendum) api.Addendum {
+	return api.Addendum{ID: ad.ID, Text: ad.Text, SignerID: ad.SignerID, SignerName: ad.SignerName,
 		SignedAt: ad.SignedAt, SHA256: ad.SHA256}
 }
 
@@ -118,7 +76,7 @@ func etag(version int32) string { return `"` + strconv.Itoa(int(version)) + `"` 
 func (a *API) writeReport(c *gin.Context, status int, r reports.Report) {
 	c.Header("ETag", etag(r.Version))
 	c.Header("Cache-Control", "no-store")
-	c.JSON(status, a.toReportJSON(r))
+	c.JSON(status, a.toReport(r))
 }
 
 func (a *API) getCaseReport(c *gin.Context) {
@@ -133,15 +91,6 @@ func (a *API) getCaseReport(c *gin.Context) {
 		return
 	}
 	a.writeReport(c, http.StatusOK, r)
-}
-
-type reportDraftRequest struct {
-	Findings         string          `json:"findings"`
-	Impression       string          `json:"impression"`
-	Diagnoses        []diagnosisJSON `json:"diagnoses"`
-	Recommendations  string          `json:"recommendations"`
-	FollowUpInterval string          `json:"follow_up_interval"`
-	Critical         bool            `json:"critical"`
 }
 
 // ifMatchVersion reads If-Match: the ETag of the version the editor
@@ -172,7 +121,7 @@ func (a *API) putCaseReport(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	var req reportDraftRequest
+	var req api.ReportDraftRequest
 	if err := bindJSON(c, &req); err != nil {
 		a.fail(c, err)
 		return
@@ -205,7 +154,7 @@ func (a *API) preconditionFailed(c *gin.Context, stale *reports.VersionMismatchE
 	c.Header("ETag", etag(stale.Current))
 	p := edge.NewProblem(c, http.StatusPreconditionFailed, "precondition_failed",
 		fmt.Sprintf("the draft was saved elsewhere meanwhile and is at version %d: reload it, then save again", stale.Current))
-	p.Extra = gin.H{"current_version": stale.Current}
+	p.Extra = api.VersionConflict{CurrentVersion: stale.Current}
 	edge.WriteProblem(c, p)
 }
 
@@ -223,17 +172,13 @@ func (a *API) signCaseReport(c *gin.Context) {
 	a.writeReport(c, http.StatusOK, r)
 }
 
-type addendumRequest struct {
-	Text string `json:"text"`
-}
-
 func (a *API) addReportAddendum(c *gin.Context) {
 	id, err := pathUUID(c, "id")
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	var req addendumRequest
+	var req api.AddendumRequest
 	if err := bindJSON(c, &req); err != nil {
 		a.fail(c, err)
 		return
@@ -244,7 +189,7 @@ func (a *API) addReportAddendum(c *gin.Context) {
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusCreated, toAddendumJSON(ad))
+	c.JSON(http.StatusCreated, toAddendum(ad))
 }
 
 func (a *API) getReport(c *gin.Context) {

@@ -11,44 +11,10 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/teleread/teleread/api"
 	"github.com/teleread/teleread/internal/apperr"
 	"github.com/teleread/teleread/internal/worklist"
 )
-
-type worklistItemJSON struct {
-	CaseID           uuid.UUID    `json:"case_id"`
-	Status           string       `json:"status"`
-	Specialty        string       `json:"specialty"`
-	Priority         string       `json:"priority"`
-	DueAt            *time.Time   `json:"due_at"`
-	Overdue          bool         `json:"overdue"`
-	RoutedAt         *time.Time   `json:"routed_at"`
-	AssignedTo       *uuid.UUID   `json:"assigned_to"`
-	ClaimExpiresAt   *time.Time   `json:"claim_expires_at"`
-	Patient          patientBrief `json:"patient"`
-	ClinicalQuestion string       `json:"clinical_question"`
-	LesionBodySite   *string      `json:"lesion_body_site,omitempty"`
-	Modalities       []string     `json:"modalities"`
-	Files            int          `json:"files"`
-	Site             string       `json:"site"`
-	// AwaitingSecondRead: a preliminary report is signed; another
-	// specialist signs it final.
-	AwaitingSecondRead bool `json:"awaiting_second_read"`
-}
-
-type patientBrief struct {
-	Name      string `json:"name"`
-	Sex       string `json:"sex"`
-	BirthDate string `json:"birth_date"`
-}
-
-type worklistPage struct {
-	Items      []worklistItemJSON `json:"items"`
-	Counts     map[string]int     `json:"counts"`
-	Overdue    map[string]int     `json:"overdue"`
-	Total      int                `json:"total"`
-	NextCursor string             `json:"next_cursor,omitempty"`
-}
 
 func (a *API) worklistList(c *gin.Context) {
 	q := worklist.Query{Specialty: queryString(c, "specialty"), Priority: queryString(c, "priority"),
@@ -81,21 +47,32 @@ func (a *API) worklistList(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	out := worklistPage{Items: make([]worklistItemJSON, 0, len(page.Items)), Counts: page.Counts,
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, toWorklistPage(page))
+}
+
+// toWorklistPage is a page of the worklist as the API answers it, with the
+// cursor of the next page.
+func toWorklistPage(page worklist.Page) api.WorklistPage {
+	out := api.WorklistPage{Items: make([]api.WorklistItem, 0, len(page.Items)), Counts: page.Counts,
 		Overdue: page.Overdue, Total: page.TotalCount}
 	for _, it := range page.Items {
-		out.Items = append(out.Items, worklistItemJSON{CaseID: it.CaseID, Status: it.Status, Specialty: it.Specialty,
-			Priority: it.Priority, DueAt: it.DueAt, Overdue: it.Overdue, RoutedAt: it.RoutedAt, AssignedTo: it.AssignedTo,
-			ClaimExpiresAt: it.ClaimExpiresAt, Patient: patientBrief{Name: it.PatientName, Sex: it.PatientSex,
-				BirthDate: it.PatientBirthDate.Format(time.DateOnly)},
-			ClinicalQuestion: it.ClinicalQuestion, LesionBodySite: it.LesionBodySite, Modalities: it.Modalities,
-			Files: it.Files, Site: it.SiteName, AwaitingSecondRead: it.AwaitingSecondRead})
+		out.Items = append(out.Items, toWorklistItem(it))
 	}
 	if page.Next != nil {
 		out.NextCursor = encodeWorklistCursor(*page.Next)
 	}
-	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, out)
+	return out
+}
+
+// toWorklistItem is a case waiting for a specialist as the worklist shows it.
+func toWorklistItem(it worklist.Item) api.WorklistItem {
+	return api.WorklistItem{CaseID: it.CaseID, Status: it.Status, Specialty: it.Specialty,
+		Priority: it.Priority, DueAt: it.DueAt, Overdue: it.Overdue, RoutedAt: it.RoutedAt, AssignedTo: it.AssignedTo,
+		ClaimExpiresAt: it.ClaimExpiresAt, Patient: api.PatientBrief{Name: it.PatientName, Sex: it.PatientSex,
+			BirthDate: it.PatientBirthDate.Format(time.DateOnly)},
+		ClinicalQuestion: it.ClinicalQuestion, LesionBodySite: it.LesionBodySite, Modalities: it.Modalities,
+		Files: it.Files, Site: it.SiteName, AwaitingSecondRead: it.AwaitingSecondRead}
 }
 
 func encodeWorklistCursor(cur worklist.Cursor) string {
@@ -133,7 +110,7 @@ func (a *API) claimCase(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toCaseJSON(cs))
+	c.JSON(http.StatusOK, toCase(cs))
 }
 
 func (a *API) releaseCase(c *gin.Context) {
@@ -147,11 +124,7 @@ func (a *API) releaseCase(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toCaseJSON(cs))
-}
-
-type reassignRequest struct {
-	SpecialistID uuid.UUID `json:"specialist_id"`
+	c.JSON(http.StatusOK, toCase(cs))
 }
 
 func (a *API) reassignCase(c *gin.Context) {
@@ -160,7 +133,7 @@ func (a *API) reassignCase(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	var req reassignRequest
+	var req api.ReassignRequest
 	if err := bindJSON(c, &req); err != nil {
 		a.fail(c, err)
 		return
@@ -170,11 +143,7 @@ func (a *API) reassignCase(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toCaseJSON(cs))
-}
-
-type requestInfoRequest struct {
-	Message string `json:"message"`
+	c.JSON(http.StatusOK, toCase(cs))
 }
 
 func (a *API) requestInfo(c *gin.Context) {
@@ -183,7 +152,7 @@ func (a *API) requestInfo(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	var req requestInfoRequest
+	var req api.RequestInfoRequest
 	if err := bindJSON(c, &req); err != nil {
 		a.fail(c, err)
 		return
@@ -193,7 +162,7 @@ func (a *API) requestInfo(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toCaseJSON(cs))
+	c.JSON(http.StatusOK, toCase(cs))
 }
 
 func (a *API) rerouteCase(c *gin.Context) {
@@ -206,7 +175,7 @@ func (a *API) rerouteCase(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusAccepted, gin.H{"status": "routing queued"})
+	c.JSON(http.StatusAccepted, api.Status{Status: "routing queued"})
 }
 
 func (a *API) unroutedCases(c *gin.Context) {
@@ -215,42 +184,23 @@ func (a *API) unroutedCases(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	type unroutedJSON struct {
-		CaseID      uuid.UUID  `json:"case_id"`
-		SiteOrgID   uuid.UUID  `json:"site_org_id"`
-		Specialty   string     `json:"specialty"`
-		Priority    string     `json:"priority"`
-		SubmittedAt *time.Time `json:"submitted_at"`
-		Reason      string     `json:"reason"`
-	}
-	out := listJSON[unroutedJSON]{Items: make([]unroutedJSON, 0, len(list))}
+	// worklist.Unrouted answers sqlc rows of worklistdb, which have no
+	// name in package worklist to write a conversion function for.
+	out := api.List[api.UnroutedCase]{Items: make([]api.UnroutedCase, 0, len(list))}
 	for _, cs := range list {
 		reason := ""
 		if cs.UnroutedReason != nil {
 			reason = *cs.UnroutedReason
 		}
-		out.Items = append(out.Items, unroutedJSON{CaseID: cs.ID, SiteOrgID: cs.SiteOrgID, Specialty: cs.Specialty,
+		out.Items = append(out.Items, api.UnroutedCase{CaseID: cs.ID, SiteOrgID: cs.SiteOrgID, Specialty: cs.Specialty,
 			Priority: cs.Priority, SubmittedAt: cs.SubmittedAt, Reason: reason})
 	}
 	c.JSON(http.StatusOK, out)
 }
 
-type ruleJSON struct {
-	ID             uuid.UUID  `json:"id"`
-	Position       int32      `json:"position"`
-	Name           string     `json:"name"`
-	Specialty      string     `json:"specialty"`
-	Modality       *string    `json:"modality"`
-	BodySite       *string    `json:"body_site"`
-	SiteOrgID      *uuid.UUID `json:"site_org_id"`
-	ReadingGroupID uuid.UUID  `json:"reading_group_id"`
-	IsDefault      bool       `json:"is_default"`
-	Enabled        bool       `json:"enabled"`
-	CreatedAt      time.Time  `json:"created_at"`
-}
-
-func toRuleJSON(r worklist.Rule) ruleJSON {
-	return ruleJSON{ID: r.ID, Position: r.Position, Name: r.Name, Specialty: r.Specialty, Modality: r.Modality,
+// toRoutingRule is a routing rule as the API answers it.
+func toRoutingRule(r worklist.Rule) api.RoutingRule {
+	return api.RoutingRule{ID: r.ID, Position: r.Position, Name: r.Name, Specialty: r.Specialty, Modality: r.Modality,
 		BodySite: r.BodySite, SiteOrgID: r.SiteOrgID, ReadingGroupID: r.ReadingGroupID, IsDefault: r.IsDefault,
 		Enabled: r.Enabled, CreatedAt: r.CreatedAt}
 }
@@ -261,26 +211,15 @@ func (a *API) listRules(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	out := listJSON[ruleJSON]{Items: make([]ruleJSON, 0, len(rules))}
+	out := api.List[api.RoutingRule]{Items: make([]api.RoutingRule, 0, len(rules))}
 	for _, r := range rules {
-		out.Items = append(out.Items, toRuleJSON(r))
+		out.Items = append(out.Items, toRoutingRule(r))
 	}
 	c.JSON(http.StatusOK, out)
 }
 
-type createRuleRequest struct {
-	Position       int32      `json:"position"`
-	Name           string     `json:"name"`
-	Specialty      string     `json:"specialty"`
-	Modality       string     `json:"modality"`
-	BodySite       string     `json:"body_site"`
-	SiteOrgID      *uuid.UUID `json:"site_org_id"`
-	ReadingGroupID uuid.UUID  `json:"reading_group_id"`
-	IsDefault      bool       `json:"is_default"`
-}
-
 func (a *API) createRule(c *gin.Context) {
-	var req createRuleRequest
+	var req api.CreateRoutingRuleRequest
 	if err := bindJSON(c, &req); err != nil {
 		a.fail(c, err)
 		return
@@ -295,14 +234,7 @@ func (a *API) createRule(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, toRuleJSON(r))
-}
-
-type updateRuleRequest struct {
-	Position       *int32     `json:"position"`
-	Name           *string    `json:"name"`
-	Enabled        *bool      `json:"enabled"`
-	ReadingGroupID *uuid.UUID `json:"reading_group_id"`
+	c.JSON(http.StatusCreated, toRoutingRule(r))
 }
 
 func (a *API) updateRule(c *gin.Context) {
@@ -311,7 +243,7 @@ func (a *API) updateRule(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	var req updateRuleRequest
+	var req api.UpdateRoutingRuleRequest
 	if err := bindJSON(c, &req); err != nil {
 		a.fail(c, err)
 		return
@@ -322,7 +254,7 @@ func (a *API) updateRule(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toRuleJSON(r))
+	c.JSON(http.StatusOK, toRoutingRule(r))
 }
 
 func (a *API) deleteRule(c *gin.Context) {
@@ -338,15 +270,10 @@ func (a *API) deleteRule(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-type settingsJSON struct {
-	SLASeconds               map[string]int64 `json:"sla_seconds"`
-	ClaimLeaseSeconds        int64            `json:"claim_lease_seconds"`
-	RequireSecondRead        bool             `json:"require_second_read"`
-	CriticalAckWithinSeconds int64            `json:"critical_ack_within_seconds"`
-}
-
-func toSettingsJSON(s worklist.Settings) settingsJSON {
-	return settingsJSON{SLASeconds: map[string]int64{"stat": int64(s.SlaStat.Seconds()), "urgent": int64(s.SlaUrgent.Seconds()),
+// toGroupSettings is a reading group's service levels as the API answers
+// them, in seconds.
+func toGroupSettings(s worklist.Settings) api.GroupSettings {
+	return api.GroupSettings{SLASeconds: map[string]int64{"stat": int64(s.SlaStat.Seconds()), "urgent": int64(s.SlaUrgent.Seconds()),
 		"routine": int64(s.SlaRoutine.Seconds())}, ClaimLeaseSeconds: int64(s.ClaimLease.Seconds()),
 		RequireSecondRead: s.RequireSecondRead, CriticalAckWithinSeconds: int64(s.CriticalAckWithin.Seconds())}
 }
@@ -362,7 +289,7 @@ func (a *API) getGroupSettings(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toSettingsJSON(s))
+	c.JSON(http.StatusOK, toGroupSettings(s))
 }
 
 func (a *API) putGroupSettings(c *gin.Context) {
@@ -371,7 +298,7 @@ func (a *API) putGroupSettings(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	var req settingsJSON
+	var req api.GroupSettings
 	if err := bindJSON(c, &req); err != nil {
 		a.fail(c, err)
 		return
@@ -385,5 +312,5 @@ func (a *API) putGroupSettings(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toSettingsJSON(s))
+	c.JSON(http.StatusOK, toGroupSettings(s))
 }
