@@ -145,13 +145,13 @@ func TestListFilters(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, other, "an organisation with no events sees none")
 
-	// The deprecated Scope still works as it did, until its callers move.
-	legacy, err := audit.List(ctx, b.pool, audit.Filter{Scope: &b.orgA})
+	// No scope at all is no access, never every organisation.
+	unscoped, err := audit.List(ctx, b.pool, audit.Filter{})
 	require.NoError(t, err)
-	require.Len(t, legacy, 2)
-	legacyAll, err := audit.List(ctx, b.pool, audit.Filter{})
+	require.Empty(t, unscoped)
+	everyOrg, err := audit.List(ctx, b.pool, audit.Filter{Platform: true})
 	require.NoError(t, err)
-	require.Len(t, legacyAll, 3)
+	require.Len(t, everyOrg, 3)
 
 	action := "case.view"
 	views, err := audit.List(ctx, b.pool, audit.Filter{Platform: true, Action: &action})

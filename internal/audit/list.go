@@ -18,13 +18,6 @@ type Filter struct {
 	// otherwise List returns those whose actor or object belongs to OrgID.
 	Platform bool
 	OrgID    uuid.UUID
-	// Scope is the former way to say OrgID, where nil meant every
-	// organisation; it is used only while Platform is false and OrgID is
-	// unset.
-	//
-	// Deprecated: set Platform and OrgID (from the principal:
-	// p.IsPlatformAdmin(), p.OrgID).
-	Scope      *uuid.UUID
 	ActorID    *uuid.UUID
 	ObjectType *string
 	ObjectID   *string
@@ -55,18 +48,8 @@ type Entry struct {
 	Pending bool
 }
 
-// scope returns the explicit scope of f.
-func (f Filter) scope() (platform bool, org uuid.UUID) {
-	switch {
-	case f.Platform || f.OrgID != uuid.Nil:
-		return f.Platform, f.OrgID
-	case f.Scope != nil:
-		return false, *f.Scope
-	default:
-		// The deprecated Scope's nil, until its last caller passes Platform.
-		return true, uuid.Nil
-	}
-}
+// scope returns the explicit scope of f: a zero Filter sees nothing.
+func (f Filter) scope() (platform bool, org uuid.UUID) { return f.Platform, f.OrgID }
 
 // List returns events matching f, newest first. The first page (no
 // BeforeID) starts with the entries of reads not yet folded into the chain

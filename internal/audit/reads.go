@@ -167,7 +167,11 @@ func idString(id *uuid.UUID) string {
 
 // readGroup is the reads of one entry.
 type readGroup struct {
+	// first and last are by id (the order of their inserts); from and to
+	// are the earliest and latest read times, which concurrent readers
+	// may insert in another order.
 	first, last auditdb.AuditRead
+	from, to    time.Time
 	n           int64
 	details     []json.RawMessage
 	seen        map[string]bool
@@ -185,11 +189,17 @@ func foldReads(reads []auditdb.AuditRead) ([]auditdb.AuditEvent, error) {
 			objectType: r.ObjectType, object: r.ObjectID}
 		g := groups[k]
 		if g == nil {
-			g = &readGroup{first: r, seen: map[string]bool{}}
+			g = &readGroup{first: r, from: r.At, to: r.At, seen: map[string]bool{}}
 			groups[k] = g
 			order = append(order, k)
 		}
 		g.last, g.n = r, g.n+1
+		if r.At.Before(g.from) {
+			g.from = r.At
+		}
+		if r.At.After(g.to) {
+			g.to = r.At
+		}
 		if !g.seen[string(r.Details)] {
 			g.seen[string(r.Details)] = true
 			g.details = append(g.details, r.Details)
@@ -198,12 +208,12 @@ func foldReads(reads []auditdb.AuditRead) ([]auditdb.AuditEvent, error) {
 	out := make([]auditdb.AuditEvent, 0, len(order))
 	for _, k := range order {
 		g := groups[k]
-		d, err := summary(g.details, g.n, g.first.WindowStart, g.first.At, g.last.At, g.last.RequestID, false)
+		d, err := summary(g.details, g.n, g.first.WindowStart, g.from, g.to, g.last.RequestID, false)
 		if err != nil {
 			return nil, err
 		}
 		f := g.first
-		out = append(out, auditdb.AuditEvent{At: f.At, ActorID: f.ActorID, ActorOrgID: f.ActorOrgID,
+		out = append(out, auditdb.AuditEvent{At: g.from, ActorID: f.ActorID, ActorOrgID: f.ActorOrgID,
 			Action: f.Action, ObjectType: f.ObjectType, ObjectID: f.ObjectID, ObjectOrgID: f.ObjectOrgID,
 			ClientIp: f.ClientIp, RequestID: f.RequestID, Details: d})
 	}

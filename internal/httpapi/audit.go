@@ -15,7 +15,7 @@ import (
 // organisation (platform admins: all), newest first, with a cursor.
 func (a *API) listAudit(c *gin.Context) {
 	p := principal(c)
-	f := audit.Filter{Scope: p.Scope(), ObjectType: queryString(c, "object_type"),
+	f := audit.Filter{Platform: p.IsPlatformAdmin(), OrgID: p.OrgID, ObjectType: queryString(c, "object_type"),
 		ObjectID: queryString(c, "object_id"), Action: queryString(c, "action")}
 	var err error
 	if f.ActorID, err = queryUUID(c, "actor_id"); err != nil {

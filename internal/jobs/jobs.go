@@ -78,7 +78,7 @@ func NewClient(pool *pgxpool.Pool, logger *slog.Logger, opts Options) (*Client, 
 	}
 	if opts.Work {
 		workers := river.NewWorkers()
-		periodic, err := register(workers, opts.Deps)
+		periodic, err := register(workers, pool, opts.Deps)
 		if err != nil {
 			return nil, err
 		}
@@ -96,7 +96,7 @@ func NewClient(pool *pgxpool.Pool, logger *slog.Logger, opts Options) (*Client, 
 }
 
 // register adds every worker to workers and returns the periodic jobs.
-func register(workers *river.Workers, deps Deps) ([]*river.PeriodicJob, error) {
+func register(workers *river.Workers, pool *pgxpool.Pool, deps Deps) ([]*river.PeriodicJob, error) {
 	if err := river.AddWorkerSafely(workers, &SweepWorker{identity: deps.Identity}); err != nil {
 		return nil, fmt.Errorf("register sweep worker: %w", err)
 	}
@@ -118,6 +118,9 @@ func register(workers *river.Workers, deps Deps) ([]*river.PeriodicJob, error) {
 	if err := river.AddWorkerSafely(workers, NewCleanupWorker(deps.Intake)); err != nil {
 		return nil, fmt.Errorf("register intake clean-up worker: %w", err)
 	}
+	if err := river.AddWorkerSafely(workers, &AuditFoldWorker{pool: pool}); err != nil {
+		return nil, fmt.Errorf("register audit fold worker: %w", err)
+	}
 	periodic := []*river.PeriodicJob{
 		river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
 			func() (river.JobArgs, *river.InsertOpts) { return LeaseArgs{}, nil },
@@ -128,6 +131,9 @@ func register(workers *river.Workers, deps Deps) ([]*river.PeriodicJob, error) {
 		river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 			func() (river.JobArgs, *river.InsertOpts) { return IntakeSweepArgs{}, nil },
 			&river.PeriodicJobOpts{ID: "intake_sweep", RunOnStart: true}),
+		river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
+			func() (river.JobArgs, *river.InsertOpts) { return AuditFoldArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "audit_fold", RunOnStart: true}),
 	}
 	if deps.Delivery != nil {
 		if err := river.AddWorkerSafely(workers, &DeliverWorker{delivery: deps.Delivery, logger: deps.Logger, metrics: deps.Metrics}); err != nil {
