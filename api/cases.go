@@ -113,6 +113,9 @@ type CreateCaseRequest struct {
 	Lesion               *Lesion   `json:"lesion"`
 	// Manifest optionally declares the files to come, sealed at submission.
 	Manifest []ManifestEntry `json:"manifest"`
+	// IncomingStudyIDs are incoming studies (pushed site-wide to
+	// /dicomweb/studies) that become the new case's files.
+	IncomingStudyIDs []uuid.UUID `json:"incoming_study_ids"`
 }
 
 // UpdateCaseRequest is the body of PATCH /api/v1/cases/{id}: absent

@@ -10,21 +10,23 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 )
 
 // tenantTables are the tables of migrations/ whose rows belong to one
 // organisation (a site, a reading group): directly by an org column (users,
 // api_tokens, sessions, cases, files, dicom_*, uploads, idempotency_keys,
 // reading_group_settings, routing_rules, webhooks, deliveries, inbox_items,
-// escalations, audit_events), through their case or report (case_events,
+// escalations, audit_events, audit_reads, incoming_studies,
+// incoming_instances), through their case or report (case_events,
 // case_manifest_entries, reports, report_*, delivery_attempts,
 // acknowledgements), or being the organisation (orgs). A statement that
 // reads, changes or locks them takes the caller's scope.
 var tenantTables = []string{
 	"orgs", "users", "api_tokens", "sessions",
-	"audit_events",
+	"audit_events", "audit_reads",
 	"cases", "case_events", "case_manifest_entries", "files", "dicom_studies", "dicom_series",
-	"dicom_instances", "uploads", "idempotency_keys",
+	"dicom_instances", "uploads", "idempotency_keys", "incoming_studies", "incoming_instances",
 	"reading_group_settings", "routing_rules",
 	"reports", "report_versions", "report_signatures", "report_addenda",
 	"webhooks", "deliveries", "delivery_attempts", "inbox_items", "acknowledgements", "escalations",
@@ -176,9 +178,23 @@ func queryFiles(t *testing.T, root string) []string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(root, "sqlc.yaml"))
 	require.NoError(t, err)
+	var cfg struct {
+		SQL []struct {
+			// Queries is a file, or a list of files.
+			Queries any `yaml:"queries"`
+		} `yaml:"sql"`
+	}
+	require.NoError(t, yaml.Unmarshal(b, &cfg), "sqlc.yaml")
 	var out []string
-	for _, m := range regexp.MustCompile(`(?m)^\s*queries:\s*"?([^"\s#]+)"?`).FindAllStringSubmatch(string(b), -1) {
-		out = append(out, m[1])
+	for _, s := range cfg.SQL {
+		switch q := s.Queries.(type) {
+		case string:
+			out = append(out, q)
+		case []any:
+			for _, f := range q {
+				out = append(out, fmt.Sprint(f))
+			}
+		}
 	}
 	require.NotEmpty(t, out, "no queries: entries in sqlc.yaml")
 	return out

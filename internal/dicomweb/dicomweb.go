@@ -87,14 +87,14 @@ type route struct {
 	method, path string
 	rule         edge.Rule
 	handle       func(*Handler, *gin.Context)
-	// caseOnly routes exist only within a case (STOW-RS into a case).
-	caseOnly bool
+	// only, when set, is the one root the route is mounted under.
+	only string
 }
 
 // rootsOf are the roots a route is mounted under.
 func (rt route) rootsOf() []string {
-	if rt.caseOnly {
-		return roots[1:]
+	if rt.only != "" {
+		return []string{rt.only}
 	}
 	return roots
 }
@@ -102,8 +102,13 @@ func (rt route) rootsOf() []string {
 // sets are every part of the edge; each file of the package holds one.
 func sets() []routeSet { return []routeSet{stowRoutes, qidoRoutes, wadoRoutes, wadoMetaRoutes} }
 
-// roots are where the routes are mounted: site-wide, and within one case.
-var roots = []string{Prefix, Prefix + "/cases/:case"}
+// The roots the routes are mounted under: site-wide, and within one case.
+const (
+	siteRoot = Prefix
+	caseRoot = Prefix + "/cases/:case"
+)
+
+var roots = []string{siteRoot, caseRoot}
 
 // Policy is the DICOMweb part of the edge's policy table.
 func Policy() edge.Policy {

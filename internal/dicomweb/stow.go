@@ -19,10 +19,11 @@ import (
 	"github.com/teleread/teleread/internal/intake"
 )
 
-// stowRoutes are STOW-RS (PS3.18 10.5) into one case of the caller's site.
+// stowRoutes are STOW-RS (PS3.18 10.5): into one case of the caller's
+// site, or site-wide into its incoming studies (docs/dicomweb.md).
 var stowRoutes = routeSet{routes: []route{
-	{method: http.MethodPost, path: "/studies", rule: writers, handle: (*Handler).stow, caseOnly: true},
-	{method: http.MethodPost, path: "/studies/:study", rule: writers, handle: (*Handler).stow, caseOnly: true},
+	{method: http.MethodPost, path: "/studies", rule: writers, handle: (*Handler).stow},
+	{method: http.MethodPost, path: "/studies/:study", rule: writers, handle: (*Handler).stow},
 }}
 
 // Failure reasons of the Store Instances Response (PS3.4 Annex B, as
@@ -66,11 +67,6 @@ type stowResult struct {
 // when none was, 415 for another media type, 400 for a malformed request.
 func (h *Handler) stow(c *gin.Context) {
 	ctx, p := c.Request.Context(), identity.FromContext(c.Request.Context())
-	caseID, err := uuid.Parse(c.Param("case"))
-	if err != nil {
-		h.fail(c, apperr.New(apperr.NotFound, "case not found"))
-		return
-	}
 	study := c.Param("study")
 	if study != "" && !ValidUID(study) {
 		h.fail(c, invalid("the study in the URL is not a DICOM UID (digits and dots, at most 64 characters)"))
@@ -90,10 +86,20 @@ func (h *Handler) stow(c *gin.Context) {
 		h.fail(c, invalid("the multipart/related content type has no boundary"))
 		return
 	}
-	cs, err := h.intake.CheckUploadable(ctx, p, caseID)
-	if err != nil {
-		h.fail(c, err)
-		return
+	// Into a case, or (site-wide) among the site's incoming studies.
+	var cs *cases.Case
+	if id := c.Param("case"); id != "" {
+		caseID, err := uuid.Parse(id)
+		if err != nil {
+			h.fail(c, apperr.New(apperr.NotFound, "case not found"))
+			return
+		}
+		got, err := h.intake.CheckUploadable(ctx, p, caseID)
+		if err != nil {
+			h.fail(c, err)
+			return
+		}
+		cs = &got
 	}
 
 	var results []stowResult
@@ -132,7 +138,7 @@ func (h *Handler) stow(c *gin.Context) {
 
 // storePart stores one part. broken reports that the request body can no
 // longer be read.
-func (h *Handler) storePart(c *gin.Context, cs cases.Case, study string, n int, part *multipart.Part) (stowResult, bool) {
+func (h *Handler) storePart(c *gin.Context, cs *cases.Case, study string, n int, part *multipart.Part) (stowResult, bool) {
 	ctx, p := c.Request.Context(), identity.FromContext(c.Request.Context())
 	if ct := part.Header.Get("Content-Type"); ct != "" {
 		if pmt, _, err := mime.ParseMediaType(ct); err != nil || !strings.EqualFold(pmt, "application/dicom") {
@@ -153,8 +159,14 @@ func (h *Handler) storePart(c *gin.Context, cs cases.Case, study string, n int, 
 		}
 		return nil
 	}
-	r := h.intake.Add(ctx, p, cs, intake.Input{Filename: fmt.Sprintf("stow-%d.dcm", n), Body: part,
-		OnlyDICOM: true, StrictPatient: true, CheckDICOM: check})
+	in := intake.Input{Filename: fmt.Sprintf("stow-%d.dcm", n), Body: part, OnlyDICOM: true, StrictPatient: true,
+		CheckDICOM: check}
+	var r intake.Result
+	if cs != nil {
+		r = h.intake.Add(ctx, p, *cs, in)
+	} else {
+		r = h.intake.Receive(ctx, p, in)
+	}
 	out := stowResult{part: n, reason: r.Reason, alreadyPresent: r.Duplicate}
 	if r.DICOM != nil {
 		out.classUID, out.uid = r.DICOM.SOPClassUID, r.DICOM.SOPInstanceUID
@@ -181,7 +193,10 @@ func (h *Handler) storePart(c *gin.Context, cs cases.Case, study string, n int, 
 // storeResponse writes the Store Instances Response: JSON, or the XML
 // model when Accept prefers it. Each failure's reason is also sent as a
 // Warning header, since the response data set has no place for text.
+// Instances stored into a case get their RetrieveURL; incoming studies
+// are not retrievable until they are a case's.
 func (h *Handler) storeResponse(c *gin.Context, results []stowResult) {
+	retrievable := c.Param("case") != ""
 	ds := Dataset{}
 	var refs, failed []Dataset
 	studies := map[string]bool{}
@@ -194,7 +209,9 @@ func (h *Handler) storeResponse(c *gin.Context, results []stowResult) {
 			item[tagReferencedSOPInstanceUID] = str("UI", r.uid)
 		}
 		if r.failure == 0 {
-			item[tagRetrieveURL] = str("UR", h.retrieveURL(c, r.studyUID)+"/series/"+r.seriesUID+"/instances/"+r.uid)
+			if retrievable {
+				item[tagRetrieveURL] = str("UR", h.retrieveURL(c, r.studyUID)+"/series/"+r.seriesUID+"/instances/"+r.uid)
+			}
 			refs = append(refs, item)
 			studies[r.studyUID] = true
 			continue
@@ -213,7 +230,7 @@ func (h *Handler) storeResponse(c *gin.Context, results []stowResult) {
 	if len(failed) > 0 {
 		ds[tagFailedSOPSequence] = seq(failed...)
 	}
-	if len(studies) == 1 {
+	if len(studies) == 1 && retrievable {
 		for uid := range studies {
 			ds[tagRetrieveURL] = str("UR", h.retrieveURL(c, uid))
 		}

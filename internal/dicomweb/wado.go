@@ -96,7 +96,7 @@ func (h *Handler) auditRetrieval(c *gin.Context, p *identity.Principal, t target
 		if t.instance != "" {
 			details["sop_instance_uid"] = t.instance
 		}
-		if err := audit.RecordTx(c.Request.Context(), h.pool, audit.Event{Actor: p.Actor(), Action: action,
+		if err := audit.RecordRead(c.Request.Context(), h.pool, audit.Event{Actor: p.Actor(), Action: action,
 			ObjectType: "case", ObjectID: k.caseID.String(), ObjectOrgID: &k.org, Details: details}); err != nil {
 			return err
 		}

@@ -45,6 +45,8 @@ var allowed = map[string]string{
 	"POST /api/v1/cases/:id/files":                       "SR",
 	"GET /api/v1/cases/:id/files":                        "SRPAX",
 	"GET /api/v1/cases/:id/studies":                      "SRPAX",
+	"POST /api/v1/cases/:id/incoming-studies":            "SR",
+	"GET /api/v1/incoming-studies":                       "SRA",
 	"POST /api/v1/cases/:id/uploads":                     "SR",
 	"GET /api/v1/cases/:id/uploads/:upload_id":           "SR",
 	"POST /api/v1/cases/:id/uploads/:upload_id/complete": "SR",

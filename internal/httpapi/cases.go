@@ -59,12 +59,35 @@ func (a *API) createCase(c *gin.Context) {
 	if req.Lesion != nil {
 		in.LesionBodySite, in.LesionDuration = req.Lesion.BodySite, req.Lesion.Duration
 	}
-	cs, err := a.cases.Create(c.Request.Context(), principal(c), in)
+	ctx, p := c.Request.Context(), principal(c)
+	if len(req.IncomingStudyIDs) > 0 {
+		// Named studies must be there before a case is made of them.
+		if a.intake == nil {
+			a.fail(c, apperr.New(apperr.Unavailable, "file intake is not configured on this server"))
+			return
+		}
+		if err := a.intake.CheckIncoming(ctx, p, req.IncomingStudyIDs); err != nil {
+			a.fail(c, err)
+			return
+		}
+	}
+	cs, err := a.cases.Create(ctx, p, in)
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
 	c.Header("Location", "/api/v1/cases/"+cs.ID.String())
+	if len(req.IncomingStudyIDs) > 0 {
+		if _, err := a.intake.Attach(ctx, p, cs, req.IncomingStudyIDs); err != nil {
+			// The case exists: say so, so that attaching can be retried.
+			if e, ok := apperr.As(err); ok && e.Code != apperr.Internal {
+				err = apperr.New(e.Code, "case %s was opened, but its incoming studies could not be attached (%s): retry with POST /api/v1/cases/%s/incoming-studies",
+					cs.ID, e.Message, cs.ID)
+			}
+			a.fail(c, err)
+			return
+		}
+	}
 	c.JSON(http.StatusCreated, toCase(cs))
 }
 

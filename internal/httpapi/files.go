@@ -23,6 +23,8 @@ func (a *API) fileRoutes(g *gin.RouterGroup) {
 	g.POST("/cases/:id/files", a.needIntake, a.uploadFiles)
 	g.GET("/cases/:id/files", a.needIntake, a.listFiles)
 	g.GET("/cases/:id/studies", a.needIntake, a.listStudies)
+	g.POST("/cases/:id/incoming-studies", a.needIntake, a.attachIncoming)
+	g.GET("/incoming-studies", a.needIntake, a.listIncoming)
 	g.POST("/cases/:id/uploads", a.needIntake, a.createUpload)
 	g.GET("/cases/:id/uploads/:upload_id", a.needIntake, a.uploadStatus)
 	g.POST("/cases/:id/uploads/:upload_id/complete", a.needIntake, a.completeUpload)

@@ -59,6 +59,8 @@ var policy = edge.Policy{
 	"POST /api/v1/cases/:id/files":                       siteUpload,
 	"GET /api/v1/cases/:id/files":                        everyone,
 	"GET /api/v1/cases/:id/studies":                      everyone,
+	"POST /api/v1/cases/:id/incoming-studies":            siteAuthors,
+	"GET /api/v1/incoming-studies":                       siteReaders,
 	"POST /api/v1/cases/:id/uploads":                     siteAuthors,
 	"GET /api/v1/cases/:id/uploads/:upload_id":           siteAuthors,
 	"POST /api/v1/cases/:id/uploads/:upload_id/complete": siteAuthors,

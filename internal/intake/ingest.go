@@ -166,13 +166,24 @@ func (s *Service) Add(ctx context.Context, p *identity.Principal, c cases.Case, 
 // ingest identifies, streams, checks and commits one file. Direct uploads
 // and completed presigned uploads both come here.
 func (s *Service) ingest(ctx context.Context, p *identity.Principal, c cases.Case, src source) Result {
+	return s.process(ctx, c.SiteOrgID, &c, src, func(pf *pendingFile) (*File, bool, error) {
+		return s.commit(ctx, p, c.ID, pf)
+	})
+}
+
+// process is the per-file path every way in shares: identify and stream
+// the file (hashing it, parsing a DICOM header, cleaning a photo), run the
+// checks the caller asked for, then commit it with commit (into a case, or
+// among the site's incoming studies). c, when set, is the case whose
+// patient a strict check compares.
+func (s *Service) process(ctx context.Context, org uuid.UUID, c *cases.Case, src source, commit func(*pendingFile) (*File, bool, error)) Result {
 	res := Result{Filename: src.filename}
 	hr := &hashReader{r: src.r, h: sha256.New(), limit: s.opts.MaxFileBytes}
 	br := bufio.NewReaderSize(hr, 64<<10)
 
-	pf, err := s.stage(ctx, c.SiteOrgID, src, br, hr)
+	pf, err := s.stage(ctx, org, src, br, hr)
 	if pf != nil && pf.owned {
-		defer s.removeObject(ctx, c.SiteOrgID, pf.object)
+		defer s.removeObject(ctx, org, pf.object)
 	}
 	if err == nil {
 		pf.name = src.filename
@@ -187,14 +198,14 @@ func (s *Service) ingest(ctx context.Context, p *identity.Principal, c cases.Cas
 				err = &rejection{reason: res.CheckErr.Error()}
 			}
 		}
-		if err == nil && src.strictPatient {
-			if mismatch := patientMismatch(h, c); len(mismatch) > 0 {
+		if err == nil && src.strictPatient && c != nil {
+			if mismatch := patientMismatch(h, *c); len(mismatch) > 0 {
 				err = rejectf("the patient in this DICOM file does not match the case (different %s)", fieldList(mismatch))
 			}
 		}
 	}
 	if err == nil {
-		res.File, res.Duplicate, err = s.commit(ctx, p, c.ID, pf)
+		res.File, res.Duplicate, err = commit(pf)
 	}
 	if src.storedKey == "" && hr.err == nil && !hr.over {
 		// Read what is left of a refused file, so that its checksum covers
@@ -219,7 +230,7 @@ func (s *Service) ingest(ctx context.Context, p *identity.Principal, c cases.Cas
 	default:
 		res.Err = err
 		res.Reason = "the file could not be stored because of an internal error; send it again"
-		s.opts.Logger.ErrorContext(ctx, "ingest failed", "case_id", c.ID.String(), "error", err.Error())
+		s.opts.Logger.ErrorContext(ctx, "ingest failed", "org_id", org.String(), "error", err.Error())
 	}
 	return res
 }

@@ -38,8 +38,10 @@ WHERE f.case_id = @case_id
 ORDER BY f.created_at, f.id;
 
 -- name: FileBlobInUse :one
--- FileBlobInUse reports whether a file row refers to a stored object.
-SELECT EXISTS (SELECT 1 FROM files WHERE org_id = @org_id AND blob_key = @blob_key)::boolean;
+-- FileBlobInUse reports whether a file row, or an instance of an incoming
+-- study, refers to a stored object.
+SELECT (EXISTS (SELECT 1 FROM files f WHERE f.org_id = @org_id AND f.blob_key = @blob_key)
+     OR EXISTS (SELECT 1 FROM incoming_instances ii WHERE ii.org_id = @org_id AND ii.blob_key = @blob_key))::boolean;
 
 -- scope: worker — the preview job records the rendering of the file its job row names.
 -- name: FileSetPreview :exec
@@ -204,3 +206,64 @@ SELECT id FROM orgs ORDER BY id;
 -- multipart upload.
 SELECT EXISTS (SELECT 1 FROM uploads WHERE object_key = @object_key AND multipart_id = @multipart_id
                AND status IN ('pending', 'completing'))::boolean;
+
+-- name: IncomingStudyUpsert :one
+-- IncomingStudyUpsert records the arrival of an instance of a study pushed
+-- site-wide: a new incoming study, or the site's existing one (which may be
+-- attached to a case already).
+INSERT INTO incoming_studies (org_id, study_instance_uid, patient_name, patient_id, patient_birth_date, patient_sex,
+    study_date, study_time, study_description, accession_number)
+VALUES (@org_id, @study_instance_uid, @patient_name, @patient_id, @patient_birth_date, @patient_sex,
+    @study_date, @study_time, @study_description, @accession_number)
+ON CONFLICT (org_id, study_instance_uid) DO UPDATE SET last_received_at = now()
+WHERE incoming_studies.org_id = @org_id
+RETURNING *;
+
+-- name: IncomingInstanceInsert :one
+-- IncomingInstanceInsert adds an instance to an incoming study; no row
+-- means the site already has that SOP instance.
+INSERT INTO incoming_instances (org_id, study_id, series_instance_uid, sop_instance_uid, sop_class_uid, modality,
+    transfer_syntax, blob_key, size, sha256, received_by)
+VALUES (@org_id, @study_id, @series_instance_uid, @sop_instance_uid, @sop_class_uid, @modality,
+    @transfer_syntax, @blob_key, @size, @sha256, @received_by)
+ON CONFLICT (org_id, sop_instance_uid) DO NOTHING
+RETURNING *;
+
+-- name: IncomingInstanceBySOP :one
+SELECT * FROM incoming_instances WHERE org_id = @org_id AND sop_instance_uid = @sop_instance_uid;
+
+-- name: StudyCaseOf :one
+-- StudyCaseOf returns the case of the site that holds a study, if any.
+SELECT case_id FROM dicom_studies WHERE org_id = @org_id AND study_instance_uid = @study_instance_uid;
+
+-- name: IncomingStudyList :many
+-- IncomingStudyList lists a site's incoming studies not attached to a
+-- case, newest arrival first, with what a person needs to recognise them.
+SELECT s.*, count(i.id)::bigint AS instances,
+       coalesce(string_agg(DISTINCT nullif(i.modality, ''), '\' ORDER BY nullif(i.modality, '')), '')::text AS modalities
+FROM incoming_studies s
+JOIN incoming_instances i ON i.study_id = s.id AND i.org_id = s.org_id
+WHERE s.org_id = @org_id AND s.case_id IS NULL
+GROUP BY s.id
+ORDER BY s.last_received_at DESC, s.id
+LIMIT @lim;
+
+-- name: IncomingStudyGet :one
+SELECT * FROM incoming_studies WHERE id = @id AND org_id = @org_id;
+
+-- name: IncomingStudyLock :one
+-- IncomingStudyLock locks an incoming study of the site for attaching.
+SELECT * FROM incoming_studies WHERE id = @id AND org_id = @org_id FOR UPDATE;
+
+-- name: IncomingInstancesOf :many
+SELECT * FROM incoming_instances WHERE study_id = @study_id AND org_id = @org_id ORDER BY series_instance_uid, sop_instance_uid;
+
+-- name: IncomingInstanceAttach :exec
+UPDATE incoming_instances SET file_id = @file_id WHERE id = @id AND org_id = @org_id;
+
+-- name: IncomingStudyAttach :execrows
+-- IncomingStudyAttach marks a study attached once every instance is a
+-- file of the case.
+UPDATE incoming_studies s SET case_id = @case_id, attached_at = now()
+WHERE s.id = @id AND s.org_id = @org_id AND s.case_id IS NULL
+  AND NOT EXISTS (SELECT 1 FROM incoming_instances ii WHERE ii.study_id = s.id AND ii.org_id = s.org_id AND ii.file_id IS NULL);

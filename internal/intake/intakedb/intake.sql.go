@@ -34,7 +34,8 @@ func (q *Queries) BlobLockShared(ctx context.Context, db DBTX, blobKey string) e
 }
 
 const fileBlobInUse = `-- name: FileBlobInUse :one
-SELECT EXISTS (SELECT 1 FROM files WHERE org_id = $1 AND blob_key = $2)::boolean
+SELECT (EXISTS (SELECT 1 FROM files f WHERE f.org_id = $1 AND f.blob_key = $2)
+     OR EXISTS (SELECT 1 FROM incoming_instances ii WHERE ii.org_id = $1 AND ii.blob_key = $2))::boolean
 `
 
 type FileBlobInUseParams struct {
@@ -42,7 +43,8 @@ type FileBlobInUseParams struct {
 	BlobKey string
 }
 
-// FileBlobInUse reports whether a file row refers to a stored object.
+// FileBlobInUse reports whether a file row, or an instance of an incoming
+// study, refers to a stored object.
 func (q *Queries) FileBlobInUse(ctx context.Context, db DBTX, arg FileBlobInUseParams) (bool, error) {
 	row := db.QueryRow(ctx, fileBlobInUse, arg.OrgID, arg.BlobKey)
 	var column_1 bool
@@ -578,6 +580,378 @@ func (q *Queries) IdempotencyTakeOver(ctx context.Context, db DBTX, arg Idempote
 	return i, err
 }
 
+const incomingInstanceAttach = `-- name: IncomingInstanceAttach :exec
+UPDATE incoming_instances SET file_id = $1 WHERE id = $2 AND org_id = $3
+`
+
+type IncomingInstanceAttachParams struct {
+	FileID *uuid.UUID
+	ID     uuid.UUID
+	OrgID  uuid.UUID
+}
+
+func (q *Queries) IncomingInstanceAttach(ctx context.Context, db DBTX, arg IncomingInstanceAttachParams) error {
+	_, err := db.Exec(ctx, incomingInstanceAttach, arg.FileID, arg.ID, arg.OrgID)
+	return err
+}
+
+const incomingInstanceBySOP = `-- name: IncomingInstanceBySOP :one
+SELECT id, org_id, study_id, series_instance_uid, sop_instance_uid, sop_class_uid, modality, transfer_syntax, blob_key, size, sha256, received_by, received_at, file_id FROM incoming_instances WHERE org_id = $1 AND sop_instance_uid = $2
+`
+
+type IncomingInstanceBySOPParams struct {
+	OrgID          uuid.UUID
+	SopInstanceUid string
+}
+
+func (q *Queries) IncomingInstanceBySOP(ctx context.Context, db DBTX, arg IncomingInstanceBySOPParams) (IncomingInstance, error) {
+	row := db.QueryRow(ctx, incomingInstanceBySOP, arg.OrgID, arg.SopInstanceUid)
+	var i IncomingInstance
+	err := row.Scan(
+		&i.ID,
+		&i.OrgID,
+		&i.StudyID,
+		&i.SeriesInstanceUid,
+		&i.SopInstanceUid,
+		&i.SopClassUid,
+		&i.Modality,
+		&i.TransferSyntax,
+		&i.BlobKey,
+		&i.Size,
+		&i.Sha256,
+		&i.ReceivedBy,
+		&i.ReceivedAt,
+		&i.FileID,
+	)
+	return i, err
+}
+
+const incomingInstanceInsert = `-- name: IncomingInstanceInsert :one
+INSERT INTO incoming_instances (org_id, study_id, series_instance_uid, sop_instance_uid, sop_class_uid, modality,
+    transfer_syntax, blob_key, size, sha256, received_by)
+VALUES ($1, $2, $3, $4, $5, $6,
+    $7, $8, $9, $10, $11)
+ON CONFLICT (org_id, sop_instance_uid) DO NOTHING
+RETURNING id, org_id, study_id, series_instance_uid, sop_instance_uid, sop_class_uid, modality, transfer_syntax, blob_key, size, sha256, received_by, received_at, file_id
+`
+
+type IncomingInstanceInsertParams struct {
+	OrgID             uuid.UUID
+	StudyID           uuid.UUID
+	SeriesInstanceUid string
+	SopInstanceUid    string
+	SopClassUid       string
+	Modality          string
+	TransferSyntax    string
+	BlobKey           string
+	Size              int64
+	Sha256            string
+	ReceivedBy        uuid.UUID
+}
+
+// IncomingInstanceInsert adds an instance to an incoming study; no row
+// means the site already has that SOP instance.
+func (q *Queries) IncomingInstanceInsert(ctx context.Context, db DBTX, arg IncomingInstanceInsertParams) (IncomingInstance, error) {
+	row := db.QueryRow(ctx, incomingInstanceInsert,
+		arg.OrgID,
+		arg.StudyID,
+		arg.SeriesInstanceUid,
+		arg.SopInstanceUid,
+		arg.SopClassUid,
+		arg.Modality,
+		arg.TransferSyntax,
+		arg.BlobKey,
+		arg.Size,
+		arg.Sha256,
+		arg.ReceivedBy,
+	)
+	var i IncomingInstance
+	err := row.Scan(
+		&i.ID,
+		&i.OrgID,
+		&i.StudyID,
+		&i.SeriesInstanceUid,
+		&i.SopInstanceUid,
+		&i.SopClassUid,
+		&i.Modality,
+		&i.TransferSyntax,
+		&i.BlobKey,
+		&i.Size,
+		&i.Sha256,
+		&i.ReceivedBy,
+		&i.ReceivedAt,
+		&i.FileID,
+	)
+	return i, err
+}
+
+const incomingInstancesOf = `-- name: IncomingInstancesOf :many
+SELECT id, org_id, study_id, series_instance_uid, sop_instance_uid, sop_class_uid, modality, transfer_syntax, blob_key, size, sha256, received_by, received_at, file_id FROM incoming_instances WHERE study_id = $1 AND org_id = $2 ORDER BY series_instance_uid, sop_instance_uid
+`
+
+type IncomingInstancesOfParams struct {
+	StudyID uuid.UUID
+	OrgID   uuid.UUID
+}
+
+func (q *Queries) IncomingInstancesOf(ctx context.Context, db DBTX, arg IncomingInstancesOfParams) ([]IncomingInstance, error) {
+	rows, err := db.Query(ctx, incomingInstancesOf, arg.StudyID, arg.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []IncomingInstance
+	for rows.Next() {
+		var i IncomingInstance
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrgID,
+			&i.StudyID,
+			&i.SeriesInstanceUid,
+			&i.SopInstanceUid,
+			&i.SopClassUid,
+			&i.Modality,
+			&i.TransferSyntax,
+			&i.BlobKey,
+			&i.Size,
+			&i.Sha256,
+			&i.ReceivedBy,
+			&i.ReceivedAt,
+			&i.FileID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const incomingStudyAttach = `-- name: IncomingStudyAttach :execrows
+UPDATE incoming_studies s SET case_id = $1, attached_at = now()
+WHERE s.id = $2 AND s.org_id = $3 AND s.case_id IS NULL
+  AND NOT EXISTS (SELECT 1 FROM incoming_instances ii WHERE ii.study_id = s.id AND ii.org_id = s.org_id AND ii.file_id IS NULL)
+`
+
+type IncomingStudyAttachParams struct {
+	CaseID *uuid.UUID
+	ID     uuid.UUID
+	OrgID  uuid.UUID
+}
+
+// IncomingStudyAttach marks a study attached once every instance is a
+// file of the case.
+func (q *Queries) IncomingStudyAttach(ctx context.Context, db DBTX, arg IncomingStudyAttachParams) (int64, error) {
+	result, err := db.Exec(ctx, incomingStudyAttach, arg.CaseID, arg.ID, arg.OrgID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const incomingStudyGet = `-- name: IncomingStudyGet :one
+SELECT id, org_id, study_instance_uid, patient_name, patient_id, patient_birth_date, patient_sex, study_date, study_time, study_description, accession_number, first_received_at, last_received_at, case_id, attached_at FROM incoming_studies WHERE id = $1 AND org_id = $2
+`
+
+type IncomingStudyGetParams struct {
+	ID    uuid.UUID
+	OrgID uuid.UUID
+}
+
+func (q *Queries) IncomingStudyGet(ctx context.Context, db DBTX, arg IncomingStudyGetParams) (IncomingStudy, error) {
+	row := db.QueryRow(ctx, incomingStudyGet, arg.ID, arg.OrgID)
+	var i IncomingStudy
+	err := row.Scan(
+		&i.ID,
+		&i.OrgID,
+		&i.StudyInstanceUid,
+		&i.PatientName,
+		&i.PatientID,
+		&i.PatientBirthDate,
+		&i.PatientSex,
+		&i.StudyDate,
+		&i.StudyTime,
+		&i.StudyDescription,
+		&i.AccessionNumber,
+		&i.FirstReceivedAt,
+		&i.LastReceivedAt,
+		&i.CaseID,
+		&i.AttachedAt,
+	)
+	return i, err
+}
+
+const incomingStudyList = `-- name: IncomingStudyList :many
+SELECT s.id, s.org_id, s.study_instance_uid, s.patient_name, s.patient_id, s.patient_birth_date, s.patient_sex, s.study_date, s.study_time, s.study_description, s.accession_number, s.first_received_at, s.last_received_at, s.case_id, s.attached_at, count(i.id)::bigint AS instances,
+       coalesce(string_agg(DISTINCT nullif(i.modality, ''), '\' ORDER BY nullif(i.modality, '')), '')::text AS modalities
+FROM incoming_studies s
+JOIN incoming_instances i ON i.study_id = s.id AND i.org_id = s.org_id
+WHERE s.org_id = $1 AND s.case_id IS NULL
+GROUP BY s.id
+ORDER BY s.last_received_at DESC, s.id
+LIMIT $2
+`
+
+type IncomingStudyListParams struct {
+	OrgID uuid.UUID
+	Lim   int32
+}
+
+type IncomingStudyListRow struct {
+	ID               uuid.UUID
+	OrgID            uuid.UUID
+	StudyInstanceUid string
+	PatientName      string
+	PatientID        string
+	PatientBirthDate string
+	PatientSex       string
+	StudyDate        string
+	StudyTime        string
+	StudyDescription string
+	AccessionNumber  string
+	FirstReceivedAt  time.Time
+	LastReceivedAt   time.Time
+	CaseID           *uuid.UUID
+	AttachedAt       *time.Time
+	Instances        int64
+	Modalities       string
+}
+
+// IncomingStudyList lists a site's incoming studies not attached to a
+// case, newest arrival first, with what a person needs to recognise them.
+func (q *Queries) IncomingStudyList(ctx context.Context, db DBTX, arg IncomingStudyListParams) ([]IncomingStudyListRow, error) {
+	rows, err := db.Query(ctx, incomingStudyList, arg.OrgID, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []IncomingStudyListRow
+	for rows.Next() {
+		var i IncomingStudyListRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrgID,
+			&i.StudyInstanceUid,
+			&i.PatientName,
+			&i.PatientID,
+			&i.PatientBirthDate,
+			&i.PatientSex,
+			&i.StudyDate,
+			&i.StudyTime,
+			&i.StudyDescription,
+			&i.AccessionNumber,
+			&i.FirstReceivedAt,
+			&i.LastReceivedAt,
+			&i.CaseID,
+			&i.AttachedAt,
+			&i.Instances,
+			&i.Modalities,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const incomingStudyLock = `-- name: IncomingStudyLock :one
+SELECT id, org_id, study_instance_uid, patient_name, patient_id, patient_birth_date, patient_sex, study_date, study_time, study_description, accession_number, first_received_at, last_received_at, case_id, attached_at FROM incoming_studies WHERE id = $1 AND org_id = $2 FOR UPDATE
+`
+
+type IncomingStudyLockParams struct {
+	ID    uuid.UUID
+	OrgID uuid.UUID
+}
+
+// IncomingStudyLock locks an incoming study of the site for attaching.
+func (q *Queries) IncomingStudyLock(ctx context.Context, db DBTX, arg IncomingStudyLockParams) (IncomingStudy, error) {
+	row := db.QueryRow(ctx, incomingStudyLock, arg.ID, arg.OrgID)
+	var i IncomingStudy
+	err := row.Scan(
+		&i.ID,
+		&i.OrgID,
+		&i.StudyInstanceUid,
+		&i.PatientName,
+		&i.PatientID,
+		&i.PatientBirthDate,
+		&i.PatientSex,
+		&i.StudyDate,
+		&i.StudyTime,
+		&i.StudyDescription,
+		&i.AccessionNumber,
+		&i.FirstReceivedAt,
+		&i.LastReceivedAt,
+		&i.CaseID,
+		&i.AttachedAt,
+	)
+	return i, err
+}
+
+const incomingStudyUpsert = `-- name: IncomingStudyUpsert :one
+INSERT INTO incoming_studies (org_id, study_instance_uid, patient_name, patient_id, patient_birth_date, patient_sex,
+    study_date, study_time, study_description, accession_number)
+VALUES ($1, $2, $3, $4, $5, $6,
+    $7, $8, $9, $10)
+ON CONFLICT (org_id, study_instance_uid) DO UPDATE SET last_received_at = now()
+WHERE incoming_studies.org_id = $1
+RETURNING id, org_id, study_instance_uid, patient_name, patient_id, patient_birth_date, patient_sex, study_date, study_time, study_description, accession_number, first_received_at, last_received_at, case_id, attached_at
+`
+
+type IncomingStudyUpsertParams struct {
+	OrgID            uuid.UUID
+	StudyInstanceUid string
+	PatientName      string
+	PatientID        string
+	PatientBirthDate string
+	PatientSex       string
+	StudyDate        string
+	StudyTime        string
+	StudyDescription string
+	AccessionNumber  string
+}
+
+// IncomingStudyUpsert records the arrival of an instance of a study pushed
+// site-wide: a new incoming study, or the site's existing one (which may be
+// attached to a case already).
+func (q *Queries) IncomingStudyUpsert(ctx context.Context, db DBTX, arg IncomingStudyUpsertParams) (IncomingStudy, error) {
+	row := db.QueryRow(ctx, incomingStudyUpsert,
+		arg.OrgID,
+		arg.StudyInstanceUid,
+		arg.PatientName,
+		arg.PatientID,
+		arg.PatientBirthDate,
+		arg.PatientSex,
+		arg.StudyDate,
+		arg.StudyTime,
+		arg.StudyDescription,
+		arg.AccessionNumber,
+	)
+	var i IncomingStudy
+	err := row.Scan(
+		&i.ID,
+		&i.OrgID,
+		&i.StudyInstanceUid,
+		&i.PatientName,
+		&i.PatientID,
+		&i.PatientBirthDate,
+		&i.PatientSex,
+		&i.StudyDate,
+		&i.StudyTime,
+		&i.StudyDescription,
+		&i.AccessionNumber,
+		&i.FirstReceivedAt,
+		&i.LastReceivedAt,
+		&i.CaseID,
+		&i.AttachedAt,
+	)
+	return i, err
+}
+
 const instanceInsert = `-- name: InstanceInsert :one
 INSERT INTO dicom_instances (org_id, series_id, file_id, sop_instance_uid, sop_class_uid, instance_number,
                              rows, columns, frames, transfer_syntax, photometric)
@@ -788,6 +1162,23 @@ func (q *Queries) SeriesUpsert(ctx context.Context, db DBTX, arg SeriesUpsertPar
 		&i.CreatedAt,
 	)
 	return i, err
+}
+
+const studyCaseOf = `-- name: StudyCaseOf :one
+SELECT case_id FROM dicom_studies WHERE org_id = $1 AND study_instance_uid = $2
+`
+
+type StudyCaseOfParams struct {
+	OrgID            uuid.UUID
+	StudyInstanceUid string
+}
+
+// StudyCaseOf returns the case of the site that holds a study, if any.
+func (q *Queries) StudyCaseOf(ctx context.Context, db DBTX, arg StudyCaseOfParams) (uuid.UUID, error) {
+	row := db.QueryRow(ctx, studyCaseOf, arg.OrgID, arg.StudyInstanceUid)
+	var case_id uuid.UUID
+	err := row.Scan(&case_id)
+	return case_id, err
 }
 
 const studyListByCase = `-- name: StudyListByCase :many

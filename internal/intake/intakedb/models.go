@@ -91,6 +91,41 @@ type IdempotencyKey struct {
 	CreatedAt   time.Time
 }
 
+type IncomingInstance struct {
+	ID                uuid.UUID
+	OrgID             uuid.UUID
+	StudyID           uuid.UUID
+	SeriesInstanceUid string
+	SopInstanceUid    string
+	SopClassUid       string
+	Modality          string
+	TransferSyntax    string
+	BlobKey           string
+	Size              int64
+	Sha256            string
+	ReceivedBy        uuid.UUID
+	ReceivedAt        time.Time
+	FileID            *uuid.UUID
+}
+
+type IncomingStudy struct {
+	ID               uuid.UUID
+	OrgID            uuid.UUID
+	StudyInstanceUid string
+	PatientName      string
+	PatientID        string
+	PatientBirthDate string
+	PatientSex       string
+	StudyDate        string
+	StudyTime        string
+	StudyDescription string
+	AccessionNumber  string
+	FirstReceivedAt  time.Time
+	LastReceivedAt   time.Time
+	CaseID           *uuid.UUID
+	AttachedAt       *time.Time
+}
+
 type Upload struct {
 	ID          uuid.UUID
 	CaseID      uuid.UUID
