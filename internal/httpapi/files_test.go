@@ -229,14 +229,14 @@ func TestUploadIdempotency(t *testing.T) {
 	resp, first := b.upload(t, b.staffA, caseID, key, filePart("ct.dcm", ct), filePart("bad.dcm", []byte("nope")))
 	require.Equal(t, http.StatusCreated, resp.StatusCode, first)
 	events := b.count(t, "SELECT count(*) FROM case_events")
-	audits := b.count(t, "SELECT count(*) FROM audit_events")
+	audits := b.count(t, "SELECT (SELECT coalesce(sum(coalesce((details->>'reads')::int, 1)), 0) FROM audit_events) + (SELECT count(*) FROM audit_reads)")
 
 	resp, again := b.upload(t, b.staffA, caseID, key, filePart("ct.dcm", ct), filePart("bad.dcm", []byte("nope")))
 	require.Equal(t, http.StatusCreated, resp.StatusCode, again)
 	require.Equal(t, "true", resp.Header.Get("Idempotent-Replayed"))
 	require.Equal(t, first, again, "the first answer is replayed")
 	require.Equal(t, events, b.count(t, "SELECT count(*) FROM case_events"), "not processed again")
-	require.Equal(t, audits, b.count(t, "SELECT count(*) FROM audit_events"))
+	require.Equal(t, audits, b.count(t, "SELECT (SELECT coalesce(sum(coalesce((details->>'reads')::int, 1)), 0) FROM audit_events) + (SELECT count(*) FROM audit_reads)"))
 	require.Equal(t, 1, b.count(t, "SELECT count(*) FROM files"))
 
 	resp, other := b.upload(t, b.staffA, caseID, key, filePart("ct.dcm", testfile(t, dicomdirFiles[0])))
@@ -294,7 +294,7 @@ func TestContentRange(t *testing.T) {
 	_, body := b.upload(t, b.staffA, caseID, nil, filePart("ct.dcm", ct))
 	f := results(t, body)["ct.dcm"]["file"].(map[string]any)
 	url := f["content_url"].(string)
-	before := b.count(t, "SELECT count(*) FROM audit_events WHERE action = 'file.download'")
+	before := b.count(t, "SELECT (SELECT coalesce(sum(coalesce((details->>'reads')::int, 1)), 0) FROM audit_events WHERE action = 'file.download') + (SELECT count(*) FROM audit_reads WHERE action = 'file.download')")
 
 	resp, all := b.get(t, url, b.gpA, nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -327,7 +327,7 @@ func TestContentRange(t *testing.T) {
 	resp, _ = b.get(t, url, b.staffA, map[string]string{"If-None-Match": `"` + sha256hex(ct) + `"`})
 	require.Equal(t, http.StatusNotModified, resp.StatusCode)
 
-	require.Equal(t, before+8, b.count(t, "SELECT count(*) FROM audit_events WHERE action = 'file.download'"),
+	require.Equal(t, before+8, b.count(t, "SELECT (SELECT coalesce(sum(coalesce((details->>'reads')::int, 1)), 0) FROM audit_events WHERE action = 'file.download') + (SELECT count(*) FROM audit_reads WHERE action = 'file.download')"),
 		"every download is audited")
 }
 
@@ -367,8 +367,8 @@ func TestPreviewRoutes(t *testing.T) {
 	require.Contains(t, pb["detail"], "preview not available: JPEG 2000")
 	_, f := b.call(t, http.MethodGet, "/api/v1/files/"+ids["ct.dcm"], b.staffA, nil)
 	require.Equal(t, "ready", f["preview"].(map[string]any)["status"])
-	require.Equal(t, 2, b.count(t, "SELECT count(*) FROM audit_events WHERE action = 'file.preview'"))
-	require.Equal(t, 2, b.count(t, "SELECT count(*) FROM audit_events WHERE action = 'file.thumbnail'"))
+	require.Equal(t, 2, b.count(t, "SELECT (SELECT coalesce(sum(coalesce((details->>'reads')::int, 1)), 0) FROM audit_events WHERE action = 'file.preview') + (SELECT count(*) FROM audit_reads WHERE action = 'file.preview')"))
+	require.Equal(t, 2, b.count(t, "SELECT (SELECT coalesce(sum(coalesce((details->>'reads')::int, 1)), 0) FROM audit_events WHERE action = 'file.thumbnail') + (SELECT count(*) FROM audit_reads WHERE action = 'file.thumbnail')"))
 }
 
 func TestFileRoutesTenancy(t *testing.T) {
@@ -382,7 +382,7 @@ func TestFileRoutesTenancy(t *testing.T) {
 		"filename": "x.dcm", "size": 10, "sha256": sha256hex([]byte("0123456789")), "content_type": "application/dicom"})
 	require.Equal(t, http.StatusCreated, resp.StatusCode, up)
 	uploadID := up["id"].(string)
-	audits := b.count(t, "SELECT count(*) FROM audit_events")
+	audits := b.count(t, "SELECT (SELECT coalesce(sum(coalesce((details->>'reads')::int, 1)), 0) FROM audit_events) + (SELECT count(*) FROM audit_reads)")
 
 	for _, token := range []string{b.staffB, b.adminB, b.siteB.Tokens[identity.RoleReferringPhysician],
 		b.readers.Tokens[identity.RoleSpecialist]} {
@@ -409,7 +409,7 @@ func TestFileRoutesTenancy(t *testing.T) {
 			require.Equal(t, http.StatusNotFound, resp.StatusCode, body)
 		}
 	}
-	require.Equal(t, audits, b.count(t, "SELECT count(*) FROM audit_events"), "refused reads write nothing")
+	require.Equal(t, audits, b.count(t, "SELECT (SELECT coalesce(sum(coalesce((details->>'reads')::int, 1)), 0) FROM audit_events) + (SELECT count(*) FROM audit_reads)"), "refused reads write nothing")
 	require.Empty(t, b.objects(t, b.siteB.Org, ""))
 	require.Equal(t, 1, b.count(t, "SELECT count(*) FROM files"))
 }

@@ -200,6 +200,6 @@ func (s *Service) auditRead(ctx context.Context, p *identity.Principal, f File, 
 		details = map[string]any{}
 	}
 	details["case_id"] = f.CaseID
-	return audit.RecordTx(ctx, s.pool, audit.Event{Actor: p.Actor(), Action: action, ObjectType: "file",
+	return audit.RecordRead(ctx, s.pool, audit.Event{Actor: p.Actor(), Action: action, ObjectType: "file",
 		ObjectID: f.ID.String(), ObjectOrgID: &f.OrgID, Details: details})
 }
