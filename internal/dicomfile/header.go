@@ -126,6 +126,7 @@ func newHeader(p *parsed) (*Header, error) {
 		BitsStored:                a.intVal(tagBitsStored),
 		SamplesPerPixel:           a.intVal(tagSamplesPerPixel),
 	}
+	h.cleanText()
 	h.StudyDateParsed = parseDA(h.StudyDate)
 	if n, ok, _ := a.intStr(tagSeriesNumber); ok {
 		h.SeriesNumber = &n
