@@ -140,6 +140,9 @@ func newHeader(p *parsed) (*Header, error) {
 	if f, ok := a.float(tagWindowWidth); ok {
 		h.WindowWidth = &f
 	}
+	if err := checkSyntax(h.TransferSyntaxUID); err != nil {
+		return nil, err
+	}
 	for _, u := range []struct{ name, v string }{
 		{"SOP Instance UID", h.SOPInstanceUID},
 		{"Study Instance UID", h.StudyInstanceUID},
