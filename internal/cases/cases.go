@@ -6,7 +6,6 @@ package cases
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -124,7 +123,7 @@ func (s *Service) Create(ctx context.Context, p *identity.Principal, in NewCase)
 			return err
 		}
 		if len(in.Manifest) > 0 {
-			if err := s.sealManifest(ctx, tx, c.ID, p, in.Manifest); err != nil {
+			if err := s.sealManifest(ctx, tx, c, p, in.Manifest); err != nil {
 				return err
 			}
 		}
@@ -141,9 +140,7 @@ func validateNewCase(in *NewCase, now time.Time, fields map[string]string) time.
 	if in.Specialty != identity.SpecialtyDermatology && in.Specialty != identity.SpecialtyRadiology {
 		fields["specialty"] = "must be dermatology or radiology"
 	}
-	switch in.Priority {
-	case "stat", "urgent", "routine":
-	default:
+	if !ValidPriority(in.Priority) {
 		fields["priority"] = "must be stat, urgent or routine"
 	}
 	if in.PatientName == "" || len(in.PatientName) > 200 {
@@ -261,7 +258,9 @@ func (s *Service) Events(ctx context.Context, p *identity.Principal, id uuid.UUI
 	if err != nil {
 		return nil, err
 	}
-	evs, err := s.q.EventList(ctx, s.pool, id)
+	sc := ScopeOf(p).Params()
+	evs, err := s.q.EventList(ctx, s.pool, casesdb.EventListParams{CaseID: id, Platform: sc.Platform,
+		SiteOrgID: sc.SiteOrgID, ReadingGroupID: sc.ReadingGroupID})
 	if err != nil {
 		return nil, fmt.Errorf("case events: %w", err)
 	}
@@ -310,18 +309,15 @@ func AppendEvent(ctx context.Context, tx pgx.Tx, caseID uuid.UUID, p *identity.P
 }
 
 // Transition moves a case to `to` from one of the states the transition
-// table allows, inside tx, and records it on the timeline. A case in another
+// table allows, inside tx, and records it on the timeline: Move in p's
+// scope, or, when p is nil (the system), in a job's scope. A case in another
 // state is a Conflict naming its state.
 //
 // from is the state the caller saw (for the timeline and the message).
 func Transition(ctx context.Context, tx pgx.Tx, id uuid.UUID, from Status, p *identity.Principal, to Status, details map[string]any) (Case, error) {
-	next, err := casesdb.New().CaseSetStatus(ctx, tx, casesdb.CaseSetStatusParams{
-		ID: id, ToStatus: string(to), FromStatuses: statusStrings(allowedFrom[to])})
+	next, err := Move(ctx, tx, scopeFor(p), id, Step{From: from, To: to})
 	if err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return Case{}, apperr.New(apperr.Conflict, "the case is %s and cannot become %s", from, to)
-		}
-		return Case{}, fmt.Errorf("case status: %w", err)
+		return Case{}, err
 	}
 	if err := AppendEvent(ctx, tx, id, p, "status", &from, to, details); err != nil {
 		return Case{}, err
@@ -329,9 +325,15 @@ func Transition(ctx context.Context, tx pgx.Tx, id uuid.UUID, from Status, p *id
 	return next, nil
 }
 
-// GetTx returns a case by id inside tx, without visibility checks: for
-// domain packages that have already checked access.
-func GetTx(ctx context.Context, tx pgx.Tx, id uuid.UUID) (Case, error) {
-	c, err := casesdb.New().CaseGetByID(ctx, tx, id)
-	return c, postgres.Translate(err, "case")
+// SpecialistOf checks that p is a specialist of a reading group: others
+// cannot see the case at all (NotFound); a member of the group without the
+// role is Forbidden to do what `does` says ("claim cases").
+func SpecialistOf(p *identity.Principal, does string) error {
+	if p.OrgKind != identity.OrgReadingGroup {
+		return apperr.New(apperr.NotFound, "case not found")
+	}
+	if !p.Has(identity.RoleSpecialist) {
+		return apperr.New(apperr.Forbidden, "only specialists of the reading group %s", does)
+	}
+	return nil
 }

@@ -4,6 +4,12 @@
 --   site staff and site admins see their site's cases;
 --   a referring physician sees the cases they refer or created;
 --   a reading group sees the cases routed to it.
+--
+-- Every statement carries the caller's scope (internal/archtest checks it):
+-- @platform, true only for platform admins, and the caller's organisation as
+-- a site (@site_org_id or @org_id) or as a reading group
+-- (@reading_group_id); see Scope in scope.go. A job's statements take the id
+-- of the case the job names and say so with a "scope: worker" line.
 
 -- name: CaseInsert :one
 INSERT INTO cases (site_org_id, created_by, referring_physician_id, specialty, priority, patient_name,
@@ -57,23 +63,71 @@ UPDATE cases SET
     lesion_body_site  = coalesce(sqlc.narg(lesion_body_site), lesion_body_site),
     lesion_duration   = coalesce(sqlc.narg(lesion_duration), lesion_duration),
     updated_at        = now()
-WHERE id = @id
+WHERE id = @id AND site_org_id = @site_org_id
 RETURNING *;
 
--- name: CaseSetStatus :one
--- CaseSetStatus moves a case from one of the expected states to another;
--- no row means the case was not in an expected state.
-UPDATE cases SET status = @to_status, updated_at = now(),
-    submitted_at = CASE WHEN @to_status = 'submitted' THEN now() ELSE submitted_at END,
-    cancelled_at = CASE WHEN @to_status = 'cancelled' THEN now() ELSE cancelled_at END
-WHERE id = @id AND status = ANY(@from_statuses::text[])
+-- name: CaseLock :one
+-- CaseLock locks a case in the caller's scope for a change.
+SELECT * FROM cases c
+WHERE c.id = @id
+  AND (@platform::boolean OR c.site_org_id = @site_org_id OR c.reading_group_id = sqlc.narg(reading_group_id)::uuid)
+FOR UPDATE;
+
+-- scope: worker — a job (routing, lease expiry, delivery) locks the case its arguments name, to learn its tenant.
+-- name: CaseLockWorker :one
+SELECT * FROM cases WHERE id = @id FOR UPDATE;
+
+-- name: CaseRead :one
+-- CaseRead reads a case in the caller's scope, for a package that has
+-- checked the finer visibility itself.
+SELECT * FROM cases c
+WHERE c.id = @id
+  AND (@platform::boolean OR c.site_org_id = @site_org_id OR c.reading_group_id = sqlc.narg(reading_group_id)::uuid);
+
+-- scope: worker — a job (webhook payloads) reads the case its arguments name.
+-- name: CaseReadWorker :one
+SELECT * FROM cases WHERE id = @id;
+
+-- name: CaseMove :one
+-- CaseMove is the one statement that changes a case's status: from one of
+-- @from_statuses (built from allowedFrom in state.go) to @to_status, in the
+-- caller's scope, with the columns that transition sets. A case in review
+-- is moved only by its claimant when @check_holder is set, or also when its
+-- claim lapsed with @lapsed_ok. No row means the move was refused.
+UPDATE cases c SET
+    status           = @to_status::text,
+    updated_at       = now(),
+    submitted_at     = CASE WHEN @to_status::text = 'submitted' THEN now() ELSE c.submitted_at END,
+    cancelled_at     = CASE WHEN @to_status::text = 'cancelled' THEN now() ELSE c.cancelled_at END,
+    assigned_to      = CASE WHEN @to_status::text = 'in_review' THEN sqlc.narg(specialist_id)::uuid
+                            WHEN @to_status::text IN ('routed', 'info_requested') THEN NULL
+                            ELSE c.assigned_to END,
+    claimed_at       = CASE WHEN @to_status::text = 'in_review' THEN now()
+                            WHEN @to_status::text IN ('routed', 'info_requested') THEN NULL
+                            ELSE c.claimed_at END,
+    claim_expires_at = CASE WHEN @to_status::text = 'in_review' THEN now() + @lease::interval
+                            WHEN @to_status::text IN ('routed', 'info_requested') THEN NULL
+                            ELSE c.claim_expires_at END,
+    last_specialist_id = coalesce(sqlc.narg(specialist_id)::uuid, c.last_specialist_id),
+    info_request     = CASE WHEN @to_status::text = 'info_requested' THEN sqlc.narg(info_request)::text
+                            ELSE c.info_request END,
+    reading_group_id = CASE WHEN @route::boolean THEN sqlc.narg(route_group_id)::uuid ELSE c.reading_group_id END,
+    routing_rule_id  = CASE WHEN @route::boolean THEN sqlc.narg(routing_rule_id)::uuid ELSE c.routing_rule_id END,
+    due_at           = CASE WHEN @route::boolean THEN sqlc.narg(due_at)::timestamptz ELSE c.due_at END,
+    routed_at        = CASE WHEN @route::boolean THEN now() ELSE c.routed_at END,
+    unrouted_reason  = CASE WHEN @route::boolean THEN NULL ELSE c.unrouted_reason END
+WHERE c.id = @id AND c.status = ANY(@from_statuses::text[])
+  AND (@platform::boolean OR c.site_org_id = @site_org_id OR c.reading_group_id = sqlc.narg(reading_group_id)::uuid)
+  AND (c.status <> 'in_review' OR NOT @check_holder::boolean OR c.assigned_to = sqlc.narg(holder)::uuid
+       OR (@lapsed_ok::boolean AND c.claim_expires_at < now()))
 RETURNING *;
 
 -- name: CaseSetComplete :exec
-UPDATE cases SET complete_at = now() WHERE id = @id AND complete_at IS NULL;
+UPDATE cases SET complete_at = now() WHERE id = @id AND site_org_id = @site_org_id AND complete_at IS NULL;
 
 -- name: CaseSealManifest :exec
-UPDATE cases SET manifest_sealed_at = now(), complete_at = NULL, updated_at = now() WHERE id = @id;
+UPDATE cases SET manifest_sealed_at = now(), complete_at = NULL, updated_at = now()
+WHERE id = @id AND site_org_id = @site_org_id;
 
 -- name: EventInsert :one
 INSERT INTO case_events (case_id, actor_id, kind, from_status, to_status, details)
@@ -81,10 +135,16 @@ VALUES (@case_id, @actor_id, @kind, @from_status, @to_status, @details)
 RETURNING *;
 
 -- name: EventList :many
-SELECT * FROM case_events WHERE case_id = @case_id ORDER BY id;
+SELECT e.* FROM case_events e
+JOIN cases c ON c.id = e.case_id
+WHERE e.case_id = @case_id
+  AND (@platform::boolean OR c.site_org_id = @site_org_id OR c.reading_group_id = sqlc.narg(reading_group_id)::uuid)
+ORDER BY e.id;
 
 -- name: ManifestDelete :exec
-DELETE FROM case_manifest_entries WHERE case_id = @case_id;
+DELETE FROM case_manifest_entries m
+USING cases c
+WHERE m.case_id = @case_id AND c.id = m.case_id AND c.site_org_id = @site_org_id;
 
 -- name: ManifestInsert :exec
 INSERT INTO case_manifest_entries (case_id, sha256, name, size) VALUES (@case_id, @sha256, @name, @size);
@@ -92,23 +152,25 @@ INSERT INTO case_manifest_entries (case_id, sha256, name, size) VALUES (@case_id
 -- name: ManifestList :many
 SELECT m.sha256, m.name, m.size, f.id AS file_id
 FROM case_manifest_entries m
+JOIN cases c ON c.id = m.case_id
 LEFT JOIN files f ON f.case_id = m.case_id AND f.sha256 = m.sha256
 WHERE m.case_id = @case_id
+  AND (@platform::boolean OR c.site_org_id = @site_org_id OR c.reading_group_id = sqlc.narg(reading_group_id)::uuid)
 ORDER BY m.name, m.sha256;
 
 -- name: FileCount :one
-SELECT count(*)::int FROM files WHERE case_id = @case_id;
+SELECT count(*)::int FROM files WHERE case_id = @case_id AND org_id = @site_org_id;
 
 -- name: UserInOrgWithRole :one
 SELECT EXISTS (
     SELECT 1 FROM users
     WHERE id = @id AND org_id = @org_id AND @role::text = ANY(roles) AND disabled_at IS NULL)::boolean;
 
--- name: CaseGetByID :one
-SELECT * FROM cases WHERE id = @id;
-
 -- name: CaseHasSignedReport :one
-SELECT EXISTS (SELECT 1 FROM reports WHERE case_id = @case_id AND status <> 'draft')::boolean;
+SELECT EXISTS (
+    SELECT 1 FROM reports r JOIN cases c ON c.id = r.case_id
+    WHERE r.case_id = @case_id AND c.site_org_id = @site_org_id AND r.status <> 'draft')::boolean;
 
 -- name: CaseCompleteness :one
-SELECT (manifest_sealed_at IS NOT NULL)::boolean AS sealed, (complete_at IS NOT NULL)::boolean AS complete FROM cases WHERE id = @id;
+SELECT (manifest_sealed_at IS NOT NULL)::boolean AS sealed, (complete_at IS NOT NULL)::boolean AS complete
+FROM cases WHERE id = @id AND site_org_id = @site_org_id;

@@ -3,7 +3,8 @@ package cases_test
 import (
 	"context"
 	"fmt"
-	"strings"
+	"slices"
+	"time"
 	"testing"
 
 	"github.com/google/uuid"
@@ -242,24 +243,85 @@ func TestListPagesAndFilters(t *testing.T) {
 	require.Empty(t, none)
 }
 
-func TestTransitionTable(t *testing.T) {
+// TestEveryTransition drives every (from, to) pair of states against
+// PostgreSQL: Move accepts exactly the pairs of the transition table and
+// refuses every other one, and refuses an allowed one out of scope.
+func TestEveryTransition(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		to   cases.Status
-		from string
-	}{
-		{cases.StatusSubmitted, "draft,info_requested"},
-		{cases.StatusRouted, "submitted"},
-		{cases.StatusInReview, "routed"},
-		{cases.StatusReported, "in_review"},
-		{cases.StatusCancelled, "draft,submitted,routed,info_requested"},
-	} {
-		var got []string
-		for _, s := range cases.AllowedFrom(tc.to) {
-			got = append(got, string(s))
+	b := setup(t)
+	ctx := context.Background()
+	c := b.newCase(t)
+	spec := b.derm.Principals[identity.RoleSpecialist].UserID
+	_, err := b.env.Pool.Exec(ctx, "UPDATE cases SET reading_group_id = $2 WHERE id = $1", c.ID, b.derm.Org.ID)
+	require.NoError(t, err)
+	allowed := 0
+	for _, from := range cases.Statuses {
+		for _, to := range cases.Statuses {
+			want := slices.Contains(cases.AllowedFrom(to), from)
+			for _, sc := range []struct {
+				name  string
+				scope cases.Scope
+				in    bool
+			}{
+				{"site", cases.SiteScope(c.SiteOrgID), true},
+				{"group", cases.GroupScope(b.derm.Org.ID), true},
+				{"platform", cases.ScopeOf(b.root), true},
+				{"worker", cases.WorkerScope(), true},
+				{"other site", cases.SiteScope(b.siteB.Org.ID), false},
+				{"zero", cases.Scope{}, false},
+			} {
+				tx, err := b.env.Pool.Begin(ctx)
+				require.NoError(t, err)
+				_, err = tx.Exec(ctx, "UPDATE cases SET status = $2 WHERE id = $1", c.ID, string(from))
+				require.NoError(t, err)
+				got, err := cases.Move(ctx, tx, sc.scope, c.ID, cases.Step{From: from, To: to, Specialist: &spec,
+					Lease: time.Minute})
+				name := fmt.Sprintf("%s → %s in %s scope", from, to, sc.name)
+				if want && sc.in {
+					require.NoError(t, err, name)
+					require.Equal(t, string(to), got.Status, name)
+				} else {
+					require.ErrorIs(t, err, cases.ErrRefused, name)
+					require.True(t, apperr.Is(err, apperr.Conflict), name)
+				}
+				require.NoError(t, tx.Rollback(ctx))
+			}
+			if want {
+				allowed++
+			}
 		}
-		require.Equal(t, tc.from, strings.Join(got, ","), tc.to)
 	}
+	require.Equal(t, 15, allowed, "the table has 15 transitions")
+}
+
+// TestMoveGuards checks the claim guard and the narrowing of Only.
+func TestMoveGuards(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	c := b.newCase(t)
+	spec := b.derm.Principals[identity.RoleSpecialist].UserID
+	other := b.staffA.UserID
+	_, err := b.env.Pool.Exec(ctx, `UPDATE cases SET status = 'in_review', reading_group_id = $2, assigned_to = $3,
+		claim_expires_at = now() + interval '1 hour' WHERE id = $1`, c.ID, b.derm.Org.ID, spec)
+	require.NoError(t, err)
+	group := cases.GroupScope(b.derm.Org.ID)
+	try := func(st cases.Step) error {
+		tx, err := b.env.Pool.Begin(ctx)
+		require.NoError(t, err)
+		defer tx.Rollback(ctx) //nolint:errcheck
+		_, err = cases.Move(ctx, tx, group, c.ID, st)
+		return err
+	}
+	require.ErrorIs(t, try(cases.Step{To: cases.StatusRouted, Held: &cases.Held{By: &other}}), cases.ErrRefused)
+	require.NoError(t, try(cases.Step{To: cases.StatusRouted, Held: &cases.Held{By: &spec}}))
+	require.ErrorIs(t, try(cases.Step{To: cases.StatusRouted, Held: &cases.Held{OrLapsed: true}}), cases.ErrRefused,
+		"a live lease does not lapse")
+	require.ErrorIs(t, try(cases.Step{To: cases.StatusRouted, Only: []cases.Status{cases.StatusSubmitted}}), cases.ErrRefused)
+	_, err = b.env.Pool.Exec(ctx, "UPDATE cases SET claim_expires_at = now() - interval '1 minute' WHERE id = $1", c.ID)
+	require.NoError(t, err)
+	require.NoError(t, try(cases.Step{To: cases.StatusInReview, Specialist: &other, Lease: time.Minute,
+		Held: &cases.Held{By: &other, OrLapsed: true}}), "a lapsed claim is taken over")
 }
 
 type failingInserter struct{}

@@ -112,7 +112,7 @@ type Change struct {
 // Update changes the details of an editable case.
 func (s *Service) Update(ctx context.Context, p *identity.Principal, id uuid.UUID, in Change) (Case, error) {
 	fields := map[string]string{}
-	if in.Priority != nil && *in.Priority != "stat" && *in.Priority != "urgent" && *in.Priority != "routine" {
+	if in.Priority != nil && !ValidPriority(*in.Priority) {
 		fields["priority"] = "must be stat, urgent or routine"
 	}
 	if in.ClinicalQuestion != nil && (strings.TrimSpace(*in.ClinicalQuestion) == "" || len(*in.ClinicalQuestion) > 4000) {
@@ -130,7 +130,7 @@ func (s *Service) Update(ctx context.Context, p *identity.Principal, id uuid.UUI
 		if _, err = s.lockEditable(ctx, tx, p, id, false); err != nil {
 			return err
 		}
-		c, err = s.q.CaseUpdateDraft(ctx, tx, casesdb.CaseUpdateDraftParams{ID: id, Priority: in.Priority,
+		c, err = s.q.CaseUpdateDraft(ctx, tx, casesdb.CaseUpdateDraftParams{ID: id, SiteOrgID: p.OrgID, Priority: in.Priority,
 			ClinicalQuestion: in.ClinicalQuestion, History: in.History, LesionBodySite: in.LesionBodySite,
 			LesionDuration: in.LesionDuration})
 		if err != nil {
@@ -160,13 +160,13 @@ func (s *Service) SetManifest(ctx context.Context, p *identity.Principal, id uui
 		if err != nil {
 			return err
 		}
-		if err := s.sealManifest(ctx, tx, id, p, entries); err != nil {
+		if err := s.sealManifest(ctx, tx, c, p, entries); err != nil {
 			return err
 		}
 		if err := CheckComplete(ctx, tx, id, p); err != nil {
 			return err
 		}
-		if items, err = s.manifest(ctx, tx, id); err != nil {
+		if items, err = s.manifest(ctx, tx, SiteScope(c.SiteOrgID), id); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx, audit.Event{Actor: p.Actor(), Action: "case.manifest", ObjectType: "case",
@@ -175,8 +175,9 @@ func (s *Service) SetManifest(ctx context.Context, p *identity.Principal, id uui
 	return items, err
 }
 
-func (s *Service) sealManifest(ctx context.Context, tx pgx.Tx, id uuid.UUID, p *identity.Principal, entries []ManifestEntry) error {
-	if err := s.q.ManifestDelete(ctx, tx, id); err != nil {
+func (s *Service) sealManifest(ctx context.Context, tx pgx.Tx, c Case, p *identity.Principal, entries []ManifestEntry) error {
+	id := c.ID
+	if err := s.q.ManifestDelete(ctx, tx, casesdb.ManifestDeleteParams{CaseID: id, SiteOrgID: c.SiteOrgID}); err != nil {
 		return fmt.Errorf("clear manifest: %w", err)
 	}
 	for _, e := range entries {
@@ -184,7 +185,7 @@ func (s *Service) sealManifest(ctx context.Context, tx pgx.Tx, id uuid.UUID, p *
 			return fmt.Errorf("manifest entry: %w", err)
 		}
 	}
-	if err := s.q.CaseSealManifest(ctx, tx, id); err != nil {
+	if err := s.q.CaseSealManifest(ctx, tx, casesdb.CaseSealManifestParams{ID: id, SiteOrgID: c.SiteOrgID}); err != nil {
 		return fmt.Errorf("seal manifest: %w", err)
 	}
 	return s.event(ctx, tx, id, p, "manifest_sealed", nil, "", map[string]any{"files": len(entries)})
@@ -196,11 +197,13 @@ func (s *Service) Manifest(ctx context.Context, p *identity.Principal, id uuid.U
 	if _, err := s.Visible(ctx, s.pool, p, id); err != nil {
 		return nil, err
 	}
-	return s.manifest(ctx, s.pool, id)
+	return s.manifest(ctx, s.pool, ScopeOf(p), id)
 }
 
-func (s *Service) manifest(ctx context.Context, db postgres.DB, id uuid.UUID) ([]ManifestItem, error) {
-	rows, err := s.q.ManifestList(ctx, db, id)
+func (s *Service) manifest(ctx context.Context, db postgres.DB, sc Scope, id uuid.UUID) ([]ManifestItem, error) {
+	pp := sc.Params()
+	rows, err := s.q.ManifestList(ctx, db, casesdb.ManifestListParams{CaseID: id, Platform: pp.Platform,
+		SiteOrgID: pp.SiteOrgID, ReadingGroupID: pp.ReadingGroupID})
 	if err != nil {
 		return nil, fmt.Errorf("manifest: %w", err)
 	}
@@ -213,17 +216,23 @@ func (s *Service) manifest(ctx context.Context, db postgres.DB, id uuid.UUID) ([
 
 // CheckComplete records "complete" on the timeline, once, when every file
 // of a sealed manifest has arrived. Call it inside the transaction that adds
-// a file.
+// a file; p is the uploader, or nil for the system.
 func CheckComplete(ctx context.Context, tx pgx.Tx, id uuid.UUID, p *identity.Principal) error {
 	q := casesdb.New()
-	st, err := q.CaseCompleteness(ctx, tx, id)
+	// Read, not Lock: uploads hold the case FOR SHARE, side by side.
+	c, err := Read(ctx, tx, scopeFor(p), id)
+	if err != nil {
+		return err
+	}
+	site := c.SiteOrgID
+	st, err := q.CaseCompleteness(ctx, tx, casesdb.CaseCompletenessParams{ID: id, SiteOrgID: site})
 	if err != nil {
 		return fmt.Errorf("case completeness: %w", err)
 	}
 	if !st.Sealed || st.Complete {
 		return nil
 	}
-	rows, err := q.ManifestList(ctx, tx, id)
+	rows, err := q.ManifestList(ctx, tx, casesdb.ManifestListParams{CaseID: id, SiteOrgID: site})
 	if err != nil {
 		return fmt.Errorf("manifest: %w", err)
 	}
@@ -232,7 +241,7 @@ func CheckComplete(ctx context.Context, tx pgx.Tx, id uuid.UUID, p *identity.Pri
 			return nil
 		}
 	}
-	if err := q.CaseSetComplete(ctx, tx, id); err != nil {
+	if err := q.CaseSetComplete(ctx, tx, casesdb.CaseSetCompleteParams{ID: id, SiteOrgID: site}); err != nil {
 		return fmt.Errorf("mark complete: %w", err)
 	}
 	return AppendEvent(ctx, tx, id, p, "complete", nil, "", map[string]any{"files": len(rows)})
@@ -247,7 +256,7 @@ func (s *Service) Submit(ctx context.Context, p *identity.Principal, id uuid.UUI
 		if err != nil {
 			return err
 		}
-		n, err := s.q.FileCount(ctx, tx, id)
+		n, err := s.q.FileCount(ctx, tx, casesdb.FileCountParams{CaseID: id, SiteOrgID: cur.SiteOrgID})
 		if err != nil {
 			return fmt.Errorf("count files: %w", err)
 		}
@@ -255,7 +264,7 @@ func (s *Service) Submit(ctx context.Context, p *identity.Principal, id uuid.UUI
 			return apperr.New(apperr.Conflict, "the case has no files yet: upload at least one photo or DICOM instance")
 		}
 		if cur.ManifestSealedAt != nil {
-			items, err := s.manifest(ctx, tx, id)
+			items, err := s.manifest(ctx, tx, SiteScope(cur.SiteOrgID), id)
 			if err != nil {
 				return err
 			}
@@ -312,7 +321,7 @@ func (s *Service) Cancel(ctx context.Context, p *identity.Principal, id uuid.UUI
 		}
 		// A case waiting for its second read is routed again, but its
 		// preliminary report has reached the referrer: it cannot be withdrawn.
-		signed, err := s.q.CaseHasSignedReport(ctx, tx, id)
+		signed, err := s.q.CaseHasSignedReport(ctx, tx, casesdb.CaseHasSignedReportParams{CaseID: id, SiteOrgID: cur.SiteOrgID})
 		if err != nil {
 			return fmt.Errorf("check report: %w", err)
 		}

@@ -2,7 +2,6 @@ package worklist
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -22,12 +21,9 @@ func (s *Service) Reroute(ctx context.Context, p *identity.Principal, jobs cases
 		return apperr.New(apperr.Forbidden, "only platform admins re-route cases")
 	}
 	return postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		c, err := s.q.CaseLock(ctx, tx, id)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return apperr.New(apperr.NotFound, "case not found")
-		}
+		c, err := cases.Lock(ctx, tx, cases.ScopeOf(p), id)
 		if err != nil {
-			return fmt.Errorf("load case: %w", err)
+			return err
 		}
 		if c.Status != string(cases.StatusSubmitted) {
 			return apperr.New(apperr.Conflict, "the case is %s; only submitted cases wait for routing", c.Status)

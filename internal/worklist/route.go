@@ -41,9 +41,9 @@ type Decision struct {
 func (s *Service) Route(ctx context.Context, caseID uuid.UUID) (Decision, error) {
 	d := Decision{CaseID: caseID}
 	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		c, err := s.q.CaseLock(ctx, tx, caseID)
+		c, err := cases.Lock(ctx, tx, cases.WorkerScope(), caseID)
 		if err != nil {
-			return fmt.Errorf("lock case %s: %w", caseID, postgres.Translate(err, "case"))
+			return fmt.Errorf("lock case %s: %w", caseID, err)
 		}
 		if c.Status != string(cases.StatusSubmitted) {
 			d.Skipped = true
@@ -75,18 +75,19 @@ func (s *Service) Route(ctx context.Context, caseID uuid.UUID) (Decision, error)
 			return err
 		}
 		d.DueAt = time.Now().Add(SLA(st, c.Priority)).UTC().Truncate(time.Second)
-		routed, err := s.q.CaseRoute(ctx, tx, worklistdb.CaseRouteParams{ID: caseID, ReadingGroupID: &d.ReadingGroupID,
-			RoutingRuleID: d.RuleID, DueAt: &d.DueAt})
-		if err != nil {
-			return fmt.Errorf("route case: %w", err)
-		}
 		details := map[string]any{"reading_group_id": d.ReadingGroupID.String(), "due_at": d.DueAt.Format(time.RFC3339),
 			"returning": returning}
 		if d.RuleID != nil {
 			details["rule_id"] = d.RuleID.String()
 		}
-		cur, err := cases.Transition(ctx, tx, routed.ID, cases.StatusSubmitted, nil, cases.StatusRouted, details)
+		cur, err := cases.Move(ctx, tx, cases.WorkerScope(), caseID, cases.Step{From: cases.StatusSubmitted,
+			To: cases.StatusRouted, Only: []cases.Status{cases.StatusSubmitted},
+			Route: &cases.Route{ReadingGroupID: d.ReadingGroupID, RuleID: d.RuleID, DueAt: d.DueAt}})
 		if err != nil {
+			return fmt.Errorf("route case: %w", err)
+		}
+		from := cases.StatusSubmitted
+		if err := cases.AppendEvent(ctx, tx, caseID, nil, "status", &from, cases.StatusRouted, details); err != nil {
 			return err
 		}
 		d.Routed = true
@@ -96,8 +97,9 @@ func (s *Service) Route(ctx context.Context, caseID uuid.UUID) (Decision, error)
 				return fmt.Errorf("check specialist: %w", err)
 			}
 			if ok {
-				if _, err := s.q.Reassign(ctx, tx, worklistdb.ReassignParams{ID: caseID, ReadingGroupID: &d.ReadingGroupID,
-					SpecialistID: cur.LastSpecialistID, Lease: st.ClaimLease}); err != nil {
+				if _, err := cases.Move(ctx, tx, cases.WorkerScope(), caseID, cases.Step{From: cases.StatusRouted,
+					To: cases.StatusInReview, Only: []cases.Status{cases.StatusRouted},
+					Specialist: cur.LastSpecialistID, Lease: st.ClaimLease}); err != nil {
 					return fmt.Errorf("return to specialist: %w", err)
 				}
 				from := cases.StatusRouted
@@ -114,7 +116,7 @@ func (s *Service) Route(ctx context.Context, caseID uuid.UUID) (Decision, error)
 }
 
 // match returns the first rule that matches c, or nil and why none did.
-func (s *Service) match(ctx context.Context, tx pgx.Tx, c worklistdb.Case) (*Rule, string, error) {
+func (s *Service) match(ctx context.Context, tx pgx.Tx, c cases.Case) (*Rule, string, error) {
 	rules, err := s.q.RulesForSpecialty(ctx, tx, c.Specialty)
 	if err != nil {
 		return nil, "", fmt.Errorf("routing rules: %w", err)
@@ -179,7 +181,7 @@ func (s *Service) Unrouted(ctx context.Context, p *identity.Principal) ([]workli
 	if !p.IsPlatformAdmin() {
 		return nil, apperr.New(apperr.Forbidden, "only platform admins see unrouted cases")
 	}
-	list, err := s.q.UnroutedList(ctx, s.pool)
+	list, err := s.q.UnroutedList(ctx, s.pool, p.IsPlatformAdmin())
 	if err != nil {
 		return nil, fmt.Errorf("unrouted cases: %w", err)
 	}

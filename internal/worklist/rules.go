@@ -16,6 +16,7 @@ import (
 
 	"github.com/teleread/teleread/internal/apperr"
 	"github.com/teleread/teleread/internal/audit"
+	"github.com/teleread/teleread/internal/cases"
 	"github.com/teleread/teleread/internal/identity"
 	"github.com/teleread/teleread/internal/postgres"
 	"github.com/teleread/teleread/internal/worklist/worklistdb"
@@ -36,9 +37,9 @@ func DefaultSettings(org uuid.UUID) Settings {
 // SLA returns the time allowed for a case of priority.
 func SLA(s Settings, priority string) time.Duration {
 	switch priority {
-	case "stat":
+	case cases.Priorities[0]:
 		return s.SlaStat
-	case "urgent":
+	case cases.Priorities[1]:
 		return s.SlaUrgent
 	default:
 		return s.SlaRoutine
@@ -97,7 +98,7 @@ func (s *Service) CreateRule(ctx context.Context, p *identity.Principal, in NewR
 	if in.IsDefault && (in.Modality != "" || in.BodySite != "" || in.SiteOrgID != nil) {
 		fields["is_default"] = "a default rule matches every case of its specialty: leave modality, body_site and site_org_id empty"
 	}
-	org, err := s.q.OrgKind(ctx, s.pool, in.ReadingGroupID)
+	org, err := s.q.OrgKind(ctx, s.pool, worklistdb.OrgKindParams{ID: in.ReadingGroupID, Platform: p.IsPlatformAdmin(), OrgID: p.OrgID})
 	switch {
 	case errors.Is(err, pgx.ErrNoRows) || (err == nil && org.Kind != string(identity.OrgReadingGroup)):
 		fields["reading_group_id"] = "must be a reading group"
@@ -131,7 +132,7 @@ func (s *Service) ListRules(ctx context.Context, p *identity.Principal) ([]Rule,
 	if !p.IsPlatformAdmin() {
 		return nil, apperr.New(apperr.Forbidden, "only platform admins manage routing rules")
 	}
-	rules, err := s.q.RuleList(ctx, s.pool)
+	rules, err := s.q.RuleList(ctx, s.pool, p.IsPlatformAdmin())
 	if err != nil {
 		return nil, fmt.Errorf("list routing rules: %w", err)
 	}
@@ -154,7 +155,7 @@ func (s *Service) UpdateRule(ctx context.Context, p *identity.Principal, id uuid
 	var r Rule
 	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		r, err = s.q.RuleUpdate(ctx, tx, worklistdb.RuleUpdateParams{ID: id, Position: in.Position, Name: in.Name,
+		r, err = s.q.RuleUpdate(ctx, tx, worklistdb.RuleUpdateParams{ID: id, Platform: p.IsPlatformAdmin(), Position: in.Position, Name: in.Name,
 			Enabled: in.Enabled, ReadingGroupID: in.ReadingGroupID})
 		if postgres.IsUniqueViolation(err, "routing_rules_default_key") {
 			return apperr.New(apperr.Conflict, "the specialty already has an enabled default rule")
@@ -174,7 +175,7 @@ func (s *Service) DeleteRule(ctx context.Context, p *identity.Principal, id uuid
 		return apperr.New(apperr.Forbidden, "only platform admins manage routing rules")
 	}
 	return postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		n, err := s.q.RuleDelete(ctx, tx, id)
+		n, err := s.q.RuleDelete(ctx, tx, worklistdb.RuleDeleteParams{ID: id, Platform: p.IsPlatformAdmin()})
 		if err != nil {
 			return fmt.Errorf("delete routing rule: %w", err)
 		}
@@ -243,7 +244,7 @@ func (s *Service) PutSettings(ctx context.Context, p *identity.Principal, in Set
 // group; others get NotFound.
 func (s *Service) canAdminGroup(ctx context.Context, p *identity.Principal, org uuid.UUID) error {
 	if p.IsPlatformAdmin() {
-		o, err := s.q.OrgKind(ctx, s.pool, org)
+		o, err := s.q.OrgKind(ctx, s.pool, worklistdb.OrgKindParams{ID: org, Platform: p.IsPlatformAdmin(), OrgID: p.OrgID})
 		if errors.Is(err, pgx.ErrNoRows) || (err == nil && o.Kind != string(identity.OrgReadingGroup)) {
 			return apperr.New(apperr.NotFound, "reading group not found")
 		}

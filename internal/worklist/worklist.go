@@ -141,8 +141,10 @@ func (s *Service) List(ctx context.Context, p *identity.Principal, q Query) (Pag
 	if err != nil {
 		return Page{}, fmt.Errorf("worklist rows: %w", err)
 	}
-	page := Page{Items: items, Counts: map[string]int{"stat": 0, "urgent": 0, "routine": 0},
-		Overdue: map[string]int{"stat": 0, "urgent": 0, "routine": 0}}
+	page := Page{Items: items, Counts: map[string]int{}, Overdue: map[string]int{}}
+	for _, pr := range cases.Priorities {
+		page.Counts[pr], page.Overdue[pr] = 0, 0
+	}
 	if len(items) == q.Limit {
 		last := items[len(items)-1]
 		if last.DueAt != nil {
@@ -172,27 +174,16 @@ func (s *Service) List(ctx context.Context, p *identity.Principal, q Query) (Pag
 	return page, nil
 }
 
-// specialistOf checks that p is a specialist of a reading group.
-func specialistOf(p *identity.Principal) error {
-	if p.OrgKind != identity.OrgReadingGroup {
-		return apperr.New(apperr.NotFound, "case not found")
-	}
-	if !p.Has(identity.RoleSpecialist) {
-		return apperr.New(apperr.Forbidden, "only specialists of a reading group claim cases")
-	}
-	return nil
-}
-
 // Claim gives a routed case to p with a lease. Of many concurrent claims
 // exactly one wins; the others get Conflict. Claiming a case one already
 // holds renews the lease; an expired lease can be taken over.
 func (s *Service) Claim(ctx context.Context, p *identity.Principal, id uuid.UUID) (cases.Case, error) {
-	if err := specialistOf(p); err != nil {
+	if err := cases.SpecialistOf(p, "claim cases"); err != nil {
 		return cases.Case{}, err
 	}
 	var out cases.Case
 	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		cur, err := s.visibleCase(ctx, tx, p, id)
+		cur, err := cases.Lock(ctx, tx, cases.GroupScope(p.OrgID), id)
 		if err != nil {
 			return err
 		}
@@ -204,44 +195,30 @@ func (s *Service) Claim(ctx context.Context, p *identity.Principal, id uuid.UUID
 			return err
 		}
 		spec := p.UserID
-		c, err := s.q.Claim(ctx, tx, worklistdb.ClaimParams{ID: id, ReadingGroupID: &p.OrgID, SpecialistID: &spec, Lease: st.ClaimLease})
-		if errors.Is(err, pgx.ErrNoRows) {
+		from := cases.Status(cur.Status)
+		c, err := cases.Move(ctx, tx, cases.GroupScope(p.OrgID), id, cases.Step{From: from, To: cases.StatusInReview,
+			Specialist: &spec, Lease: st.ClaimLease, Held: &cases.Held{By: &spec, OrLapsed: true}})
+		if errors.Is(err, cases.ErrRefused) {
 			if cur.Status == string(cases.StatusInReview) {
 				return apperr.New(apperr.Conflict, "another specialist has claimed this case")
 			}
 			return apperr.New(apperr.Conflict, "the case is %s and cannot be claimed", cur.Status)
 		}
 		if err != nil {
-			return fmt.Errorf("claim: %w", err)
+			return err
 		}
-		from := cases.Status(cur.Status)
 		if err := cases.AppendEvent(ctx, tx, id, p, "claimed", &from, cases.StatusInReview,
 			map[string]any{"lease_expires_at": c.ClaimExpiresAt.UTC().Format(time.RFC3339)}); err != nil {
 			return err
 		}
-		if err := audit.Record(ctx, tx, audit.Event{Actor: p.Actor(), Action: "case.claim", ObjectType: "case",
-			ObjectID: id.String(), ObjectOrgID: &c.SiteOrgID}); err != nil {
-			return err
-		}
-		out, err = cases.GetTx(ctx, tx, id)
-		return err
+		out = c
+		return audit.Record(ctx, tx, audit.Event{Actor: p.Actor(), Action: "case.claim", ObjectType: "case",
+			ObjectID: id.String(), ObjectOrgID: &c.SiteOrgID})
 	})
 	if err == nil && s.observe != nil && out.RoutedAt != nil && out.ClaimedAt != nil {
 		s.observe("routed", "claimed", out.ClaimedAt.Sub(*out.RoutedAt))
 	}
 	return out, err
-}
-
-// visibleCase returns the case if it is routed to p's reading group.
-func (s *Service) visibleCase(ctx context.Context, tx pgx.Tx, p *identity.Principal, id uuid.UUID) (worklistdb.Case, error) {
-	c, err := s.q.CaseLock(ctx, tx, id)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && (c.ReadingGroupID == nil || *c.ReadingGroupID != p.OrgID)) {
-		return worklistdb.Case{}, apperr.New(apperr.NotFound, "case not found")
-	}
-	if err != nil {
-		return worklistdb.Case{}, fmt.Errorf("load case: %w", err)
-	}
-	return c, nil
 }
 
 // Release gives a claimed case back to the worklist. A specialist releases
@@ -252,29 +229,30 @@ func (s *Service) Release(ctx context.Context, p *identity.Principal, id uuid.UU
 	}
 	var out cases.Case
 	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		cur, err := s.visibleCase(ctx, tx, p, id)
+		sc := cases.GroupScope(p.OrgID)
+		cur, err := cases.Lock(ctx, tx, sc, id)
 		if err != nil {
 			return err
 		}
 		spec := p.UserID
-		c, err := s.q.Release(ctx, tx, worklistdb.ReleaseParams{ID: id, ReadingGroupID: &p.OrgID, SpecialistID: &spec,
-			Force: p.Has(identity.RoleOrgAdmin)})
-		if errors.Is(err, pgx.ErrNoRows) {
+		step := cases.Step{From: cases.Status(cur.Status), To: cases.StatusRouted, Only: []cases.Status{cases.StatusInReview}}
+		if !p.Has(identity.RoleOrgAdmin) {
+			step.Held = &cases.Held{By: &spec}
+		}
+		c, err := cases.Move(ctx, tx, sc, id, step)
+		if errors.Is(err, cases.ErrRefused) {
 			return apperr.New(apperr.Conflict, "the case is %s and not claimed by you", cur.Status)
 		}
 		if err != nil {
-			return fmt.Errorf("release: %w", err)
+			return err
 		}
 		from := cases.StatusInReview
 		if err := cases.AppendEvent(ctx, tx, id, p, "released", &from, cases.StatusRouted, nil); err != nil {
 			return err
 		}
-		if err := audit.Record(ctx, tx, audit.Event{Actor: p.Actor(), Action: "case.release", ObjectType: "case",
-			ObjectID: id.String(), ObjectOrgID: &c.SiteOrgID}); err != nil {
-			return err
-		}
-		out, err = cases.GetTx(ctx, tx, id)
-		return err
+		out = c
+		return audit.Record(ctx, tx, audit.Event{Actor: p.Actor(), Action: "case.release", ObjectType: "case",
+			ObjectID: id.String(), ObjectOrgID: &c.SiteOrgID})
 	})
 	return out, err
 }
@@ -290,7 +268,8 @@ func (s *Service) Reassign(ctx context.Context, p *identity.Principal, id, speci
 	}
 	var out cases.Case
 	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		cur, err := s.visibleCase(ctx, tx, p, id)
+		sc := cases.GroupScope(p.OrgID)
+		cur, err := cases.Lock(ctx, tx, sc, id)
 		if err != nil {
 			return err
 		}
@@ -305,24 +284,22 @@ func (s *Service) Reassign(ctx context.Context, p *identity.Principal, id, speci
 		if err != nil {
 			return err
 		}
-		c, err := s.q.Reassign(ctx, tx, worklistdb.ReassignParams{ID: id, ReadingGroupID: &p.OrgID, SpecialistID: &specialist, Lease: st.ClaimLease})
-		if errors.Is(err, pgx.ErrNoRows) {
+		from := cases.Status(cur.Status)
+		c, err := cases.Move(ctx, tx, sc, id, cases.Step{From: from, To: cases.StatusInReview,
+			Specialist: &specialist, Lease: st.ClaimLease})
+		if errors.Is(err, cases.ErrRefused) {
 			return apperr.New(apperr.Conflict, "the case is %s and cannot be reassigned", cur.Status)
 		}
 		if err != nil {
-			return fmt.Errorf("reassign: %w", err)
+			return err
 		}
-		from := cases.Status(cur.Status)
 		if err := cases.AppendEvent(ctx, tx, id, p, "reassigned", &from, cases.StatusInReview,
 			map[string]any{"specialist_id": specialist.String()}); err != nil {
 			return err
 		}
-		if err := audit.Record(ctx, tx, audit.Event{Actor: p.Actor(), Action: "case.reassign", ObjectType: "case",
-			ObjectID: id.String(), ObjectOrgID: &c.SiteOrgID, Details: map[string]any{"specialist_id": specialist.String()}}); err != nil {
-			return err
-		}
-		out, err = cases.GetTx(ctx, tx, id)
-		return err
+		out = c
+		return audit.Record(ctx, tx, audit.Event{Actor: p.Actor(), Action: "case.reassign", ObjectType: "case",
+			ObjectID: id.String(), ObjectOrgID: &c.SiteOrgID, Details: map[string]any{"specialist_id": specialist.String()}})
 	})
 	return out, err
 }
@@ -331,7 +308,7 @@ func (s *Service) Reassign(ctx context.Context, p *identity.Principal, id, speci
 // files and resubmits; routing then returns it to the same group and, when
 // possible, the same specialist.
 func (s *Service) RequestInfo(ctx context.Context, p *identity.Principal, id uuid.UUID, message string) (cases.Case, error) {
-	if err := specialistOf(p); err != nil {
+	if err := cases.SpecialistOf(p, "claim cases"); err != nil {
 		return cases.Case{}, err
 	}
 	message = strings.TrimSpace(message)
@@ -340,29 +317,28 @@ func (s *Service) RequestInfo(ctx context.Context, p *identity.Principal, id uui
 	}
 	var out cases.Case
 	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		cur, err := s.visibleCase(ctx, tx, p, id)
+		sc := cases.GroupScope(p.OrgID)
+		cur, err := cases.Lock(ctx, tx, sc, id)
 		if err != nil {
 			return err
 		}
 		spec := p.UserID
-		c, err := s.q.RequestInfo(ctx, tx, worklistdb.RequestInfoParams{ID: id, ReadingGroupID: &p.OrgID, SpecialistID: &spec, Message: &message})
-		if errors.Is(err, pgx.ErrNoRows) {
+		from := cases.Status(cur.Status)
+		c, err := cases.Move(ctx, tx, sc, id, cases.Step{From: from, To: cases.StatusInfoRequested,
+			Specialist: &spec, InfoRequest: &message, Held: &cases.Held{By: &spec}})
+		if errors.Is(err, cases.ErrRefused) {
 			return apperr.New(apperr.Conflict, "the case is %s, or claimed by another specialist", cur.Status)
 		}
 		if err != nil {
-			return fmt.Errorf("request info: %w", err)
+			return err
 		}
-		from := cases.Status(cur.Status)
 		if err := cases.AppendEvent(ctx, tx, id, p, "info_requested", &from, cases.StatusInfoRequested,
 			map[string]any{"message": message}); err != nil {
 			return err
 		}
-		if err := audit.Record(ctx, tx, audit.Event{Actor: p.Actor(), Action: "case.request_info", ObjectType: "case",
-			ObjectID: id.String(), ObjectOrgID: &c.SiteOrgID}); err != nil {
-			return err
-		}
-		out, err = cases.GetTx(ctx, tx, id)
-		return err
+		out = c
+		return audit.Record(ctx, tx, audit.Event{Actor: p.Actor(), Action: "case.request_info", ObjectType: "case",
+			ObjectID: id.String(), ObjectOrgID: &c.SiteOrgID})
 	})
 	return out, err
 }
@@ -374,7 +350,8 @@ func (s *Service) RenewLease(ctx context.Context, tx pgx.Tx, p *identity.Princip
 		return err
 	}
 	spec := p.UserID
-	if err := s.q.RenewLease(ctx, tx, worklistdb.RenewLeaseParams{ID: id, SpecialistID: &spec, Lease: st.ClaimLease}); err != nil {
+	if err := s.q.RenewLease(ctx, tx, worklistdb.RenewLeaseParams{ID: id, ReadingGroupID: &p.OrgID, SpecialistID: &spec,
+		Lease: st.ClaimLease}); err != nil {
 		return fmt.Errorf("renew lease: %w", err)
 	}
 	return nil
@@ -390,8 +367,12 @@ func (s *Service) ExpireLeases(ctx context.Context) (int, error) {
 	n := 0
 	for _, id := range ids {
 		err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-			released, err := s.q.ReleaseExpired(ctx, tx, id)
-			if err != nil || released == 0 {
+			_, err := cases.Move(ctx, tx, cases.WorkerScope(), id, cases.Step{From: cases.StatusInReview,
+				To: cases.StatusRouted, Only: []cases.Status{cases.StatusInReview}, Held: &cases.Held{OrLapsed: true}})
+			if errors.Is(err, cases.ErrRefused) {
+				return nil // claimed again or finished meanwhile
+			}
+			if err != nil {
 				return err
 			}
 			n++

@@ -1,5 +1,9 @@
 -- Queries of the worklist package: routing rules, service levels, routing,
--- the worklist itself, and claims.
+-- the worklist itself, and claims. Case status changes and case locks are
+-- the cases package's (cases.Move, cases.Lock). A statement serving a request
+-- takes the caller's scope (@reading_group_id, or @platform, true only for
+-- platform admins, who manage routing rules); the routing job's and the
+-- lease expiry's statements say so with a "scope: worker" line.
 
 -- name: RuleInsert :one
 INSERT INTO routing_rules (position, name, specialty, modality, body_site, site_org_id, reading_group_id, is_default, enabled)
@@ -8,10 +12,10 @@ VALUES (@position, @name, @specialty, sqlc.narg(modality), sqlc.narg(body_site),
 RETURNING *;
 
 -- name: RuleList :many
-SELECT * FROM routing_rules ORDER BY specialty, is_default, position, created_at;
+SELECT * FROM routing_rules WHERE @platform::boolean ORDER BY specialty, is_default, position, created_at;
 
 -- name: RuleGet :one
-SELECT * FROM routing_rules WHERE id = @id;
+SELECT * FROM routing_rules WHERE id = @id AND @platform::boolean;
 
 -- name: RuleUpdate :one
 UPDATE routing_rules SET
@@ -20,12 +24,13 @@ UPDATE routing_rules SET
     enabled = coalesce(sqlc.narg(enabled), enabled),
     reading_group_id = coalesce(sqlc.narg(reading_group_id), reading_group_id),
     updated_at = now()
-WHERE id = @id
+WHERE id = @id AND @platform::boolean
 RETURNING *;
 
 -- name: RuleDelete :execrows
-DELETE FROM routing_rules WHERE id = @id;
+DELETE FROM routing_rules WHERE id = @id AND @platform::boolean;
 
+-- scope: worker — the routing job reads the platform's rules for the case it routes.
 -- name: RulesForSpecialty :many
 -- RulesForSpecialty returns the enabled rules in the order they are tried:
 -- specific rules by position, then the default.
@@ -45,30 +50,26 @@ ON CONFLICT (org_id) DO UPDATE SET
     critical_ack_within = excluded.critical_ack_within, updated_at = now()
 RETURNING *;
 
--- name: CaseLock :one
-SELECT * FROM cases WHERE id = @id FOR UPDATE;
-
+-- scope: worker — the routing job reads the series of the case it routes.
 -- name: CaseModalities :many
 SELECT DISTINCT s.modality FROM dicom_series s
 JOIN dicom_studies st ON st.id = s.study_id
 WHERE st.case_id = @case_id AND s.modality <> '';
 
+-- scope: worker — the routing job reads the series of the case it routes.
 -- name: CaseBodyParts :many
 SELECT DISTINCT lower(s.body_part)::text FROM dicom_series s
 JOIN dicom_studies st ON st.id = s.study_id
 WHERE st.case_id = @case_id AND s.body_part <> '';
 
--- name: CaseRoute :one
-UPDATE cases SET reading_group_id = @reading_group_id, routing_rule_id = sqlc.narg(routing_rule_id),
-    due_at = @due_at, routed_at = now(), unrouted_reason = NULL, updated_at = now()
-WHERE id = @id
-RETURNING *;
-
+-- scope: worker — the routing job marks the case it could not route.
 -- name: CaseUnrouted :exec
 UPDATE cases SET unrouted_reason = @reason, updated_at = now() WHERE id = @id;
 
 -- name: UnroutedList :many
-SELECT * FROM cases WHERE status = 'submitted' AND unrouted_reason IS NOT NULL ORDER BY submitted_at;
+SELECT * FROM cases
+WHERE @platform::boolean AND status = 'submitted' AND unrouted_reason IS NOT NULL
+ORDER BY submitted_at, id;
 
 -- name: WorklistCounts :many
 SELECT priority, count(*)::int AS n, count(*) FILTER (WHERE due_at < now())::int AS overdue
@@ -76,31 +77,11 @@ FROM cases
 WHERE reading_group_id = @reading_group_id AND status IN ('routed', 'in_review')
 GROUP BY priority;
 
--- name: Claim :one
--- Claim gives the case to the specialist when nobody holds a live lease:
--- of concurrent claims exactly one row is updated.
-UPDATE cases SET status = 'in_review', assigned_to = @specialist_id, last_specialist_id = @specialist_id,
-    claimed_at = now(), claim_expires_at = now() + @lease::interval, updated_at = now()
-WHERE id = @id AND reading_group_id = @reading_group_id
-  AND (status = 'routed' OR (status = 'in_review' AND (claim_expires_at < now() OR assigned_to = @specialist_id)))
-RETURNING *;
-
--- name: Release :one
-UPDATE cases SET status = 'routed', assigned_to = NULL, claimed_at = NULL, claim_expires_at = NULL, updated_at = now()
-WHERE id = @id AND reading_group_id = @reading_group_id AND status = 'in_review'
-  AND (assigned_to = @specialist_id OR @force::boolean)
-RETURNING *;
-
--- name: Reassign :one
-UPDATE cases SET status = 'in_review', assigned_to = @specialist_id, last_specialist_id = @specialist_id,
-    claimed_at = now(), claim_expires_at = now() + @lease::interval, updated_at = now()
-WHERE id = @id AND reading_group_id = @reading_group_id AND status IN ('routed', 'in_review')
-RETURNING *;
-
 -- name: RenewLease :exec
 UPDATE cases SET claim_expires_at = now() + @lease::interval
-WHERE id = @id AND status = 'in_review' AND assigned_to = @specialist_id;
+WHERE id = @id AND reading_group_id = @reading_group_id AND status = 'in_review' AND assigned_to = @specialist_id;
 
+-- scope: worker — the lease expiry job finds lapsed claims of every reading group.
 -- name: ExpiredLeases :many
 SELECT id FROM cases WHERE status = 'in_review' AND claim_expires_at < now() ORDER BY claim_expires_at LIMIT 500;
 
@@ -108,18 +89,5 @@ SELECT id FROM cases WHERE status = 'in_review' AND claim_expires_at < now() ORD
 SELECT EXISTS (SELECT 1 FROM users WHERE id = @id AND org_id = @org_id AND 'specialist' = ANY(roles)
     AND disabled_at IS NULL)::boolean;
 
--- name: RequestInfo :one
-UPDATE cases SET status = 'info_requested', info_request = @message, assigned_to = NULL,
-    last_specialist_id = @specialist_id,
-    claimed_at = NULL, claim_expires_at = NULL, updated_at = now()
-WHERE id = @id AND reading_group_id = @reading_group_id AND status IN ('routed', 'in_review')
-  AND (status = 'routed' OR assigned_to = @specialist_id)
-RETURNING *;
-
--- name: ReleaseExpired :execrows
--- ReleaseExpired returns one case whose claim lapsed to the worklist.
-UPDATE cases SET status = 'routed', assigned_to = NULL, claimed_at = NULL, claim_expires_at = NULL, updated_at = now()
-WHERE id = @id AND status = 'in_review' AND claim_expires_at < now();
-
 -- name: OrgKind :one
-SELECT kind, specialties FROM orgs WHERE id = @id;
+SELECT kind, specialties FROM orgs WHERE id = @id AND (@platform::boolean OR id = @org_id);

@@ -13,16 +13,22 @@ import (
 )
 
 const caseCompleteness = `-- name: CaseCompleteness :one
-SELECT (manifest_sealed_at IS NOT NULL)::boolean AS sealed, (complete_at IS NOT NULL)::boolean AS complete FROM cases WHERE id = $1
+SELECT (manifest_sealed_at IS NOT NULL)::boolean AS sealed, (complete_at IS NOT NULL)::boolean AS complete
+FROM cases WHERE id = $1 AND site_org_id = $2
 `
+
+type CaseCompletenessParams struct {
+	ID        uuid.UUID
+	SiteOrgID uuid.UUID
+}
 
 type CaseCompletenessRow struct {
 	Sealed   bool
 	Complete bool
 }
 
-func (q *Queries) CaseCompleteness(ctx context.Context, db DBTX, id uuid.UUID) (CaseCompletenessRow, error) {
-	row := db.QueryRow(ctx, caseCompleteness, id)
+func (q *Queries) CaseCompleteness(ctx context.Context, db DBTX, arg CaseCompletenessParams) (CaseCompletenessRow, error) {
+	row := db.QueryRow(ctx, caseCompleteness, arg.ID, arg.SiteOrgID)
 	var i CaseCompletenessRow
 	err := row.Scan(&i.Sealed, &i.Complete)
 	return i, err
@@ -52,51 +58,6 @@ func (q *Queries) CaseGet(ctx context.Context, db DBTX, arg CaseGetParams) (Case
 		arg.SiteWide,
 		arg.UserID,
 	)
-	var i Case
-	err := row.Scan(
-		&i.ID,
-		&i.SiteOrgID,
-		&i.CreatedBy,
-		&i.ReferringPhysicianID,
-		&i.Status,
-		&i.Specialty,
-		&i.Priority,
-		&i.PatientName,
-		&i.PatientBirthDate,
-		&i.PatientSex,
-		&i.PatientMrn,
-		&i.ClinicalQuestion,
-		&i.History,
-		&i.LesionBodySite,
-		&i.LesionDuration,
-		&i.ManifestSealedAt,
-		&i.CompleteAt,
-		&i.ReadingGroupID,
-		&i.AssignedTo,
-		&i.DueAt,
-		&i.SubmittedAt,
-		&i.CancelledAt,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.PriorityRank,
-		&i.RoutedAt,
-		&i.RoutingRuleID,
-		&i.UnroutedReason,
-		&i.ClaimedAt,
-		&i.ClaimExpiresAt,
-		&i.LastSpecialistID,
-		&i.InfoRequest,
-		&i.OverdueFlaggedAt,
-	)
-	return i, err
-}
-
-const caseGetByID = `-- name: CaseGetByID :one
-SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at FROM cases WHERE id = $1
-`
-
-func (q *Queries) CaseGetByID(ctx context.Context, db DBTX, id uuid.UUID) (Case, error) {
-	row := db.QueryRow(ctx, caseGetByID, id)
 	var i Case
 	err := row.Scan(
 		&i.ID,
@@ -260,11 +221,18 @@ func (q *Queries) CaseGetForUpdate(ctx context.Context, db DBTX, arg CaseGetForU
 }
 
 const caseHasSignedReport = `-- name: CaseHasSignedReport :one
-SELECT EXISTS (SELECT 1 FROM reports WHERE case_id = $1 AND status <> 'draft')::boolean
+SELECT EXISTS (
+    SELECT 1 FROM reports r JOIN cases c ON c.id = r.case_id
+    WHERE r.case_id = $1 AND c.site_org_id = $2 AND r.status <> 'draft')::boolean
 `
 
-func (q *Queries) CaseHasSignedReport(ctx context.Context, db DBTX, caseID uuid.UUID) (bool, error) {
-	row := db.QueryRow(ctx, caseHasSignedReport, caseID)
+type CaseHasSignedReportParams struct {
+	CaseID    uuid.UUID
+	SiteOrgID uuid.UUID
+}
+
+func (q *Queries) CaseHasSignedReport(ctx context.Context, db DBTX, arg CaseHasSignedReportParams) (bool, error) {
+	row := db.QueryRow(ctx, caseHasSignedReport, arg.CaseID, arg.SiteOrgID)
 	var column_1 bool
 	err := row.Scan(&column_1)
 	return column_1, err
@@ -304,6 +272,12 @@ type CaseInsertParams struct {
 //	site staff and site admins see their site's cases;
 //	a referring physician sees the cases they refer or created;
 //	a reading group sees the cases routed to it.
+//
+// Every statement carries the caller's scope (internal/archtest checks it):
+// @platform, true only for platform admins, and the caller's organisation as
+// a site (@site_org_id or @org_id) or as a reading group
+// (@reading_group_id); see Scope in scope.go. A job's statements take the id
+// of the case the job names and say so with a "scope: worker" line.
 func (q *Queries) CaseInsert(ctx context.Context, db DBTX, arg CaseInsertParams) (Case, error) {
 	row := db.QueryRow(ctx, caseInsert,
 		arg.SiteOrgID,
@@ -449,42 +423,28 @@ func (q *Queries) CaseList(ctx context.Context, db DBTX, arg CaseListParams) ([]
 	return items, nil
 }
 
-const caseSealManifest = `-- name: CaseSealManifest :exec
-UPDATE cases SET manifest_sealed_at = now(), complete_at = NULL, updated_at = now() WHERE id = $1
+const caseLock = `-- name: CaseLock :one
+SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at FROM cases c
+WHERE c.id = $1
+  AND ($2::boolean OR c.site_org_id = $3 OR c.reading_group_id = $4::uuid)
+FOR UPDATE
 `
 
-func (q *Queries) CaseSealManifest(ctx context.Context, db DBTX, id uuid.UUID) error {
-	_, err := db.Exec(ctx, caseSealManifest, id)
-	return err
+type CaseLockParams struct {
+	ID             uuid.UUID
+	Platform       bool
+	SiteOrgID      uuid.UUID
+	ReadingGroupID *uuid.UUID
 }
 
-const caseSetComplete = `-- name: CaseSetComplete :exec
-UPDATE cases SET complete_at = now() WHERE id = $1 AND complete_at IS NULL
-`
-
-func (q *Queries) CaseSetComplete(ctx context.Context, db DBTX, id uuid.UUID) error {
-	_, err := db.Exec(ctx, caseSetComplete, id)
-	return err
-}
-
-const caseSetStatus = `-- name: CaseSetStatus :one
-UPDATE cases SET status = $1, updated_at = now(),
-    submitted_at = CASE WHEN $1 = 'submitted' THEN now() ELSE submitted_at END,
-    cancelled_at = CASE WHEN $1 = 'cancelled' THEN now() ELSE cancelled_at END
-WHERE id = $2 AND status = ANY($3::text[])
-RETURNING id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at
-`
-
-type CaseSetStatusParams struct {
-	ToStatus     string
-	ID           uuid.UUID
-	FromStatuses []string
-}
-
-// CaseSetStatus moves a case from one of the expected states to another;
-// no row means the case was not in an expected state.
-func (q *Queries) CaseSetStatus(ctx context.Context, db DBTX, arg CaseSetStatusParams) (Case, error) {
-	row := db.QueryRow(ctx, caseSetStatus, arg.ToStatus, arg.ID, arg.FromStatuses)
+// CaseLock locks a case in the caller's scope for a change.
+func (q *Queries) CaseLock(ctx context.Context, db DBTX, arg CaseLockParams) (Case, error) {
+	row := db.QueryRow(ctx, caseLock,
+		arg.ID,
+		arg.Platform,
+		arg.SiteOrgID,
+		arg.ReadingGroupID,
+	)
 	var i Case
 	err := row.Scan(
 		&i.ID,
@@ -524,6 +484,300 @@ func (q *Queries) CaseSetStatus(ctx context.Context, db DBTX, arg CaseSetStatusP
 	return i, err
 }
 
+const caseLockWorker = `-- name: CaseLockWorker :one
+SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at FROM cases WHERE id = $1 FOR UPDATE
+`
+
+// scope: worker — a job (routing, lease expiry, delivery) locks the case its arguments name, to learn its tenant.
+func (q *Queries) CaseLockWorker(ctx context.Context, db DBTX, id uuid.UUID) (Case, error) {
+	row := db.QueryRow(ctx, caseLockWorker, id)
+	var i Case
+	err := row.Scan(
+		&i.ID,
+		&i.SiteOrgID,
+		&i.CreatedBy,
+		&i.ReferringPhysicianID,
+		&i.Status,
+		&i.Specialty,
+		&i.Priority,
+		&i.PatientName,
+		&i.PatientBirthDate,
+		&i.PatientSex,
+		&i.PatientMrn,
+		&i.ClinicalQuestion,
+		&i.History,
+		&i.LesionBodySite,
+		&i.LesionDuration,
+		&i.ManifestSealedAt,
+		&i.CompleteAt,
+		&i.ReadingGroupID,
+		&i.AssignedTo,
+		&i.DueAt,
+		&i.SubmittedAt,
+		&i.CancelledAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.PriorityRank,
+		&i.RoutedAt,
+		&i.RoutingRuleID,
+		&i.UnroutedReason,
+		&i.ClaimedAt,
+		&i.ClaimExpiresAt,
+		&i.LastSpecialistID,
+		&i.InfoRequest,
+		&i.OverdueFlaggedAt,
+	)
+	return i, err
+}
+
+const caseMove = `-- name: CaseMove :one
+UPDATE cases c SET
+    status           = $1::text,
+    updated_at       = now(),
+    submitted_at     = CASE WHEN $1::text = 'submitted' THEN now() ELSE c.submitted_at END,
+    cancelled_at     = CASE WHEN $1::text = 'cancelled' THEN now() ELSE c.cancelled_at END,
+    assigned_to      = CASE WHEN $1::text = 'in_review' THEN $2::uuid
+                            WHEN $1::text IN ('routed', 'info_requested') THEN NULL
+                            ELSE c.assigned_to END,
+    claimed_at       = CASE WHEN $1::text = 'in_review' THEN now()
+                            WHEN $1::text IN ('routed', 'info_requested') THEN NULL
+                            ELSE c.claimed_at END,
+    claim_expires_at = CASE WHEN $1::text = 'in_review' THEN now() + $3::interval
+                            WHEN $1::text IN ('routed', 'info_requested') THEN NULL
+                            ELSE c.claim_expires_at END,
+    last_specialist_id = coalesce($2::uuid, c.last_specialist_id),
+    info_request     = CASE WHEN $1::text = 'info_requested' THEN $4::text
+                            ELSE c.info_request END,
+    reading_group_id = CASE WHEN $5::boolean THEN $6::uuid ELSE c.reading_group_id END,
+    routing_rule_id  = CASE WHEN $5::boolean THEN $7::uuid ELSE c.routing_rule_id END,
+    due_at           = CASE WHEN $5::boolean THEN $8::timestamptz ELSE c.due_at END,
+    routed_at        = CASE WHEN $5::boolean THEN now() ELSE c.routed_at END,
+    unrouted_reason  = CASE WHEN $5::boolean THEN NULL ELSE c.unrouted_reason END
+WHERE c.id = $9 AND c.status = ANY($10::text[])
+  AND ($11::boolean OR c.site_org_id = $12 OR c.reading_group_id = $13::uuid)
+  AND (c.status <> 'in_review' OR NOT $14::boolean OR c.assigned_to = $15::uuid
+       OR ($16::boolean AND c.claim_expires_at < now()))
+RETURNING id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at
+`
+
+type CaseMoveParams struct {
+	ToStatus       string
+	SpecialistID   *uuid.UUID
+	Lease          time.Duration
+	InfoRequest    *string
+	Route          bool
+	RouteGroupID   *uuid.UUID
+	RoutingRuleID  *uuid.UUID
+	DueAt          *time.Time
+	ID             uuid.UUID
+	FromStatuses   []string
+	Platform       bool
+	SiteOrgID      uuid.UUID
+	ReadingGroupID *uuid.UUID
+	CheckHolder    bool
+	Holder         *uuid.UUID
+	LapsedOk       bool
+}
+
+// CaseMove is the one statement that changes a case's status: from one of
+// @from_statuses (built from allowedFrom in state.go) to @to_status, in the
+// caller's scope, with the columns that transition sets. A case in review
+// is moved only by its claimant when @check_holder is set, or also when its
+// claim lapsed with @lapsed_ok. No row means the move was refused.
+func (q *Queries) CaseMove(ctx context.Context, db DBTX, arg CaseMoveParams) (Case, error) {
+	row := db.QueryRow(ctx, caseMove,
+		arg.ToStatus,
+		arg.SpecialistID,
+		arg.Lease,
+		arg.InfoRequest,
+		arg.Route,
+		arg.RouteGroupID,
+		arg.RoutingRuleID,
+		arg.DueAt,
+		arg.ID,
+		arg.FromStatuses,
+		arg.Platform,
+		arg.SiteOrgID,
+		arg.ReadingGroupID,
+		arg.CheckHolder,
+		arg.Holder,
+		arg.LapsedOk,
+	)
+	var i Case
+	err := row.Scan(
+		&i.ID,
+		&i.SiteOrgID,
+		&i.CreatedBy,
+		&i.ReferringPhysicianID,
+		&i.Status,
+		&i.Specialty,
+		&i.Priority,
+		&i.PatientName,
+		&i.PatientBirthDate,
+		&i.PatientSex,
+		&i.PatientMrn,
+		&i.ClinicalQuestion,
+		&i.History,
+		&i.LesionBodySite,
+		&i.LesionDuration,
+		&i.ManifestSealedAt,
+		&i.CompleteAt,
+		&i.ReadingGroupID,
+		&i.AssignedTo,
+		&i.DueAt,
+		&i.SubmittedAt,
+		&i.CancelledAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.PriorityRank,
+		&i.RoutedAt,
+		&i.RoutingRuleID,
+		&i.UnroutedReason,
+		&i.ClaimedAt,
+		&i.ClaimExpiresAt,
+		&i.LastSpecialistID,
+		&i.InfoRequest,
+		&i.OverdueFlaggedAt,
+	)
+	return i, err
+}
+
+const caseRead = `-- name: CaseRead :one
+SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at FROM cases c
+WHERE c.id = $1
+  AND ($2::boolean OR c.site_org_id = $3 OR c.reading_group_id = $4::uuid)
+`
+
+type CaseReadParams struct {
+	ID             uuid.UUID
+	Platform       bool
+	SiteOrgID      uuid.UUID
+	ReadingGroupID *uuid.UUID
+}
+
+// CaseRead reads a case in the caller's scope, for a package that has
+// checked the finer visibility itself.
+func (q *Queries) CaseRead(ctx context.Context, db DBTX, arg CaseReadParams) (Case, error) {
+	row := db.QueryRow(ctx, caseRead,
+		arg.ID,
+		arg.Platform,
+		arg.SiteOrgID,
+		arg.ReadingGroupID,
+	)
+	var i Case
+	err := row.Scan(
+		&i.ID,
+		&i.SiteOrgID,
+		&i.CreatedBy,
+		&i.ReferringPhysicianID,
+		&i.Status,
+		&i.Specialty,
+		&i.Priority,
+		&i.PatientName,
+		&i.PatientBirthDate,
+		&i.PatientSex,
+		&i.PatientMrn,
+		&i.ClinicalQuestion,
+		&i.History,
+		&i.LesionBodySite,
+		&i.LesionDuration,
+		&i.ManifestSealedAt,
+		&i.CompleteAt,
+		&i.ReadingGroupID,
+		&i.AssignedTo,
+		&i.DueAt,
+		&i.SubmittedAt,
+		&i.CancelledAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.PriorityRank,
+		&i.RoutedAt,
+		&i.RoutingRuleID,
+		&i.UnroutedReason,
+		&i.ClaimedAt,
+		&i.ClaimExpiresAt,
+		&i.LastSpecialistID,
+		&i.InfoRequest,
+		&i.OverdueFlaggedAt,
+	)
+	return i, err
+}
+
+const caseReadWorker = `-- name: CaseReadWorker :one
+SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at FROM cases WHERE id = $1
+`
+
+// scope: worker — a job (webhook payloads) reads the case its arguments name.
+func (q *Queries) CaseReadWorker(ctx context.Context, db DBTX, id uuid.UUID) (Case, error) {
+	row := db.QueryRow(ctx, caseReadWorker, id)
+	var i Case
+	err := row.Scan(
+		&i.ID,
+		&i.SiteOrgID,
+		&i.CreatedBy,
+		&i.ReferringPhysicianID,
+		&i.Status,
+		&i.Specialty,
+		&i.Priority,
+		&i.PatientName,
+		&i.PatientBirthDate,
+		&i.PatientSex,
+		&i.PatientMrn,
+		&i.ClinicalQuestion,
+		&i.History,
+		&i.LesionBodySite,
+		&i.LesionDuration,
+		&i.ManifestSealedAt,
+		&i.CompleteAt,
+		&i.ReadingGroupID,
+		&i.AssignedTo,
+		&i.DueAt,
+		&i.SubmittedAt,
+		&i.CancelledAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.PriorityRank,
+		&i.RoutedAt,
+		&i.RoutingRuleID,
+		&i.UnroutedReason,
+		&i.ClaimedAt,
+		&i.ClaimExpiresAt,
+		&i.LastSpecialistID,
+		&i.InfoRequest,
+		&i.OverdueFlaggedAt,
+	)
+	return i, err
+}
+
+const caseSealManifest = `-- name: CaseSealManifest :exec
+UPDATE cases SET manifest_sealed_at = now(), complete_at = NULL, updated_at = now()
+WHERE id = $1 AND site_org_id = $2
+`
+
+type CaseSealManifestParams struct {
+	ID        uuid.UUID
+	SiteOrgID uuid.UUID
+}
+
+func (q *Queries) CaseSealManifest(ctx context.Context, db DBTX, arg CaseSealManifestParams) error {
+	_, err := db.Exec(ctx, caseSealManifest, arg.ID, arg.SiteOrgID)
+	return err
+}
+
+const caseSetComplete = `-- name: CaseSetComplete :exec
+UPDATE cases SET complete_at = now() WHERE id = $1 AND site_org_id = $2 AND complete_at IS NULL
+`
+
+type CaseSetCompleteParams struct {
+	ID        uuid.UUID
+	SiteOrgID uuid.UUID
+}
+
+func (q *Queries) CaseSetComplete(ctx context.Context, db DBTX, arg CaseSetCompleteParams) error {
+	_, err := db.Exec(ctx, caseSetComplete, arg.ID, arg.SiteOrgID)
+	return err
+}
+
 const caseUpdateDraft = `-- name: CaseUpdateDraft :one
 UPDATE cases SET
     priority          = coalesce($1, priority),
@@ -532,7 +786,7 @@ UPDATE cases SET
     lesion_body_site  = coalesce($4, lesion_body_site),
     lesion_duration   = coalesce($5, lesion_duration),
     updated_at        = now()
-WHERE id = $6
+WHERE id = $6 AND site_org_id = $7
 RETURNING id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at
 `
 
@@ -543,6 +797,7 @@ type CaseUpdateDraftParams struct {
 	LesionBodySite   *string
 	LesionDuration   *string
 	ID               uuid.UUID
+	SiteOrgID        uuid.UUID
 }
 
 func (q *Queries) CaseUpdateDraft(ctx context.Context, db DBTX, arg CaseUpdateDraftParams) (Case, error) {
@@ -553,6 +808,7 @@ func (q *Queries) CaseUpdateDraft(ctx context.Context, db DBTX, arg CaseUpdateDr
 		arg.LesionBodySite,
 		arg.LesionDuration,
 		arg.ID,
+		arg.SiteOrgID,
 	)
 	var i Case
 	err := row.Scan(
@@ -632,11 +888,27 @@ func (q *Queries) EventInsert(ctx context.Context, db DBTX, arg EventInsertParam
 }
 
 const eventList = `-- name: EventList :many
-SELECT id, case_id, at, actor_id, kind, from_status, to_status, details FROM case_events WHERE case_id = $1 ORDER BY id
+SELECT e.id, e.case_id, e.at, e.actor_id, e.kind, e.from_status, e.to_status, e.details FROM case_events e
+JOIN cases c ON c.id = e.case_id
+WHERE e.case_id = $1
+  AND ($2::boolean OR c.site_org_id = $3 OR c.reading_group_id = $4::uuid)
+ORDER BY e.id
 `
 
-func (q *Queries) EventList(ctx context.Context, db DBTX, caseID uuid.UUID) ([]CaseEvent, error) {
-	rows, err := db.Query(ctx, eventList, caseID)
+type EventListParams struct {
+	CaseID         uuid.UUID
+	Platform       bool
+	SiteOrgID      uuid.UUID
+	ReadingGroupID *uuid.UUID
+}
+
+func (q *Queries) EventList(ctx context.Context, db DBTX, arg EventListParams) ([]CaseEvent, error) {
+	rows, err := db.Query(ctx, eventList,
+		arg.CaseID,
+		arg.Platform,
+		arg.SiteOrgID,
+		arg.ReadingGroupID,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -665,22 +937,34 @@ func (q *Queries) EventList(ctx context.Context, db DBTX, caseID uuid.UUID) ([]C
 }
 
 const fileCount = `-- name: FileCount :one
-SELECT count(*)::int FROM files WHERE case_id = $1
+SELECT count(*)::int FROM files WHERE case_id = $1 AND org_id = $2
 `
 
-func (q *Queries) FileCount(ctx context.Context, db DBTX, caseID uuid.UUID) (int32, error) {
-	row := db.QueryRow(ctx, fileCount, caseID)
+type FileCountParams struct {
+	CaseID    uuid.UUID
+	SiteOrgID uuid.UUID
+}
+
+func (q *Queries) FileCount(ctx context.Context, db DBTX, arg FileCountParams) (int32, error) {
+	row := db.QueryRow(ctx, fileCount, arg.CaseID, arg.SiteOrgID)
 	var column_1 int32
 	err := row.Scan(&column_1)
 	return column_1, err
 }
 
 const manifestDelete = `-- name: ManifestDelete :exec
-DELETE FROM case_manifest_entries WHERE case_id = $1
+DELETE FROM case_manifest_entries m
+USING cases c
+WHERE m.case_id = $1 AND c.id = m.case_id AND c.site_org_id = $2
 `
 
-func (q *Queries) ManifestDelete(ctx context.Context, db DBTX, caseID uuid.UUID) error {
-	_, err := db.Exec(ctx, manifestDelete, caseID)
+type ManifestDeleteParams struct {
+	CaseID    uuid.UUID
+	SiteOrgID uuid.UUID
+}
+
+func (q *Queries) ManifestDelete(ctx context.Context, db DBTX, arg ManifestDeleteParams) error {
+	_, err := db.Exec(ctx, manifestDelete, arg.CaseID, arg.SiteOrgID)
 	return err
 }
 
@@ -708,10 +992,19 @@ func (q *Queries) ManifestInsert(ctx context.Context, db DBTX, arg ManifestInser
 const manifestList = `-- name: ManifestList :many
 SELECT m.sha256, m.name, m.size, f.id AS file_id
 FROM case_manifest_entries m
+JOIN cases c ON c.id = m.case_id
 LEFT JOIN files f ON f.case_id = m.case_id AND f.sha256 = m.sha256
 WHERE m.case_id = $1
+  AND ($2::boolean OR c.site_org_id = $3 OR c.reading_group_id = $4::uuid)
 ORDER BY m.name, m.sha256
 `
+
+type ManifestListParams struct {
+	CaseID         uuid.UUID
+	Platform       bool
+	SiteOrgID      uuid.UUID
+	ReadingGroupID *uuid.UUID
+}
 
 type ManifestListRow struct {
 	Sha256 string
@@ -720,8 +1013,13 @@ type ManifestListRow struct {
 	FileID *uuid.UUID
 }
 
-func (q *Queries) ManifestList(ctx context.Context, db DBTX, caseID uuid.UUID) ([]ManifestListRow, error) {
-	rows, err := db.Query(ctx, manifestList, caseID)
+func (q *Queries) ManifestList(ctx context.Context, db DBTX, arg ManifestListParams) ([]ManifestListRow, error) {
+	rows, err := db.Query(ctx, manifestList,
+		arg.CaseID,
+		arg.Platform,
+		arg.SiteOrgID,
+		arg.ReadingGroupID,
+	)
 	if err != nil {
 		return nil, err
 	}

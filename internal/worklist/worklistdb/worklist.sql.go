@@ -7,9 +7,9 @@ package worklistdb
 
 import (
 	"context"
-	"time"
 
 	"github.com/google/uuid"
+	"time"
 )
 
 const caseBodyParts = `-- name: CaseBodyParts :many
@@ -18,6 +18,7 @@ JOIN dicom_studies st ON st.id = s.study_id
 WHERE st.case_id = $1 AND s.body_part <> ''
 `
 
+// scope: worker — the routing job reads the series of the case it routes.
 func (q *Queries) CaseBodyParts(ctx context.Context, db DBTX, caseID uuid.UUID) ([]string, error) {
 	rows, err := db.Query(ctx, caseBodyParts, caseID)
 	if err != nil {
@@ -38,57 +39,13 @@ func (q *Queries) CaseBodyParts(ctx context.Context, db DBTX, caseID uuid.UUID) 
 	return items, nil
 }
 
-const caseLock = `-- name: CaseLock :one
-SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at FROM cases WHERE id = $1 FOR UPDATE
-`
-
-func (q *Queries) CaseLock(ctx context.Context, db DBTX, id uuid.UUID) (Case, error) {
-	row := db.QueryRow(ctx, caseLock, id)
-	var i Case
-	err := row.Scan(
-		&i.ID,
-		&i.SiteOrgID,
-		&i.CreatedBy,
-		&i.ReferringPhysicianID,
-		&i.Status,
-		&i.Specialty,
-		&i.Priority,
-		&i.PatientName,
-		&i.PatientBirthDate,
-		&i.PatientSex,
-		&i.PatientMrn,
-		&i.ClinicalQuestion,
-		&i.History,
-		&i.LesionBodySite,
-		&i.LesionDuration,
-		&i.ManifestSealedAt,
-		&i.CompleteAt,
-		&i.ReadingGroupID,
-		&i.AssignedTo,
-		&i.DueAt,
-		&i.SubmittedAt,
-		&i.CancelledAt,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.PriorityRank,
-		&i.RoutedAt,
-		&i.RoutingRuleID,
-		&i.UnroutedReason,
-		&i.ClaimedAt,
-		&i.ClaimExpiresAt,
-		&i.LastSpecialistID,
-		&i.InfoRequest,
-		&i.OverdueFlaggedAt,
-	)
-	return i, err
-}
-
 const caseModalities = `-- name: CaseModalities :many
 SELECT DISTINCT s.modality FROM dicom_series s
 JOIN dicom_studies st ON st.id = s.study_id
 WHERE st.case_id = $1 AND s.modality <> ''
 `
 
+// scope: worker — the routing job reads the series of the case it routes.
 func (q *Queries) CaseModalities(ctx context.Context, db DBTX, caseID uuid.UUID) ([]string, error) {
 	rows, err := db.Query(ctx, caseModalities, caseID)
 	if err != nil {
@@ -109,66 +66,6 @@ func (q *Queries) CaseModalities(ctx context.Context, db DBTX, caseID uuid.UUID)
 	return items, nil
 }
 
-const caseRoute = `-- name: CaseRoute :one
-UPDATE cases SET reading_group_id = $1, routing_rule_id = $2,
-    due_at = $3, routed_at = now(), unrouted_reason = NULL, updated_at = now()
-WHERE id = $4
-RETURNING id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at
-`
-
-type CaseRouteParams struct {
-	ReadingGroupID *uuid.UUID
-	RoutingRuleID  *uuid.UUID
-	DueAt          *time.Time
-	ID             uuid.UUID
-}
-
-func (q *Queries) CaseRoute(ctx context.Context, db DBTX, arg CaseRouteParams) (Case, error) {
-	row := db.QueryRow(ctx, caseRoute,
-		arg.ReadingGroupID,
-		arg.RoutingRuleID,
-		arg.DueAt,
-		arg.ID,
-	)
-	var i Case
-	err := row.Scan(
-		&i.ID,
-		&i.SiteOrgID,
-		&i.CreatedBy,
-		&i.ReferringPhysicianID,
-		&i.Status,
-		&i.Specialty,
-		&i.Priority,
-		&i.PatientName,
-		&i.PatientBirthDate,
-		&i.PatientSex,
-		&i.PatientMrn,
-		&i.ClinicalQuestion,
-		&i.History,
-		&i.LesionBodySite,
-		&i.LesionDuration,
-		&i.ManifestSealedAt,
-		&i.CompleteAt,
-		&i.ReadingGroupID,
-		&i.AssignedTo,
-		&i.DueAt,
-		&i.SubmittedAt,
-		&i.CancelledAt,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.PriorityRank,
-		&i.RoutedAt,
-		&i.RoutingRuleID,
-		&i.UnroutedReason,
-		&i.ClaimedAt,
-		&i.ClaimExpiresAt,
-		&i.LastSpecialistID,
-		&i.InfoRequest,
-		&i.OverdueFlaggedAt,
-	)
-	return i, err
-}
-
 const caseUnrouted = `-- name: CaseUnrouted :exec
 UPDATE cases SET unrouted_reason = $1, updated_at = now() WHERE id = $2
 `
@@ -178,78 +75,17 @@ type CaseUnroutedParams struct {
 	ID     uuid.UUID
 }
 
+// scope: worker — the routing job marks the case it could not route.
 func (q *Queries) CaseUnrouted(ctx context.Context, db DBTX, arg CaseUnroutedParams) error {
 	_, err := db.Exec(ctx, caseUnrouted, arg.Reason, arg.ID)
 	return err
-}
-
-const claim = `-- name: Claim :one
-UPDATE cases SET status = 'in_review', assigned_to = $1, last_specialist_id = $1,
-    claimed_at = now(), claim_expires_at = now() + $2::interval, updated_at = now()
-WHERE id = $3 AND reading_group_id = $4
-  AND (status = 'routed' OR (status = 'in_review' AND (claim_expires_at < now() OR assigned_to = $1)))
-RETURNING id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at
-`
-
-type ClaimParams struct {
-	SpecialistID   *uuid.UUID
-	Lease          time.Duration
-	ID             uuid.UUID
-	ReadingGroupID *uuid.UUID
-}
-
-// Claim gives the case to the specialist when nobody holds a live lease:
-// of concurrent claims exactly one row is updated.
-func (q *Queries) Claim(ctx context.Context, db DBTX, arg ClaimParams) (Case, error) {
-	row := db.QueryRow(ctx, claim,
-		arg.SpecialistID,
-		arg.Lease,
-		arg.ID,
-		arg.ReadingGroupID,
-	)
-	var i Case
-	err := row.Scan(
-		&i.ID,
-		&i.SiteOrgID,
-		&i.CreatedBy,
-		&i.ReferringPhysicianID,
-		&i.Status,
-		&i.Specialty,
-		&i.Priority,
-		&i.PatientName,
-		&i.PatientBirthDate,
-		&i.PatientSex,
-		&i.PatientMrn,
-		&i.ClinicalQuestion,
-		&i.History,
-		&i.LesionBodySite,
-		&i.LesionDuration,
-		&i.ManifestSealedAt,
-		&i.CompleteAt,
-		&i.ReadingGroupID,
-		&i.AssignedTo,
-		&i.DueAt,
-		&i.SubmittedAt,
-		&i.CancelledAt,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.PriorityRank,
-		&i.RoutedAt,
-		&i.RoutingRuleID,
-		&i.UnroutedReason,
-		&i.ClaimedAt,
-		&i.ClaimExpiresAt,
-		&i.LastSpecialistID,
-		&i.InfoRequest,
-		&i.OverdueFlaggedAt,
-	)
-	return i, err
 }
 
 const expiredLeases = `-- name: ExpiredLeases :many
 SELECT id FROM cases WHERE status = 'in_review' AND claim_expires_at < now() ORDER BY claim_expires_at LIMIT 500
 `
 
+// scope: worker — the lease expiry job finds lapsed claims of every reading group.
 func (q *Queries) ExpiredLeases(ctx context.Context, db DBTX) ([]uuid.UUID, error) {
 	rows, err := db.Query(ctx, expiredLeases)
 	if err != nil {
@@ -271,239 +107,60 @@ func (q *Queries) ExpiredLeases(ctx context.Context, db DBTX) ([]uuid.UUID, erro
 }
 
 const orgKind = `-- name: OrgKind :one
-SELECT kind, specialties FROM orgs WHERE id = $1
+SELECT kind, specialties FROM orgs WHERE id = $1 AND ($2::boolean OR id = $3)
 `
+
+type OrgKindParams struct {
+	ID       uuid.UUID
+	Platform bool
+	OrgID    uuid.UUID
+}
 
 type OrgKindRow struct {
 	Kind        string
 	Specialties []string
 }
 
-func (q *Queries) OrgKind(ctx context.Context, db DBTX, id uuid.UUID) (OrgKindRow, error) {
-	row := db.QueryRow(ctx, orgKind, id)
+func (q *Queries) OrgKind(ctx context.Context, db DBTX, arg OrgKindParams) (OrgKindRow, error) {
+	row := db.QueryRow(ctx, orgKind, arg.ID, arg.Platform, arg.OrgID)
 	var i OrgKindRow
 	err := row.Scan(&i.Kind, &i.Specialties)
 	return i, err
 }
 
-const reassign = `-- name: Reassign :one
-UPDATE cases SET status = 'in_review', assigned_to = $1, last_specialist_id = $1,
-    claimed_at = now(), claim_expires_at = now() + $2::interval, updated_at = now()
-WHERE id = $3 AND reading_group_id = $4 AND status IN ('routed', 'in_review')
-RETURNING id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at
-`
-
-type ReassignParams struct {
-	SpecialistID   *uuid.UUID
-	Lease          time.Duration
-	ID             uuid.UUID
-	ReadingGroupID *uuid.UUID
-}
-
-func (q *Queries) Reassign(ctx context.Context, db DBTX, arg ReassignParams) (Case, error) {
-	row := db.QueryRow(ctx, reassign,
-		arg.SpecialistID,
-		arg.Lease,
-		arg.ID,
-		arg.ReadingGroupID,
-	)
-	var i Case
-	err := row.Scan(
-		&i.ID,
-		&i.SiteOrgID,
-		&i.CreatedBy,
-		&i.ReferringPhysicianID,
-		&i.Status,
-		&i.Specialty,
-		&i.Priority,
-		&i.PatientName,
-		&i.PatientBirthDate,
-		&i.PatientSex,
-		&i.PatientMrn,
-		&i.ClinicalQuestion,
-		&i.History,
-		&i.LesionBodySite,
-		&i.LesionDuration,
-		&i.ManifestSealedAt,
-		&i.CompleteAt,
-		&i.ReadingGroupID,
-		&i.AssignedTo,
-		&i.DueAt,
-		&i.SubmittedAt,
-		&i.CancelledAt,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.PriorityRank,
-		&i.RoutedAt,
-		&i.RoutingRuleID,
-		&i.UnroutedReason,
-		&i.ClaimedAt,
-		&i.ClaimExpiresAt,
-		&i.LastSpecialistID,
-		&i.InfoRequest,
-		&i.OverdueFlaggedAt,
-	)
-	return i, err
-}
-
-const release = `-- name: Release :one
-UPDATE cases SET status = 'routed', assigned_to = NULL, claimed_at = NULL, claim_expires_at = NULL, updated_at = now()
-WHERE id = $1 AND reading_group_id = $2 AND status = 'in_review'
-  AND (assigned_to = $3 OR $4::boolean)
-RETURNING id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at
-`
-
-type ReleaseParams struct {
-	ID             uuid.UUID
-	ReadingGroupID *uuid.UUID
-	SpecialistID   *uuid.UUID
-	Force          bool
-}
-
-func (q *Queries) Release(ctx context.Context, db DBTX, arg ReleaseParams) (Case, error) {
-	row := db.QueryRow(ctx, release,
-		arg.ID,
-		arg.ReadingGroupID,
-		arg.SpecialistID,
-		arg.Force,
-	)
-	var i Case
-	err := row.Scan(
-		&i.ID,
-		&i.SiteOrgID,
-		&i.CreatedBy,
-		&i.ReferringPhysicianID,
-		&i.Status,
-		&i.Specialty,
-		&i.Priority,
-		&i.PatientName,
-		&i.PatientBirthDate,
-		&i.PatientSex,
-		&i.PatientMrn,
-		&i.ClinicalQuestion,
-		&i.History,
-		&i.LesionBodySite,
-		&i.LesionDuration,
-		&i.ManifestSealedAt,
-		&i.CompleteAt,
-		&i.ReadingGroupID,
-		&i.AssignedTo,
-		&i.DueAt,
-		&i.SubmittedAt,
-		&i.CancelledAt,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.PriorityRank,
-		&i.RoutedAt,
-		&i.RoutingRuleID,
-		&i.UnroutedReason,
-		&i.ClaimedAt,
-		&i.ClaimExpiresAt,
-		&i.LastSpecialistID,
-		&i.InfoRequest,
-		&i.OverdueFlaggedAt,
-	)
-	return i, err
-}
-
-const releaseExpired = `-- name: ReleaseExpired :execrows
-UPDATE cases SET status = 'routed', assigned_to = NULL, claimed_at = NULL, claim_expires_at = NULL, updated_at = now()
-WHERE id = $1 AND status = 'in_review' AND claim_expires_at < now()
-`
-
-// ReleaseExpired returns one case whose claim lapsed to the worklist.
-func (q *Queries) ReleaseExpired(ctx context.Context, db DBTX, id uuid.UUID) (int64, error) {
-	result, err := db.Exec(ctx, releaseExpired, id)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
 const renewLease = `-- name: RenewLease :exec
 UPDATE cases SET claim_expires_at = now() + $1::interval
-WHERE id = $2 AND status = 'in_review' AND assigned_to = $3
+WHERE id = $2 AND reading_group_id = $3 AND status = 'in_review' AND assigned_to = $4
 `
 
 type RenewLeaseParams struct {
-	Lease        time.Duration
-	ID           uuid.UUID
-	SpecialistID *uuid.UUID
+	Lease          time.Duration
+	ID             uuid.UUID
+	ReadingGroupID *uuid.UUID
+	SpecialistID   *uuid.UUID
 }
 
 func (q *Queries) RenewLease(ctx context.Context, db DBTX, arg RenewLeaseParams) error {
-	_, err := db.Exec(ctx, renewLease, arg.Lease, arg.ID, arg.SpecialistID)
+	_, err := db.Exec(ctx, renewLease,
+		arg.Lease,
+		arg.ID,
+		arg.ReadingGroupID,
+		arg.SpecialistID,
+	)
 	return err
 }
 
-const requestInfo = `-- name: RequestInfo :one
-UPDATE cases SET status = 'info_requested', info_request = $1, assigned_to = NULL,
-    last_specialist_id = $2,
-    claimed_at = NULL, claim_expires_at = NULL, updated_at = now()
-WHERE id = $3 AND reading_group_id = $4 AND status IN ('routed', 'in_review')
-  AND (status = 'routed' OR assigned_to = $2)
-RETURNING id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at
-`
-
-type RequestInfoParams struct {
-	Message        *string
-	SpecialistID   *uuid.UUID
-	ID             uuid.UUID
-	ReadingGroupID *uuid.UUID
-}
-
-func (q *Queries) RequestInfo(ctx context.Context, db DBTX, arg RequestInfoParams) (Case, error) {
-	row := db.QueryRow(ctx, requestInfo,
-		arg.Message,
-		arg.SpecialistID,
-		arg.ID,
-		arg.ReadingGroupID,
-	)
-	var i Case
-	err := row.Scan(
-		&i.ID,
-		&i.SiteOrgID,
-		&i.CreatedBy,
-		&i.ReferringPhysicianID,
-		&i.Status,
-		&i.Specialty,
-		&i.Priority,
-		&i.PatientName,
-		&i.PatientBirthDate,
-		&i.PatientSex,
-		&i.PatientMrn,
-		&i.ClinicalQuestion,
-		&i.History,
-		&i.LesionBodySite,
-		&i.LesionDuration,
-		&i.ManifestSealedAt,
-		&i.CompleteAt,
-		&i.ReadingGroupID,
-		&i.AssignedTo,
-		&i.DueAt,
-		&i.SubmittedAt,
-		&i.CancelledAt,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.PriorityRank,
-		&i.RoutedAt,
-		&i.RoutingRuleID,
-		&i.UnroutedReason,
-		&i.ClaimedAt,
-		&i.ClaimExpiresAt,
-		&i.LastSpecialistID,
-		&i.InfoRequest,
-		&i.OverdueFlaggedAt,
-	)
-	return i, err
-}
-
 const ruleDelete = `-- name: RuleDelete :execrows
-DELETE FROM routing_rules WHERE id = $1
+DELETE FROM routing_rules WHERE id = $1 AND $2::boolean
 `
 
-func (q *Queries) RuleDelete(ctx context.Context, db DBTX, id uuid.UUID) (int64, error) {
-	result, err := db.Exec(ctx, ruleDelete, id)
+type RuleDeleteParams struct {
+	ID       uuid.UUID
+	Platform bool
+}
+
+func (q *Queries) RuleDelete(ctx context.Context, db DBTX, arg RuleDeleteParams) (int64, error) {
+	result, err := db.Exec(ctx, ruleDelete, arg.ID, arg.Platform)
 	if err != nil {
 		return 0, err
 	}
@@ -511,11 +168,16 @@ func (q *Queries) RuleDelete(ctx context.Context, db DBTX, id uuid.UUID) (int64,
 }
 
 const ruleGet = `-- name: RuleGet :one
-SELECT id, position, name, specialty, modality, body_site, site_org_id, reading_group_id, is_default, enabled, created_at, updated_at FROM routing_rules WHERE id = $1
+SELECT id, position, name, specialty, modality, body_site, site_org_id, reading_group_id, is_default, enabled, created_at, updated_at FROM routing_rules WHERE id = $1 AND $2::boolean
 `
 
-func (q *Queries) RuleGet(ctx context.Context, db DBTX, id uuid.UUID) (RoutingRule, error) {
-	row := db.QueryRow(ctx, ruleGet, id)
+type RuleGetParams struct {
+	ID       uuid.UUID
+	Platform bool
+}
+
+func (q *Queries) RuleGet(ctx context.Context, db DBTX, arg RuleGetParams) (RoutingRule, error) {
+	row := db.QueryRow(ctx, ruleGet, arg.ID, arg.Platform)
 	var i RoutingRule
 	err := row.Scan(
 		&i.ID,
@@ -555,7 +217,11 @@ type RuleInsertParams struct {
 }
 
 // Queries of the worklist package: routing rules, service levels, routing,
-// the worklist itself, and claims.
+// the worklist itself, and claims. Case status changes and case locks are
+// the cases package's (cases.Move, cases.Lock). A statement serving a request
+// takes the caller's scope (@reading_group_id, or @platform, true only for
+// platform admins, who manage routing rules); the routing job's and the
+// lease expiry's statements say so with a "scope: worker" line.
 func (q *Queries) RuleInsert(ctx context.Context, db DBTX, arg RuleInsertParams) (RoutingRule, error) {
 	row := db.QueryRow(ctx, ruleInsert,
 		arg.Position,
@@ -587,11 +253,11 @@ func (q *Queries) RuleInsert(ctx context.Context, db DBTX, arg RuleInsertParams)
 }
 
 const ruleList = `-- name: RuleList :many
-SELECT id, position, name, specialty, modality, body_site, site_org_id, reading_group_id, is_default, enabled, created_at, updated_at FROM routing_rules ORDER BY specialty, is_default, position, created_at
+SELECT id, position, name, specialty, modality, body_site, site_org_id, reading_group_id, is_default, enabled, created_at, updated_at FROM routing_rules WHERE $1::boolean ORDER BY specialty, is_default, position, created_at
 `
 
-func (q *Queries) RuleList(ctx context.Context, db DBTX) ([]RoutingRule, error) {
-	rows, err := db.Query(ctx, ruleList)
+func (q *Queries) RuleList(ctx context.Context, db DBTX, platform bool) ([]RoutingRule, error) {
+	rows, err := db.Query(ctx, ruleList, platform)
 	if err != nil {
 		return nil, err
 	}
@@ -630,7 +296,7 @@ UPDATE routing_rules SET
     enabled = coalesce($3, enabled),
     reading_group_id = coalesce($4, reading_group_id),
     updated_at = now()
-WHERE id = $5
+WHERE id = $5 AND $6::boolean
 RETURNING id, position, name, specialty, modality, body_site, site_org_id, reading_group_id, is_default, enabled, created_at, updated_at
 `
 
@@ -640,6 +306,7 @@ type RuleUpdateParams struct {
 	Enabled        *bool
 	ReadingGroupID *uuid.UUID
 	ID             uuid.UUID
+	Platform       bool
 }
 
 func (q *Queries) RuleUpdate(ctx context.Context, db DBTX, arg RuleUpdateParams) (RoutingRule, error) {
@@ -649,6 +316,7 @@ func (q *Queries) RuleUpdate(ctx context.Context, db DBTX, arg RuleUpdateParams)
 		arg.Enabled,
 		arg.ReadingGroupID,
 		arg.ID,
+		arg.Platform,
 	)
 	var i RoutingRule
 	err := row.Scan(
@@ -674,6 +342,7 @@ WHERE specialty = $1 AND enabled
 ORDER BY is_default, position, created_at
 `
 
+// scope: worker — the routing job reads the platform's rules for the case it routes.
 // RulesForSpecialty returns the enabled rules in the order they are tried:
 // specific rules by position, then the default.
 func (q *Queries) RulesForSpecialty(ctx context.Context, db DBTX, specialty string) ([]RoutingRule, error) {
@@ -791,11 +460,13 @@ func (q *Queries) SpecialistInGroup(ctx context.Context, db DBTX, arg Specialist
 }
 
 const unroutedList = `-- name: UnroutedList :many
-SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at FROM cases WHERE status = 'submitted' AND unrouted_reason IS NOT NULL ORDER BY submitted_at
+SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at FROM cases
+WHERE $1::boolean AND status = 'submitted' AND unrouted_reason IS NOT NULL
+ORDER BY submitted_at, id
 `
 
-func (q *Queries) UnroutedList(ctx context.Context, db DBTX) ([]Case, error) {
-	rows, err := db.Query(ctx, unroutedList)
+func (q *Queries) UnroutedList(ctx context.Context, db DBTX, platform bool) ([]Case, error) {
+	rows, err := db.Query(ctx, unroutedList, platform)
 	if err != nil {
 		return nil, err
 	}
