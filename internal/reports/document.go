@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/teleread/teleread/internal/cases"
+	"github.com/teleread/teleread/internal/reports/reportsdb"
 )
 
 // document is everything the outward forms of a report (PDF, FHIR, webhook)
@@ -35,21 +36,17 @@ type Study struct {
 }
 
 // document loads the surroundings of r, a report of case c.
-func (s *Service) document(ctx context.Context, r Report, c cases.Case) (document, error) {
+func (s *Service) document(ctx context.Context, sc cases.Scope, r Report, c cases.Case) (document, error) {
 	d := document{Report: r, Case: c, Links: s.LinksOf(r.ID)}
-	var err error
-	if d.SiteName, err = s.q.OrgName(ctx, s.pool, c.SiteOrgID); err != nil {
-		return document{}, fmt.Errorf("site of case %s: %w", c.ID, err)
+	pp := sc.Params()
+	parties, err := s.q.CaseParties(ctx, s.pool, reportsdb.CasePartiesParams{CaseID: c.ID, Platform: pp.Platform,
+		SiteOrgID: pp.SiteOrgID, ReadingGroupID: pp.ReadingGroupID})
+	if err != nil {
+		return document{}, fmt.Errorf("site, reading group and referring physician of case %s: %w", c.ID, err)
 	}
-	if c.ReadingGroupID != nil {
-		if d.GroupName, err = s.q.OrgName(ctx, s.pool, *c.ReadingGroupID); err != nil {
-			return document{}, fmt.Errorf("reading group of case %s: %w", c.ID, err)
-		}
-	}
-	if d.ReferringName, err = s.q.UserName(ctx, s.pool, c.ReferringPhysicianID); err != nil {
-		return document{}, fmt.Errorf("referring physician of case %s: %w", c.ID, err)
-	}
-	studies, err := s.q.StudyList(ctx, s.pool, c.ID)
+	d.SiteName, d.GroupName, d.ReferringName = parties.SiteName, parties.GroupName, parties.ReferringName
+	studies, err := s.q.StudyList(ctx, s.pool, reportsdb.StudyListParams{CaseID: c.ID, Platform: pp.Platform,
+		SiteOrgID: pp.SiteOrgID, ReadingGroupID: pp.ReadingGroupID})
 	if err != nil {
 		return document{}, fmt.Errorf("studies of case %s: %w", c.ID, err)
 	}
@@ -85,13 +82,13 @@ func (s *Service) loadByID(ctx context.Context, id uuid.UUID) (Report, cases.Cas
 	if err != nil {
 		return Report{}, cases.Case{}, fmt.Errorf("report %s: %w", id, err)
 	}
-	r, err := s.complete(ctx, s.pool, row)
-	if err != nil {
-		return Report{}, cases.Case{}, err
-	}
-	c, err := s.q.CaseGet(ctx, s.pool, r.CaseID)
+	c, err := cases.Read(ctx, s.pool, cases.WorkerScope(), row.CaseID)
 	if err != nil {
 		return Report{}, cases.Case{}, fmt.Errorf("case of report %s: %w", id, err)
 	}
-	return r, cases.Case(c), nil
+	r, err := s.complete(ctx, s.pool, cases.SiteScope(c.SiteOrgID), row)
+	if err != nil {
+		return Report{}, cases.Case{}, err
+	}
+	return r, c, nil
 }

@@ -59,7 +59,7 @@ func (s *Service) SaveDraft(ctx context.Context, p *identity.Principal, caseID u
 		if err != nil {
 			return err
 		}
-		cur, err := s.q.ReportGetForUpdate(ctx, tx, caseID)
+		cur, err := s.q.ReportGetForUpdate(ctx, tx, reportsdb.ReportGetForUpdateParams{CaseID: caseID, ReadingGroupID: &p.OrgID})
 		exists := err == nil
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("load report: %w", err)
@@ -102,10 +102,10 @@ func (s *Service) SaveDraft(ctx context.Context, p *identity.Principal, caseID u
 		case sameContent(cur, in):
 			row = cur
 		default:
-			if err := s.q.ReportVersionInsert(ctx, tx, cur.ID); err != nil {
+			if err := s.q.ReportVersionInsert(ctx, tx, reportsdb.ReportVersionInsertParams{ID: cur.ID, ReadingGroupID: &p.OrgID}); err != nil {
 				return fmt.Errorf("keep report version: %w", err)
 			}
-			row, err = s.q.ReportUpdateDraft(ctx, tx, reportsdb.ReportUpdateDraftParams{ID: cur.ID, Findings: in.Findings,
+			row, err = s.q.ReportUpdateDraft(ctx, tx, reportsdb.ReportUpdateDraftParams{ID: cur.ID, ReadingGroupID: &p.OrgID, Findings: in.Findings,
 				Impression: in.Impression, Diagnoses: diagnoses, Recommendations: in.Recommendations,
 				FollowUp: in.FollowUp, Critical: in.Critical, UpdatedBy: p.UserID})
 			if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/teleread/teleread/internal/apperr"
+	"github.com/teleread/teleread/internal/cases"
 	"github.com/teleread/teleread/internal/identity"
 )
 
@@ -133,7 +134,7 @@ func (s *Service) FHIR(ctx context.Context, p *identity.Principal, id uuid.UUID)
 	if !r.Signed() {
 		return nil, apperr.New(apperr.Conflict, "the report is a draft: it has a FHIR form once signed")
 	}
-	d, err := s.document(ctx, r, c)
+	d, err := s.document(ctx, cases.ScopeOf(p), r, c)
 	if err != nil {
 		return nil, err
 	}

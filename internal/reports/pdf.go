@@ -10,6 +10,7 @@ import (
 	"github.com/go-pdf/fpdf"
 	"github.com/google/uuid"
 
+	"github.com/teleread/teleread/internal/cases"
 	"github.com/teleread/teleread/internal/identity"
 	"github.com/teleread/teleread/internal/reports/reportsdb"
 )
@@ -57,11 +58,12 @@ func (s *Service) PDF(ctx context.Context, p *identity.Principal, id uuid.UUID) 
 	if err != nil {
 		return nil, err
 	}
-	d, err := s.document(ctx, r, c)
+	sc := cases.ScopeOf(p)
+	d, err := s.document(ctx, sc, r, c)
 	if err != nil {
 		return nil, err
 	}
-	images, missing, err := s.keyImages(ctx, c.ID)
+	images, missing, err := s.keyImages(ctx, sc, c.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -78,8 +80,10 @@ func (s *Service) PDF(ctx context.Context, p *identity.Principal, id uuid.UUID) 
 // keyImages reads the ready previews of the case's files (one per DICOM
 // series) from object storage. An image that cannot be read is counted in
 // missing rather than failing the report.
-func (s *Service) keyImages(ctx context.Context, caseID uuid.UUID) ([]keyImage, int, error) {
-	rows, err := s.q.KeyImages(ctx, s.pool, reportsdb.KeyImagesParams{CaseID: caseID, Lim: int32(s.opts.MaxKeyImages)})
+func (s *Service) keyImages(ctx context.Context, sc cases.Scope, caseID uuid.UUID) ([]keyImage, int, error) {
+	pp := sc.Params()
+	rows, err := s.q.KeyImages(ctx, s.pool, reportsdb.KeyImagesParams{CaseID: caseID, Platform: pp.Platform,
+		SiteOrgID: pp.SiteOrgID, ReadingGroupID: pp.ReadingGroupID, Lim: int32(s.opts.MaxKeyImages)})
 	if err != nil {
 		return nil, 0, fmt.Errorf("key images: %w", err)
 	}

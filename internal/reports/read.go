@@ -47,15 +47,16 @@ func (s *Service) visible(ctx context.Context, p *identity.Principal, id, caseID
 	if err != nil {
 		return Report{}, cases.Case{}, postgres.Translate(err, "report")
 	}
-	r, err := s.complete(ctx, s.pool, row)
+	sc := cases.ScopeOf(p)
+	r, err := s.complete(ctx, s.pool, sc, row)
 	if err != nil {
 		return Report{}, cases.Case{}, err
 	}
-	c, err := s.q.CaseGet(ctx, s.pool, r.CaseID)
+	c, err := cases.Read(ctx, s.pool, sc, r.CaseID)
 	if err != nil {
 		return Report{}, cases.Case{}, fmt.Errorf("case of report %s: %w", r.ID, err)
 	}
-	return r, cases.Case(c), nil
+	return r, c, nil
 }
 
 // viewed audits a read of r (action report.view, report.pdf or

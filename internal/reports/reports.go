@@ -9,7 +9,6 @@ package reports
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -187,31 +186,13 @@ func (s *Service) LinksOf(id uuid.UUID) Links {
 // specialistOf checks that p is a specialist of a reading group: others
 // cannot see the case at all (404); a reading group member without the role
 // may not write (403).
-func specialistOf(p *identity.Principal) error {
-	if p.OrgKind != identity.OrgReadingGroup {
-		return apperr.New(apperr.NotFound, "case not found")
-	}
-	if !p.Has(identity.RoleSpecialist) {
-		return apperr.New(apperr.Forbidden, "only specialists of the reading group write reports")
-	}
-	return nil
-}
+func specialistOf(p *identity.Principal) error { return cases.SpecialistOf(p, "write reports") }
 
 // lockCase locks the case for a change to its report, if it is routed to
 // p's reading group; otherwise it is not found. The case is always locked
 // before its report, here and in the worklist, so writers never deadlock.
 func (s *Service) lockCase(ctx context.Context, tx pgx.Tx, p *identity.Principal, id uuid.UUID) (cases.Case, error) {
-	c, err := s.q.CaseLock(ctx, tx, id)
-	if err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return cases.Case{}, apperr.New(apperr.NotFound, "case not found")
-		}
-		return cases.Case{}, fmt.Errorf("lock case %s: %w", id, err)
-	}
-	if c.ReadingGroupID == nil || *c.ReadingGroupID != p.OrgID {
-		return cases.Case{}, apperr.New(apperr.NotFound, "case not found")
-	}
-	return cases.Case(c), nil
+	return cases.Lock(ctx, tx, cases.GroupScope(p.OrgID), id)
 }
 
 // holdsClaim checks that p holds the claim on c: only the claimant drafts
@@ -249,12 +230,14 @@ func fromRow(r reportsdb.Report) (Report, error) {
 }
 
 // complete loads r's signatures and addenda.
-func (s *Service) complete(ctx context.Context, db reportsdb.DBTX, row reportsdb.Report) (Report, error) {
+func (s *Service) complete(ctx context.Context, db reportsdb.DBTX, sc cases.Scope, row reportsdb.Report) (Report, error) {
 	r, err := fromRow(row)
 	if err != nil {
 		return Report{}, err
 	}
-	sigs, err := s.q.SignatureList(ctx, db, r.ID)
+	pp := sc.Params()
+	sigs, err := s.q.SignatureList(ctx, db, reportsdb.SignatureListParams{ReportID: r.ID, Platform: pp.Platform,
+		SiteOrgID: pp.SiteOrgID, ReadingGroupID: pp.ReadingGroupID})
 	if err != nil {
 		return Report{}, fmt.Errorf("report signatures: %w", err)
 	}
@@ -262,7 +245,8 @@ func (s *Service) complete(ctx context.Context, db reportsdb.DBTX, row reportsdb
 		r.Signatures = append(r.Signatures, Signature{Kind: sg.Kind, SignerID: sg.SignerID, SignerName: sg.SignerName,
 			SignedAt: sg.SignedAt, ContentSHA256: sg.ContentSha256, SHA256: sg.Sha256})
 	}
-	add, err := s.q.AddendumList(ctx, db, r.ID)
+	add, err := s.q.AddendumList(ctx, db, reportsdb.AddendumListParams{ReportID: r.ID, Platform: pp.Platform,
+		SiteOrgID: pp.SiteOrgID, ReadingGroupID: pp.ReadingGroupID})
 	if err != nil {
 		return Report{}, fmt.Errorf("report addenda: %w", err)
 	}

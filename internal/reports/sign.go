@@ -46,7 +46,7 @@ func (s *Service) Sign(ctx context.Context, p *identity.Principal, caseID uuid.U
 			return err
 		}
 		claimedAt = c.ClaimedAt
-		row, err := s.q.ReportGetForUpdate(ctx, tx, caseID)
+		row, err := s.q.ReportGetForUpdate(ctx, tx, reportsdb.ReportGetForUpdateParams{CaseID: caseID, ReadingGroupID: &p.OrgID})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return apperr.New(apperr.Conflict, "there is no draft to sign: save one first")
 		}
@@ -59,7 +59,7 @@ func (s *Service) Sign(ctx context.Context, p *identity.Principal, caseID uuid.U
 		if err := holdsClaim(c, p); err != nil {
 			return err
 		}
-		r, err := s.complete(ctx, tx, row)
+		r, err := s.complete(ctx, tx, cases.GroupScope(p.OrgID), row)
 		if err != nil {
 			return err
 		}
@@ -98,7 +98,7 @@ func (s *Service) Sign(ctx context.Context, p *identity.Principal, caseID uuid.U
 			ContentSha256: sig.ContentSHA256, Sha256: sig.SHA256}); err != nil {
 			return postgres.Translate(err, "signature")
 		}
-		row, err = s.q.ReportSetSigned(ctx, tx, reportsdb.ReportSetSignedParams{ID: r.ID, Status: sig.Kind,
+		row, err = s.q.ReportSetSigned(ctx, tx, reportsdb.ReportSetSignedParams{ID: r.ID, ReadingGroupID: &p.OrgID, Status: sig.Kind,
 			ContentSha256: &sig.ContentSHA256})
 		if err != nil {
 			return fmt.Errorf("mark report signed: %w", err)
@@ -108,8 +108,8 @@ func (s *Service) Sign(ctx context.Context, p *identity.Principal, caseID uuid.U
 		if sig.Kind == StatusPreliminary {
 			event = EventPreliminary
 			spec := p.UserID
-			if _, err := s.q.CaseReturnForSecondRead(ctx, tx, reportsdb.CaseReturnForSecondReadParams{ID: caseID,
-				SpecialistID: &spec}); err != nil {
+			if _, err := cases.Move(ctx, tx, cases.GroupScope(p.OrgID), caseID, cases.Step{From: cases.StatusInReview,
+				To: cases.StatusRouted, Only: []cases.Status{cases.StatusInReview}, Held: &cases.Held{By: &spec}}); err != nil {
 				return fmt.Errorf("return case for second read: %w", err)
 			}
 			from := cases.StatusInReview
@@ -118,7 +118,12 @@ func (s *Service) Sign(ctx context.Context, p *identity.Principal, caseID uuid.U
 				return err
 			}
 		} else {
-			if _, err := cases.Transition(ctx, tx, caseID, cases.StatusInReview, p, cases.StatusReported, details); err != nil {
+			from := cases.StatusInReview
+			if _, err := cases.Move(ctx, tx, cases.GroupScope(p.OrgID), caseID, cases.Step{From: from,
+				To: cases.StatusReported, Held: &cases.Held{By: &p.UserID}}); err != nil {
+				return err
+			}
+			if err := cases.AppendEvent(ctx, tx, caseID, p, "status", &from, cases.StatusReported, details); err != nil {
 				return err
 			}
 		}
@@ -131,7 +136,7 @@ func (s *Service) Sign(ctx context.Context, p *identity.Principal, caseID uuid.U
 			Event: event, Critical: r.Critical}); err != nil {
 			return fmt.Errorf("enqueue delivery: %w", err)
 		}
-		out, err = s.complete(ctx, tx, row)
+		out, err = s.complete(ctx, tx, cases.GroupScope(p.OrgID), row)
 		return err
 	})
 	if err == nil && out.Status == StatusFinal && claimedAt != nil && s.opts.ObserveStep != nil {
@@ -158,7 +163,7 @@ func (s *Service) signerName(ctx context.Context, tx pgx.Tx, p *identity.Princip
 	if p.Name != "" {
 		return p.Name, nil
 	}
-	name, err := s.q.UserName(ctx, tx, p.UserID)
+	name, err := s.q.UserName(ctx, tx, reportsdb.UserNameParams{ID: p.UserID, OrgID: p.OrgID})
 	if err != nil {
 		return "", fmt.Errorf("signer name: %w", err)
 	}
@@ -180,7 +185,7 @@ func (s *Service) AddAddendum(ctx context.Context, p *identity.Principal, caseID
 		if err != nil {
 			return err
 		}
-		row, err := s.q.ReportGetForUpdate(ctx, tx, caseID)
+		row, err := s.q.ReportGetForUpdate(ctx, tx, reportsdb.ReportGetForUpdateParams{CaseID: caseID, ReadingGroupID: &p.OrgID})
 		if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.Status == StatusDraft) {
 			return apperr.New(apperr.Conflict, "the report is not signed yet: change the draft instead of adding an addendum")
 		}

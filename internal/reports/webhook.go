@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/teleread/teleread/internal/apperr"
+	"github.com/teleread/teleread/internal/cases"
 )
 
 // The webhook payload: what the referring site's EHR receives. It carries
@@ -84,7 +85,7 @@ func (s *Service) WebhookPayload(ctx context.Context, id uuid.UUID, event string
 	if !r.Signed() {
 		return nil, apperr.New(apperr.Conflict, "report %s is not signed", id)
 	}
-	d, err := s.document(ctx, r, c)
+	d, err := s.document(ctx, cases.SiteScope(c.SiteOrgID), r, c)
 	if err != nil {
 		return nil, err
 	}

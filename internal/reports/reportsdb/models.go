@@ -10,42 +10,6 @@ import (
 	"github.com/google/uuid"
 )
 
-type Case struct {
-	ID                   uuid.UUID
-	SiteOrgID            uuid.UUID
-	CreatedBy            uuid.UUID
-	ReferringPhysicianID uuid.UUID
-	Status               string
-	Specialty            string
-	Priority             string
-	PatientName          string
-	PatientBirthDate     time.Time
-	PatientSex           string
-	PatientMrn           string
-	ClinicalQuestion     string
-	History              string
-	LesionBodySite       *string
-	LesionDuration       *string
-	ManifestSealedAt     *time.Time
-	CompleteAt           *time.Time
-	ReadingGroupID       *uuid.UUID
-	AssignedTo           *uuid.UUID
-	DueAt                *time.Time
-	SubmittedAt          *time.Time
-	CancelledAt          *time.Time
-	CreatedAt            time.Time
-	UpdatedAt            time.Time
-	PriorityRank         *int16
-	RoutedAt             *time.Time
-	RoutingRuleID        *uuid.UUID
-	UnroutedReason       *string
-	ClaimedAt            *time.Time
-	ClaimExpiresAt       *time.Time
-	LastSpecialistID     *uuid.UUID
-	InfoRequest          *string
-	OverdueFlaggedAt     *time.Time
-}
-
 type Report struct {
 	ID              uuid.UUID
 	CaseID          uuid.UUID

@@ -50,11 +50,26 @@ func (q *Queries) AddendumInsert(ctx context.Context, db DBTX, arg AddendumInser
 }
 
 const addendumList = `-- name: AddendumList :many
-SELECT id, report_id, text, signer_id, signer_name, signed_at, sha256 FROM report_addenda WHERE report_id = $1 ORDER BY signed_at, id
+SELECT a.id, a.report_id, a.text, a.signer_id, a.signer_name, a.signed_at, a.sha256 FROM report_addenda a
+JOIN reports r ON r.id = a.report_id JOIN cases c ON c.id = r.case_id
+WHERE a.report_id = $1 AND ($2::boolean OR c.site_org_id = $3 OR c.reading_group_id = $4::uuid)
+ORDER BY a.signed_at, a.id
 `
 
-func (q *Queries) AddendumList(ctx context.Context, db DBTX, reportID uuid.UUID) ([]ReportAddenda, error) {
-	rows, err := db.Query(ctx, addendumList, reportID)
+type AddendumListParams struct {
+	ReportID       uuid.UUID
+	Platform       bool
+	SiteOrgID      uuid.UUID
+	ReadingGroupID *uuid.UUID
+}
+
+func (q *Queries) AddendumList(ctx context.Context, db DBTX, arg AddendumListParams) ([]ReportAddenda, error) {
+	rows, err := db.Query(ctx, addendumList,
+		arg.ReportID,
+		arg.Platform,
+		arg.SiteOrgID,
+		arg.ReadingGroupID,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -81,154 +96,39 @@ func (q *Queries) AddendumList(ctx context.Context, db DBTX, reportID uuid.UUID)
 	return items, nil
 }
 
-const caseGet = `-- name: CaseGet :one
-SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at FROM cases WHERE id = $1
+const caseParties = `-- name: CaseParties :one
+SELECT s.name AS site_name, coalesce(g.name, '')::text AS group_name, u.name AS referring_name
+FROM cases c
+JOIN orgs s ON s.id = c.site_org_id
+LEFT JOIN orgs g ON g.id = c.reading_group_id
+JOIN users u ON u.id = c.referring_physician_id
+WHERE c.id = $1 AND ($2::boolean OR c.site_org_id = $3 OR c.reading_group_id = $4::uuid)
 `
 
-func (q *Queries) CaseGet(ctx context.Context, db DBTX, id uuid.UUID) (Case, error) {
-	row := db.QueryRow(ctx, caseGet, id)
-	var i Case
-	err := row.Scan(
-		&i.ID,
-		&i.SiteOrgID,
-		&i.CreatedBy,
-		&i.ReferringPhysicianID,
-		&i.Status,
-		&i.Specialty,
-		&i.Priority,
-		&i.PatientName,
-		&i.PatientBirthDate,
-		&i.PatientSex,
-		&i.PatientMrn,
-		&i.ClinicalQuestion,
-		&i.History,
-		&i.LesionBodySite,
-		&i.LesionDuration,
-		&i.ManifestSealedAt,
-		&i.CompleteAt,
-		&i.ReadingGroupID,
-		&i.AssignedTo,
-		&i.DueAt,
-		&i.SubmittedAt,
-		&i.CancelledAt,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.PriorityRank,
-		&i.RoutedAt,
-		&i.RoutingRuleID,
-		&i.UnroutedReason,
-		&i.ClaimedAt,
-		&i.ClaimExpiresAt,
-		&i.LastSpecialistID,
-		&i.InfoRequest,
-		&i.OverdueFlaggedAt,
-	)
-	return i, err
+type CasePartiesParams struct {
+	CaseID         uuid.UUID
+	Platform       bool
+	SiteOrgID      uuid.UUID
+	ReadingGroupID *uuid.UUID
 }
 
-const caseLock = `-- name: CaseLock :one
-
-SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at FROM cases WHERE id = $1 FOR UPDATE
-`
-
-// Queries of the reports package. Who may read a report is one predicate,
-// here in SQL (see ReportGetVisible): platform admins see every report; the
-// reading group the case is routed to sees drafts and signed reports; the
-// site sees signed reports only (site staff and admins all of the site's,
-// a referring physician those of the cases they refer or created).
-func (q *Queries) CaseLock(ctx context.Context, db DBTX, id uuid.UUID) (Case, error) {
-	row := db.QueryRow(ctx, caseLock, id)
-	var i Case
-	err := row.Scan(
-		&i.ID,
-		&i.SiteOrgID,
-		&i.CreatedBy,
-		&i.ReferringPhysicianID,
-		&i.Status,
-		&i.Specialty,
-		&i.Priority,
-		&i.PatientName,
-		&i.PatientBirthDate,
-		&i.PatientSex,
-		&i.PatientMrn,
-		&i.ClinicalQuestion,
-		&i.History,
-		&i.LesionBodySite,
-		&i.LesionDuration,
-		&i.ManifestSealedAt,
-		&i.CompleteAt,
-		&i.ReadingGroupID,
-		&i.AssignedTo,
-		&i.DueAt,
-		&i.SubmittedAt,
-		&i.CancelledAt,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.PriorityRank,
-		&i.RoutedAt,
-		&i.RoutingRuleID,
-		&i.UnroutedReason,
-		&i.ClaimedAt,
-		&i.ClaimExpiresAt,
-		&i.LastSpecialistID,
-		&i.InfoRequest,
-		&i.OverdueFlaggedAt,
-	)
-	return i, err
+type CasePartiesRow struct {
+	SiteName      string
+	GroupName     string
+	ReferringName string
 }
 
-const caseReturnForSecondRead = `-- name: CaseReturnForSecondRead :one
-UPDATE cases SET status = 'routed', assigned_to = NULL, claimed_at = NULL, claim_expires_at = NULL, updated_at = now()
-WHERE id = $1 AND status = 'in_review' AND assigned_to = $2
-RETURNING id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at
-`
-
-type CaseReturnForSecondReadParams struct {
-	ID           uuid.UUID
-	SpecialistID *uuid.UUID
-}
-
-// CaseReturnForSecondRead gives the case back to the worklist once the
-// first reader has signed a preliminary report: like a release, but only
-// by the claimant, so that another specialist claims it for the final read.
-func (q *Queries) CaseReturnForSecondRead(ctx context.Context, db DBTX, arg CaseReturnForSecondReadParams) (Case, error) {
-	row := db.QueryRow(ctx, caseReturnForSecondRead, arg.ID, arg.SpecialistID)
-	var i Case
-	err := row.Scan(
-		&i.ID,
-		&i.SiteOrgID,
-		&i.CreatedBy,
-		&i.ReferringPhysicianID,
-		&i.Status,
-		&i.Specialty,
-		&i.Priority,
-		&i.PatientName,
-		&i.PatientBirthDate,
-		&i.PatientSex,
-		&i.PatientMrn,
-		&i.ClinicalQuestion,
-		&i.History,
-		&i.LesionBodySite,
-		&i.LesionDuration,
-		&i.ManifestSealedAt,
-		&i.CompleteAt,
-		&i.ReadingGroupID,
-		&i.AssignedTo,
-		&i.DueAt,
-		&i.SubmittedAt,
-		&i.CancelledAt,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.PriorityRank,
-		&i.RoutedAt,
-		&i.RoutingRuleID,
-		&i.UnroutedReason,
-		&i.ClaimedAt,
-		&i.ClaimExpiresAt,
-		&i.LastSpecialistID,
-		&i.InfoRequest,
-		&i.OverdueFlaggedAt,
+// CaseParties names the site, the reading group and the referring
+// physician of a case in the caller's scope.
+func (q *Queries) CaseParties(ctx context.Context, db DBTX, arg CasePartiesParams) (CasePartiesRow, error) {
+	row := db.QueryRow(ctx, caseParties,
+		arg.CaseID,
+		arg.Platform,
+		arg.SiteOrgID,
+		arg.ReadingGroupID,
 	)
+	var i CasePartiesRow
+	err := row.Scan(&i.SiteName, &i.GroupName, &i.ReferringName)
 	return i, err
 }
 
@@ -252,7 +152,8 @@ WITH ready AS (
     FROM files f
     LEFT JOIN dicom_instances i ON i.file_id = f.id
     LEFT JOIN dicom_series s ON s.id = i.series_id
-    WHERE f.case_id = $2 AND f.preview_status = 'ready' AND (f.preview_key IS NOT NULL OR f.thumbnail_key IS NOT NULL))
+    JOIN cases c ON c.id = f.case_id
+    WHERE f.case_id = $2 AND ($3::boolean OR c.site_org_id = $4 OR c.reading_group_id = $5::uuid) AND f.preview_status = 'ready' AND (f.preview_key IS NOT NULL OR f.thumbnail_key IS NOT NULL))
 SELECT id, kind, filename, body_site, preview_key, thumbnail_key, series_description, modality
 FROM ready
 WHERE rn = (n + 1) / 2
@@ -261,8 +162,11 @@ LIMIT $1
 `
 
 type KeyImagesParams struct {
-	Lim    int32
-	CaseID uuid.UUID
+	Lim            int32
+	CaseID         uuid.UUID
+	Platform       bool
+	SiteOrgID      uuid.UUID
+	ReadingGroupID *uuid.UUID
 }
 
 type KeyImagesRow struct {
@@ -279,7 +183,13 @@ type KeyImagesRow struct {
 // KeyImages returns the files whose preview is ready, one image per DICOM
 // series (its middle instance) and every photo, oldest first.
 func (q *Queries) KeyImages(ctx context.Context, db DBTX, arg KeyImagesParams) ([]KeyImagesRow, error) {
-	rows, err := db.Query(ctx, keyImages, arg.Lim, arg.CaseID)
+	rows, err := db.Query(ctx, keyImages,
+		arg.Lim,
+		arg.CaseID,
+		arg.Platform,
+		arg.SiteOrgID,
+		arg.ReadingGroupID,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -307,21 +217,11 @@ func (q *Queries) KeyImages(ctx context.Context, db DBTX, arg KeyImagesParams) (
 	return items, nil
 }
 
-const orgName = `-- name: OrgName :one
-SELECT name FROM orgs WHERE id = $1
-`
-
-func (q *Queries) OrgName(ctx context.Context, db DBTX, id uuid.UUID) (string, error) {
-	row := db.QueryRow(ctx, orgName, id)
-	var name string
-	err := row.Scan(&name)
-	return name, err
-}
-
 const reportGet = `-- name: ReportGet :one
 SELECT id, case_id, status, version, findings, impression, diagnoses, recommendations, follow_up, critical, author_id, updated_by, content_sha256, created_at, updated_at FROM reports WHERE id = $1
 `
 
+// scope: worker — the deliver job builds the webhook payload of the report its delivery names.
 func (q *Queries) ReportGet(ctx context.Context, db DBTX, id uuid.UUID) (Report, error) {
 	row := db.QueryRow(ctx, reportGet, id)
 	var i Report
@@ -346,11 +246,32 @@ func (q *Queries) ReportGet(ctx context.Context, db DBTX, id uuid.UUID) (Report,
 }
 
 const reportGetForUpdate = `-- name: ReportGetForUpdate :one
-SELECT id, case_id, status, version, findings, impression, diagnoses, recommendations, follow_up, critical, author_id, updated_by, content_sha256, created_at, updated_at FROM reports WHERE case_id = $1 FOR UPDATE
+
+SELECT r.id, r.case_id, r.status, r.version, r.findings, r.impression, r.diagnoses, r.recommendations, r.follow_up, r.critical, r.author_id, r.updated_by, r.content_sha256, r.created_at, r.updated_at FROM reports r
+JOIN cases c ON c.id = r.case_id
+WHERE r.case_id = $1 AND c.reading_group_id = $2
+FOR UPDATE OF r
 `
 
-func (q *Queries) ReportGetForUpdate(ctx context.Context, db DBTX, caseID uuid.UUID) (Report, error) {
-	row := db.QueryRow(ctx, reportGetForUpdate, caseID)
+type ReportGetForUpdateParams struct {
+	CaseID         uuid.UUID
+	ReadingGroupID *uuid.UUID
+}
+
+// Queries of the reports package. Who may read a report is one predicate,
+// here in SQL (see ReportGetVisible): platform admins see every report; the
+// reading group the case is routed to sees drafts and signed reports; the
+// site sees signed reports only (site staff and admins all of the site's,
+// a referring physician those of the cases they refer or created).
+//
+// Every statement serving a request carries the caller's scope: the
+// reading group for a change (@reading_group_id), or cases.Scope's
+// parameters (@platform, @site_org_id, @reading_group_id) for a read. The
+// case itself is locked and read through the cases package (cases.Lock,
+// cases.Read), which also owns its status (cases.Move). A job's statements
+// say so with a "scope: worker" line.
+func (q *Queries) ReportGetForUpdate(ctx context.Context, db DBTX, arg ReportGetForUpdateParams) (Report, error) {
+	row := db.QueryRow(ctx, reportGetForUpdate, arg.CaseID, arg.ReadingGroupID)
 	var i Report
 	err := row.Scan(
 		&i.ID,
@@ -473,19 +394,26 @@ func (q *Queries) ReportInsert(ctx context.Context, db DBTX, arg ReportInsertPar
 }
 
 const reportSetSigned = `-- name: ReportSetSigned :one
-UPDATE reports SET status = $1, content_sha256 = $2, updated_at = now()
-WHERE id = $3
-RETURNING id, case_id, status, version, findings, impression, diagnoses, recommendations, follow_up, critical, author_id, updated_by, content_sha256, created_at, updated_at
+UPDATE reports r SET status = $1, content_sha256 = $2, updated_at = now()
+FROM cases c
+WHERE r.id = $3 AND c.id = r.case_id AND c.reading_group_id = $4
+RETURNING r.id, r.case_id, r.status, r.version, r.findings, r.impression, r.diagnoses, r.recommendations, r.follow_up, r.critical, r.author_id, r.updated_by, r.content_sha256, r.created_at, r.updated_at
 `
 
 type ReportSetSignedParams struct {
-	Status        string
-	ContentSha256 *string
-	ID            uuid.UUID
+	Status         string
+	ContentSha256  *string
+	ID             uuid.UUID
+	ReadingGroupID *uuid.UUID
 }
 
 func (q *Queries) ReportSetSigned(ctx context.Context, db DBTX, arg ReportSetSignedParams) (Report, error) {
-	row := db.QueryRow(ctx, reportSetSigned, arg.Status, arg.ContentSha256, arg.ID)
+	row := db.QueryRow(ctx, reportSetSigned,
+		arg.Status,
+		arg.ContentSha256,
+		arg.ID,
+		arg.ReadingGroupID,
+	)
 	var i Report
 	err := row.Scan(
 		&i.ID,
@@ -508,11 +436,12 @@ func (q *Queries) ReportSetSigned(ctx context.Context, db DBTX, arg ReportSetSig
 }
 
 const reportUpdateDraft = `-- name: ReportUpdateDraft :one
-UPDATE reports SET findings = $1, impression = $2, diagnoses = $3,
+UPDATE reports r SET findings = $1, impression = $2, diagnoses = $3,
     recommendations = $4, follow_up = $5, critical = $6,
-    version = version + 1, updated_by = $7, updated_at = now()
-WHERE id = $8 AND status = 'draft'
-RETURNING id, case_id, status, version, findings, impression, diagnoses, recommendations, follow_up, critical, author_id, updated_by, content_sha256, created_at, updated_at
+    version = r.version + 1, updated_by = $7, updated_at = now()
+FROM cases c
+WHERE r.id = $8 AND r.status = 'draft' AND c.id = r.case_id AND c.reading_group_id = $9
+RETURNING r.id, r.case_id, r.status, r.version, r.findings, r.impression, r.diagnoses, r.recommendations, r.follow_up, r.critical, r.author_id, r.updated_by, r.content_sha256, r.created_at, r.updated_at
 `
 
 type ReportUpdateDraftParams struct {
@@ -524,6 +453,7 @@ type ReportUpdateDraftParams struct {
 	Critical        bool
 	UpdatedBy       uuid.UUID
 	ID              uuid.UUID
+	ReadingGroupID  *uuid.UUID
 }
 
 func (q *Queries) ReportUpdateDraft(ctx context.Context, db DBTX, arg ReportUpdateDraftParams) (Report, error) {
@@ -536,6 +466,7 @@ func (q *Queries) ReportUpdateDraft(ctx context.Context, db DBTX, arg ReportUpda
 		arg.Critical,
 		arg.UpdatedBy,
 		arg.ID,
+		arg.ReadingGroupID,
 	)
 	var i Report
 	err := row.Scan(
@@ -562,12 +493,18 @@ const reportVersionInsert = `-- name: ReportVersionInsert :exec
 INSERT INTO report_versions (report_id, version, findings, impression, diagnoses, recommendations, follow_up,
                              critical, saved_by, saved_at)
 SELECT id, version, findings, impression, diagnoses, recommendations, follow_up, critical, updated_by, updated_at
-FROM reports WHERE id = $1
+FROM reports r
+WHERE r.id = $1 AND EXISTS (SELECT 1 FROM cases c WHERE c.id = r.case_id AND c.reading_group_id = $2)
 `
 
+type ReportVersionInsertParams struct {
+	ID             uuid.UUID
+	ReadingGroupID *uuid.UUID
+}
+
 // ReportVersionInsert keeps the content of a draft before a save replaces it.
-func (q *Queries) ReportVersionInsert(ctx context.Context, db DBTX, id uuid.UUID) error {
-	_, err := db.Exec(ctx, reportVersionInsert, id)
+func (q *Queries) ReportVersionInsert(ctx context.Context, db DBTX, arg ReportVersionInsertParams) error {
+	_, err := db.Exec(ctx, reportVersionInsert, arg.ID, arg.ReadingGroupID)
 	return err
 }
 
@@ -600,11 +537,26 @@ func (q *Queries) SignatureInsert(ctx context.Context, db DBTX, arg SignatureIns
 }
 
 const signatureList = `-- name: SignatureList :many
-SELECT report_id, kind, signer_id, signer_name, signed_at, content_sha256, sha256 FROM report_signatures WHERE report_id = $1 ORDER BY signed_at
+SELECT s.report_id, s.kind, s.signer_id, s.signer_name, s.signed_at, s.content_sha256, s.sha256 FROM report_signatures s
+JOIN reports r ON r.id = s.report_id JOIN cases c ON c.id = r.case_id
+WHERE s.report_id = $1 AND ($2::boolean OR c.site_org_id = $3 OR c.reading_group_id = $4::uuid)
+ORDER BY s.signed_at
 `
 
-func (q *Queries) SignatureList(ctx context.Context, db DBTX, reportID uuid.UUID) ([]ReportSignature, error) {
-	rows, err := db.Query(ctx, signatureList, reportID)
+type SignatureListParams struct {
+	ReportID       uuid.UUID
+	Platform       bool
+	SiteOrgID      uuid.UUID
+	ReadingGroupID *uuid.UUID
+}
+
+func (q *Queries) SignatureList(ctx context.Context, db DBTX, arg SignatureListParams) ([]ReportSignature, error) {
+	rows, err := db.Query(ctx, signatureList,
+		arg.ReportID,
+		arg.Platform,
+		arg.SiteOrgID,
+		arg.ReadingGroupID,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -638,9 +590,17 @@ SELECT st.id, st.study_instance_uid, st.study_date, st.study_description, st.acc
     (SELECT count(*) FROM dicom_series s WHERE s.study_id = st.id)::int AS series_count,
     (SELECT count(*) FROM dicom_series s JOIN dicom_instances i ON i.series_id = s.id WHERE s.study_id = st.id)::int AS instance_count
 FROM dicom_studies st
-WHERE st.case_id = $1
+JOIN cases c ON c.id = st.case_id
+WHERE st.case_id = $1 AND ($2::boolean OR c.site_org_id = $3 OR c.reading_group_id = $4::uuid)
 ORDER BY st.created_at, st.id
 `
+
+type StudyListParams struct {
+	CaseID         uuid.UUID
+	Platform       bool
+	SiteOrgID      uuid.UUID
+	ReadingGroupID *uuid.UUID
+}
 
 type StudyListRow struct {
 	ID               uuid.UUID
@@ -655,8 +615,13 @@ type StudyListRow struct {
 
 // StudyList returns the case's DICOM studies with their modalities and
 // counts, for the FHIR ImagingStudy references.
-func (q *Queries) StudyList(ctx context.Context, db DBTX, caseID uuid.UUID) ([]StudyListRow, error) {
-	rows, err := db.Query(ctx, studyList, caseID)
+func (q *Queries) StudyList(ctx context.Context, db DBTX, arg StudyListParams) ([]StudyListRow, error) {
+	rows, err := db.Query(ctx, studyList,
+		arg.CaseID,
+		arg.Platform,
+		arg.SiteOrgID,
+		arg.ReadingGroupID,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -685,22 +650,42 @@ func (q *Queries) StudyList(ctx context.Context, db DBTX, caseID uuid.UUID) ([]S
 }
 
 const userName = `-- name: UserName :one
-SELECT name FROM users WHERE id = $1
+SELECT name FROM users WHERE id = $1 AND org_id = $2
 `
 
-func (q *Queries) UserName(ctx context.Context, db DBTX, id uuid.UUID) (string, error) {
-	row := db.QueryRow(ctx, userName, id)
+type UserNameParams struct {
+	ID    uuid.UUID
+	OrgID uuid.UUID
+}
+
+func (q *Queries) UserName(ctx context.Context, db DBTX, arg UserNameParams) (string, error) {
+	row := db.QueryRow(ctx, userName, arg.ID, arg.OrgID)
 	var name string
 	err := row.Scan(&name)
 	return name, err
 }
 
 const versionList = `-- name: VersionList :many
-SELECT report_id, version, findings, impression, diagnoses, recommendations, follow_up, critical, saved_by, saved_at FROM report_versions WHERE report_id = $1 ORDER BY version
+SELECT v.report_id, v.version, v.findings, v.impression, v.diagnoses, v.recommendations, v.follow_up, v.critical, v.saved_by, v.saved_at FROM report_versions v
+JOIN reports r ON r.id = v.report_id JOIN cases c ON c.id = r.case_id
+WHERE v.report_id = $1 AND ($2::boolean OR c.site_org_id = $3 OR c.reading_group_id = $4::uuid)
+ORDER BY v.version
 `
 
-func (q *Queries) VersionList(ctx context.Context, db DBTX, reportID uuid.UUID) ([]ReportVersion, error) {
-	rows, err := db.Query(ctx, versionList, reportID)
+type VersionListParams struct {
+	ReportID       uuid.UUID
+	Platform       bool
+	SiteOrgID      uuid.UUID
+	ReadingGroupID *uuid.UUID
+}
+
+func (q *Queries) VersionList(ctx context.Context, db DBTX, arg VersionListParams) ([]ReportVersion, error) {
+	rows, err := db.Query(ctx, versionList,
+		arg.ReportID,
+		arg.Platform,
+		arg.SiteOrgID,
+		arg.ReadingGroupID,
+	)
 	if err != nil {
 		return nil, err
 	}
