@@ -6,6 +6,7 @@
 #   make fmt            fail if any Go file is not gofmt-formatted (make fmt-fix rewrites)
 #   make bench          go run ./scripts/bench/ingest against the local services
 #   make bench-latency  go run ./scripts/bench/latency: routing, worklist (1M cases) and webhook latencies
+#   make bench-stow     go run ./scripts/bench/stow: STOW-RS into Teleread vs Orthanc vs raw MinIO PutObject
 #   make services-up / services-down / services-status / services-reset
 #   make generate       regenerate the sqlc query code after changing a .sql file or a migration
 #   make clean          remove build and test output (not service data: services-reset)
@@ -35,7 +36,7 @@ SERVICES  := scripts/services.sh
 # stops the recipe (eval "$(...)" alone would hide the failure).
 WITH_SERVICES = svc_env="$$($(SERVICES) up)"; eval "$$svc_env"
 
-.PHONY: help run test vet build fmt fmt-fix bench bench-latency clean generate \
+.PHONY: help run test vet build fmt fmt-fix bench bench-latency bench-stow clean generate \
 	services-up services-down services-status services-reset
 
 help:
@@ -82,6 +83,10 @@ bench:
 bench-latency:
 	$(WITH_SERVICES); \
 	$(GO) run ./scripts/bench/latency $(BENCHFLAGS)
+
+bench-stow:
+	$(WITH_SERVICES); \
+	$(GO) run ./scripts/bench/stow $(BENCHFLAGS)
 
 # sqlc is pinned and run through the Go module proxy; the generated code is
 # committed, so building and testing do not need it.
