@@ -122,6 +122,16 @@ WHERE c.id = @id AND c.status = ANY(@from_statuses::text[])
        OR (@lapsed_ok::boolean AND c.claim_expires_at < now()))
 RETURNING *;
 
+-- name: CaseSetUnrouted :exec
+-- CaseSetUnrouted says why routing left a submitted case where it is.
+UPDATE cases SET unrouted_reason = @reason, updated_at = now()
+WHERE id = @id AND site_org_id = @site_org_id AND status = 'submitted';
+
+-- name: CaseRenewClaim :execrows
+-- CaseRenewClaim extends the claim of the specialist who holds it.
+UPDATE cases SET claim_expires_at = now() + @lease::interval
+WHERE id = @id AND reading_group_id = @reading_group_id AND status = 'in_review' AND assigned_to = @specialist_id;
+
 -- name: CaseSetComplete :exec
 UPDATE cases SET complete_at = now() WHERE id = @id AND site_org_id = @site_org_id AND complete_at IS NULL;
 

@@ -198,3 +198,28 @@ func Move(ctx context.Context, tx pgx.Tx, sc Scope, id uuid.UUID, st Step) (Case
 	}
 	return c, nil
 }
+
+// MarkUnrouted records on a submitted case why routing could not send it
+// anywhere, inside tx and in scope (a job's: the routing job).
+func MarkUnrouted(ctx context.Context, tx pgx.Tx, sc Scope, id uuid.UUID, reason string) error {
+	c, err := Lock(ctx, tx, sc, id)
+	if err != nil {
+		return err
+	}
+	if err := casesdb.New().CaseSetUnrouted(ctx, tx, casesdb.CaseSetUnroutedParams{ID: id, SiteOrgID: c.SiteOrgID,
+		Reason: &reason}); err != nil {
+		return fmt.Errorf("mark unrouted: %w", err)
+	}
+	return nil
+}
+
+// RenewClaim extends specialist's claim on a case routed to reading group
+// group by lease, inside tx; a case the specialist does not hold is left as
+// it is.
+func RenewClaim(ctx context.Context, tx pgx.Tx, group, id, specialist uuid.UUID, lease time.Duration) error {
+	if _, err := casesdb.New().CaseRenewClaim(ctx, tx, casesdb.CaseRenewClaimParams{ID: id, ReadingGroupID: &group,
+		SpecialistID: &specialist, Lease: lease}); err != nil {
+		return fmt.Errorf("renew lease: %w", err)
+	}
+	return nil
+}

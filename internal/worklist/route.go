@@ -59,8 +59,8 @@ func (s *Service) Route(ctx context.Context, caseID uuid.UUID) (Decision, error)
 			}
 			if rule == nil {
 				d.Reason = reason
-				if err := s.q.CaseUnrouted(ctx, tx, worklistdb.CaseUnroutedParams{ID: caseID, Reason: &reason}); err != nil {
-					return fmt.Errorf("mark unrouted: %w", err)
+				if err := cases.MarkUnrouted(ctx, tx, cases.WorkerScope(), caseID, reason); err != nil {
+					return err
 				}
 				if err := cases.AppendEvent(ctx, tx, caseID, nil, "unrouted", nil, "", map[string]any{"reason": reason}); err != nil {
 					return err

@@ -349,12 +349,7 @@ func (s *Service) RenewLease(ctx context.Context, tx pgx.Tx, p *identity.Princip
 	if err != nil {
 		return err
 	}
-	spec := p.UserID
-	if err := s.q.RenewLease(ctx, tx, worklistdb.RenewLeaseParams{ID: id, ReadingGroupID: &p.OrgID, SpecialistID: &spec,
-		Lease: st.ClaimLease}); err != nil {
-		return fmt.Errorf("renew lease: %w", err)
-	}
-	return nil
+	return cases.RenewClaim(ctx, tx, p.OrgID, id, p.UserID, st.ClaimLease)
 }
 
 // ExpireLeases returns cases whose claim lapsed to the worklist, so that

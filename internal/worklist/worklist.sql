@@ -62,10 +62,6 @@ SELECT DISTINCT lower(s.body_part)::text FROM dicom_series s
 JOIN dicom_studies st ON st.id = s.study_id
 WHERE st.case_id = @case_id AND s.body_part <> '';
 
--- scope: worker — the routing job marks the case it could not route.
--- name: CaseUnrouted :exec
-UPDATE cases SET unrouted_reason = @reason, updated_at = now() WHERE id = @id;
-
 -- name: UnroutedList :many
 SELECT * FROM cases
 WHERE @platform::boolean AND status = 'submitted' AND unrouted_reason IS NOT NULL
@@ -76,10 +72,6 @@ SELECT priority, count(*)::int AS n, count(*) FILTER (WHERE due_at < now())::int
 FROM cases
 WHERE reading_group_id = @reading_group_id AND status IN ('routed', 'in_review')
 GROUP BY priority;
-
--- name: RenewLease :exec
-UPDATE cases SET claim_expires_at = now() + @lease::interval
-WHERE id = @id AND reading_group_id = @reading_group_id AND status = 'in_review' AND assigned_to = @specialist_id;
 
 -- scope: worker — the lease expiry job finds lapsed claims of every reading group.
 -- name: ExpiredLeases :many

@@ -749,6 +749,32 @@ func (q *Queries) CaseReadWorker(ctx context.Context, db DBTX, id uuid.UUID) (Ca
 	return i, err
 }
 
+const caseRenewClaim = `-- name: CaseRenewClaim :execrows
+UPDATE cases SET claim_expires_at = now() + $1::interval
+WHERE id = $2 AND reading_group_id = $3 AND status = 'in_review' AND assigned_to = $4
+`
+
+type CaseRenewClaimParams struct {
+	Lease          time.Duration
+	ID             uuid.UUID
+	ReadingGroupID *uuid.UUID
+	SpecialistID   *uuid.UUID
+}
+
+// CaseRenewClaim extends the claim of the specialist who holds it.
+func (q *Queries) CaseRenewClaim(ctx context.Context, db DBTX, arg CaseRenewClaimParams) (int64, error) {
+	result, err := db.Exec(ctx, caseRenewClaim,
+		arg.Lease,
+		arg.ID,
+		arg.ReadingGroupID,
+		arg.SpecialistID,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const caseSealManifest = `-- name: CaseSealManifest :exec
 UPDATE cases SET manifest_sealed_at = now(), complete_at = NULL, updated_at = now()
 WHERE id = $1 AND site_org_id = $2
@@ -775,6 +801,23 @@ type CaseSetCompleteParams struct {
 
 func (q *Queries) CaseSetComplete(ctx context.Context, db DBTX, arg CaseSetCompleteParams) error {
 	_, err := db.Exec(ctx, caseSetComplete, arg.ID, arg.SiteOrgID)
+	return err
+}
+
+const caseSetUnrouted = `-- name: CaseSetUnrouted :exec
+UPDATE cases SET unrouted_reason = $1, updated_at = now()
+WHERE id = $2 AND site_org_id = $3 AND status = 'submitted'
+`
+
+type CaseSetUnroutedParams struct {
+	Reason    *string
+	ID        uuid.UUID
+	SiteOrgID uuid.UUID
+}
+
+// CaseSetUnrouted says why routing left a submitted case where it is.
+func (q *Queries) CaseSetUnrouted(ctx context.Context, db DBTX, arg CaseSetUnroutedParams) error {
+	_, err := db.Exec(ctx, caseSetUnrouted, arg.Reason, arg.ID, arg.SiteOrgID)
 	return err
 }
 

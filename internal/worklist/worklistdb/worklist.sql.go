@@ -66,21 +66,6 @@ func (q *Queries) CaseModalities(ctx context.Context, db DBTX, caseID uuid.UUID)
 	return items, nil
 }
 
-const caseUnrouted = `-- name: CaseUnrouted :exec
-UPDATE cases SET unrouted_reason = $1, updated_at = now() WHERE id = $2
-`
-
-type CaseUnroutedParams struct {
-	Reason *string
-	ID     uuid.UUID
-}
-
-// scope: worker — the routing job marks the case it could not route.
-func (q *Queries) CaseUnrouted(ctx context.Context, db DBTX, arg CaseUnroutedParams) error {
-	_, err := db.Exec(ctx, caseUnrouted, arg.Reason, arg.ID)
-	return err
-}
-
 const expiredLeases = `-- name: ExpiredLeases :many
 SELECT id FROM cases WHERE status = 'in_review' AND claim_expires_at < now() ORDER BY claim_expires_at LIMIT 500
 `
@@ -126,28 +111,6 @@ func (q *Queries) OrgKind(ctx context.Context, db DBTX, arg OrgKindParams) (OrgK
 	var i OrgKindRow
 	err := row.Scan(&i.Kind, &i.Specialties)
 	return i, err
-}
-
-const renewLease = `-- name: RenewLease :exec
-UPDATE cases SET claim_expires_at = now() + $1::interval
-WHERE id = $2 AND reading_group_id = $3 AND status = 'in_review' AND assigned_to = $4
-`
-
-type RenewLeaseParams struct {
-	Lease          time.Duration
-	ID             uuid.UUID
-	ReadingGroupID *uuid.UUID
-	SpecialistID   *uuid.UUID
-}
-
-func (q *Queries) RenewLease(ctx context.Context, db DBTX, arg RenewLeaseParams) error {
-	_, err := db.Exec(ctx, renewLease,
-		arg.Lease,
-		arg.ID,
-		arg.ReadingGroupID,
-		arg.SpecialistID,
-	)
-	return err
 }
 
 const ruleDelete = `-- name: RuleDelete :execrows
