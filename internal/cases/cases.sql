@@ -67,15 +67,17 @@ WHERE id = @id AND site_org_id = @site_org_id
 RETURNING *;
 
 -- name: CaseLock :one
--- CaseLock locks a case in the caller's scope for a change.
+-- CaseLock locks a case in the caller's scope for a change. FOR NO KEY
+-- UPDATE excludes other changes and uploads (FOR SHARE) but does not block
+-- inserts that refer to the case (its timeline).
 SELECT * FROM cases c
 WHERE c.id = @id
   AND (@platform::boolean OR c.site_org_id = @site_org_id OR c.reading_group_id = sqlc.narg(reading_group_id)::uuid)
-FOR UPDATE;
+FOR NO KEY UPDATE;
 
 -- scope: worker — a job (routing, lease expiry, delivery) locks the case its arguments name, to learn its tenant.
 -- name: CaseLockWorker :one
-SELECT * FROM cases WHERE id = @id FOR UPDATE;
+SELECT * FROM cases WHERE id = @id FOR NO KEY UPDATE;
 
 -- name: CaseRead :one
 -- CaseRead reads a case in the caller's scope, for a package that has

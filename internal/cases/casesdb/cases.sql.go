@@ -427,7 +427,7 @@ const caseLock = `-- name: CaseLock :one
 SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at FROM cases c
 WHERE c.id = $1
   AND ($2::boolean OR c.site_org_id = $3 OR c.reading_group_id = $4::uuid)
-FOR UPDATE
+FOR NO KEY UPDATE
 `
 
 type CaseLockParams struct {
@@ -437,7 +437,9 @@ type CaseLockParams struct {
 	ReadingGroupID *uuid.UUID
 }
 
-// CaseLock locks a case in the caller's scope for a change.
+// CaseLock locks a case in the caller's scope for a change. FOR NO KEY
+// UPDATE excludes other changes and uploads (FOR SHARE) but does not block
+// inserts that refer to the case (its timeline).
 func (q *Queries) CaseLock(ctx context.Context, db DBTX, arg CaseLockParams) (Case, error) {
 	row := db.QueryRow(ctx, caseLock,
 		arg.ID,
@@ -485,7 +487,7 @@ func (q *Queries) CaseLock(ctx context.Context, db DBTX, arg CaseLockParams) (Ca
 }
 
 const caseLockWorker = `-- name: CaseLockWorker :one
-SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at FROM cases WHERE id = $1 FOR UPDATE
+SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at FROM cases WHERE id = $1 FOR NO KEY UPDATE
 `
 
 // scope: worker — a job (routing, lease expiry, delivery) locks the case its arguments name, to learn its tenant.
