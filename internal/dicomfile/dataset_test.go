@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"image"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -174,7 +174,9 @@ func TestReadFrameEncapsulated(t *testing.T) {
 	require.True(t, bytes.HasPrefix(b, []byte{0xFF, 0x4F}) || bytes.Contains(b[:12], []byte("jP")), "a JPEG 2000 code stream")
 }
 
-func le32(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 }
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
 
 func TestRenderFrameWithWindow(t *testing.T) {
 	data := readTestdata(t, "CT_small.dcm")
