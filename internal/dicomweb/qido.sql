@@ -1,0 +1,3 @@
+-- QIDO-RS searches over the index (dicom_studies, dicom_series,
+-- dicom_instances) and the photo index (photo_studies, photo_instances), in
+-- the caller's scope, with the visibility rule of wado.sql.

@@ -1,0 +1,2 @@
+-- The photo index: each accepted photo of a case is an instance of the
+-- case's VL Photographic study (migrations/00011_photo_index.sql).
