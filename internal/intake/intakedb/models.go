@@ -126,6 +126,24 @@ type IncomingStudy struct {
 	AttachedAt       *time.Time
 }
 
+type PhotoStudy struct {
+	ID                     uuid.UUID
+	OrgID                  uuid.UUID
+	CaseID                 uuid.UUID
+	StudyInstanceUid       string
+	SeriesInstanceUid      string
+	PatientName            string
+	PatientID              string
+	PatientBirthDate       string
+	PatientSex             string
+	StudyDate              string
+	StudyTime              string
+	StudyDescription       string
+	AccessionNumber        string
+	ReferringPhysicianName string
+	CreatedAt              time.Time
+}
+
 type Upload struct {
 	ID          uuid.UUID
 	CaseID      uuid.UUID
