@@ -13,6 +13,7 @@ import (
 
 	"github.com/teleread/teleread/api"
 	"github.com/teleread/teleread/internal/apperr"
+	"github.com/teleread/teleread/internal/cases"
 	"github.com/teleread/teleread/internal/worklist"
 )
 
@@ -21,8 +22,8 @@ func (a *API) worklistList(c *gin.Context) {
 		Modality: queryString(c, "modality"), Status: queryString(c, "status"),
 		Overdue: c.Query("overdue") == "true", Mine: c.Query("mine") == "true"}
 	fields := map[string]string{}
-	if q.Priority != nil && *q.Priority != "stat" && *q.Priority != "urgent" && *q.Priority != "routine" {
-		fields["priority"] = "must be stat, urgent or routine"
+	if q.Priority != nil && !cases.ValidPriority(*q.Priority) {
+		fields["priority"] = "must be one of " + strings.Join(cases.Priorities, ", ")
 	}
 	if q.Status != nil && *q.Status != "routed" && *q.Status != "in_review" {
 		fields["status"] = "must be routed or in_review"
