@@ -178,7 +178,7 @@ func (s *Service) deliverInbox(ctx context.Context, d deliverydb.DeliveryGetRow)
 			out.Delivered = true
 			return nil
 		}
-		c, err := s.q.CaseLock(ctx, tx, deliverydb.CaseLockParams{ID: d.CaseID, SiteOrgID: d.SiteOrgID})
+		c, err := cases.Lock(ctx, tx, cases.SiteScope(d.SiteOrgID), d.CaseID)
 		if err != nil {
 			return fmt.Errorf("lock case %s: %w", d.CaseID, err)
 		}
@@ -214,7 +214,7 @@ func (s *Service) delivered(ctx context.Context, tx pgx.Tx, id uuid.UUID) (Outco
 	if err != nil {
 		return out, fmt.Errorf("mark delivered: %w", err)
 	}
-	c, err := s.q.CaseLock(ctx, tx, deliverydb.CaseLockParams{ID: d.CaseID, SiteOrgID: d.SiteOrgID})
+	c, err := cases.Lock(ctx, tx, cases.SiteScope(d.SiteOrgID), d.CaseID)
 	if err != nil {
 		return out, fmt.Errorf("lock case %s: %w", d.CaseID, err)
 	}

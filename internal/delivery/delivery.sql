@@ -108,13 +108,6 @@ WHERE d.status = 'dead'
 ORDER BY d.dead_at DESC, d.id
 LIMIT @lim;
 
--- name: CaseLock :one
--- CaseLock locks a case of a site against status changes; FOR NO KEY
--- UPDATE does not block inserts into its timeline.
-SELECT id, status, site_org_id, referring_physician_id, reading_group_id FROM cases
-WHERE id = @id AND site_org_id = @site_org_id
-FOR NO KEY UPDATE;
-
 -- scope: worker — the deliver job reads the state of the report it delivers.
 -- name: ReportStatus :one
 SELECT status FROM reports WHERE id = @id;

@@ -139,7 +139,7 @@ func (s *Service) Acknowledge(ctx context.Context, p *identity.Principal, report
 			return fmt.Errorf("inbox item: %w", err)
 		}
 		// Lock the case, then the item: the order the delivery job takes.
-		c, err := s.q.CaseLock(ctx, tx, deliverydb.CaseLockParams{ID: item.CaseID, SiteOrgID: p.OrgID})
+		c, err := cases.Lock(ctx, tx, cases.SiteScope(p.OrgID), item.CaseID)
 		if err != nil {
 			return fmt.Errorf("lock case: %w", err)
 		}

@@ -131,40 +131,6 @@ func (q *Queries) CaseFlagOverdue(ctx context.Context, db DBTX, id uuid.UUID) (i
 	return result.RowsAffected(), nil
 }
 
-const caseLock = `-- name: CaseLock :one
-SELECT id, status, site_org_id, referring_physician_id, reading_group_id FROM cases
-WHERE id = $1 AND site_org_id = $2
-FOR NO KEY UPDATE
-`
-
-type CaseLockParams struct {
-	ID        uuid.UUID
-	SiteOrgID uuid.UUID
-}
-
-type CaseLockRow struct {
-	ID                   uuid.UUID
-	Status               string
-	SiteOrgID            uuid.UUID
-	ReferringPhysicianID uuid.UUID
-	ReadingGroupID       *uuid.UUID
-}
-
-// CaseLock locks a case of a site against status changes; FOR NO KEY
-// UPDATE does not block inserts into its timeline.
-func (q *Queries) CaseLock(ctx context.Context, db DBTX, arg CaseLockParams) (CaseLockRow, error) {
-	row := db.QueryRow(ctx, caseLock, arg.ID, arg.SiteOrgID)
-	var i CaseLockRow
-	err := row.Scan(
-		&i.ID,
-		&i.Status,
-		&i.SiteOrgID,
-		&i.ReferringPhysicianID,
-		&i.ReadingGroupID,
-	)
-	return i, err
-}
-
 const criticalUnacknowledged = `-- name: CriticalUnacknowledged :many
 SELECT i.report_id, i.case_id, i.site_org_id, i.referring_physician_id, i.status, i.delivered_at,
        c.reading_group_id,
