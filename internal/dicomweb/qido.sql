@@ -23,3 +23,146 @@ SELECT EXISTS (
            OR (c.site_org_id = @org_id AND (@site_wide::boolean OR c.referring_physician_id = @user_id OR c.created_by = @user_id))
            OR c.reading_group_id = @org_id)
 )::boolean AS visible;
+
+-- name: CaseVisible :one
+-- CaseVisible says whether the caller may see the case: a search under
+-- /dicomweb/cases/{case} of a case it may not see is 404, not [].
+SELECT EXISTS (
+    SELECT 1 FROM cases c
+    WHERE c.id = @case_id::uuid
+      AND (@platform::boolean
+           OR (c.site_org_id = @org_id AND (@site_wide::boolean OR c.referring_physician_id = @user_id OR c.created_by = @user_id))
+           OR c.reading_group_id = @org_id)
+)::boolean AS visible;
+
+-- name: SearchStudies :many
+-- SearchStudies finds the studies (of the index and the photo studies) the
+-- caller may see that match every filter given ('' or an empty array is no
+-- filter). @patient_name is a LIKE pattern (escape \), compared lower-case.
+-- Dates and times are DICOM DA/TM text, so ranges compare as text.
+SELECT u.study_instance_uid, u.case_id, u.org_id, u.patient_name, u.patient_id, u.patient_birth_date,
+       u.patient_sex, u.study_date, u.study_time, u.accession_number, u.referring_physician_name,
+       u.modalities, u.series_count, u.instance_count
+FROM (
+    SELECT st.study_instance_uid, st.case_id, st.org_id, st.patient_name, st.patient_id, st.patient_birth_date,
+           st.patient_sex, st.study_date, st.study_time, st.accession_number, ''::text AS referring_physician_name,
+           COALESCE((SELECT string_agg(DISTINCT se.modality, '\' ORDER BY se.modality) FROM dicom_series se
+                     WHERE se.study_id = st.id AND se.org_id = st.org_id AND se.modality <> ''), '')::text AS modalities,
+           (SELECT count(*) FROM dicom_series se WHERE se.study_id = st.id AND se.org_id = st.org_id)::bigint AS series_count,
+           (SELECT count(*) FROM dicom_series se JOIN dicom_instances i ON i.series_id = se.id AND i.org_id = se.org_id
+            WHERE se.study_id = st.id AND se.org_id = st.org_id)::bigint AS instance_count
+    FROM dicom_studies st
+    JOIN cases c ON c.id = st.case_id AND c.site_org_id = st.org_id
+    WHERE (@case_id::uuid = '00000000-0000-0000-0000-000000000000'::uuid OR c.id = @case_id::uuid)
+      AND (@platform::boolean
+           OR (c.site_org_id = @org_id AND (@site_wide::boolean OR c.referring_physician_id = @user_id OR c.created_by = @user_id))
+           OR c.reading_group_id = @org_id)
+      AND (@patient_id::text = '' OR st.patient_id = @patient_id::text)
+      AND (@patient_name::text = '' OR lower(st.patient_name) LIKE lower(@patient_name::text) ESCAPE '\')
+      AND (@accession::text = '' OR st.accession_number = @accession::text)
+      AND (cardinality(@study_uids::text[]) = 0 OR st.study_instance_uid = ANY(@study_uids::text[]))
+      AND (@date_from::text = '' OR (st.study_date <> '' AND st.study_date >= @date_from::text))
+      AND (@date_to::text = '' OR (st.study_date <> '' AND st.study_date <= @date_to::text))
+      AND (@time_from::text = '' OR (st.study_time <> '' AND st.study_time >= @time_from::text))
+      AND (@time_to::text = '' OR (st.study_time <> '' AND st.study_time <= @time_to::text))
+      AND (cardinality(@modalities::text[]) = 0 OR EXISTS (
+           SELECT 1 FROM dicom_series se WHERE se.study_id = st.id AND se.org_id = st.org_id AND se.modality = ANY(@modalities::text[])))
+    UNION ALL
+    SELECT st.study_instance_uid, st.case_id, st.org_id, st.patient_name, st.patient_id, st.patient_birth_date,
+           st.patient_sex, st.study_date, st.study_time, st.accession_number, st.referring_physician_name,
+           'XC'::text AS modalities,
+           1::bigint AS series_count,
+           (SELECT count(*) FROM photo_instances pi WHERE pi.study_id = st.id AND pi.org_id = st.org_id)::bigint AS instance_count
+    FROM photo_studies st
+    JOIN cases c ON c.id = st.case_id AND c.site_org_id = st.org_id
+    WHERE (@case_id::uuid = '00000000-0000-0000-0000-000000000000'::uuid OR c.id = @case_id::uuid)
+      AND (@platform::boolean
+           OR (c.site_org_id = @org_id AND (@site_wide::boolean OR c.referring_physician_id = @user_id OR c.created_by = @user_id))
+           OR c.reading_group_id = @org_id)
+      AND (@patient_id::text = '' OR st.patient_id = @patient_id::text)
+      AND (@patient_name::text = '' OR lower(st.patient_name) LIKE lower(@patient_name::text) ESCAPE '\')
+      AND (@accession::text = '' OR st.accession_number = @accession::text)
+      AND (cardinality(@study_uids::text[]) = 0 OR st.study_instance_uid = ANY(@study_uids::text[]))
+      AND (@date_from::text = '' OR (st.study_date <> '' AND st.study_date >= @date_from::text))
+      AND (@date_to::text = '' OR (st.study_date <> '' AND st.study_date <= @date_to::text))
+      AND (@time_from::text = '' OR (st.study_time <> '' AND st.study_time >= @time_from::text))
+      AND (@time_to::text = '' OR (st.study_time <> '' AND st.study_time <= @time_to::text))
+      AND (cardinality(@modalities::text[]) = 0 OR 'XC' = ANY(@modalities::text[]))
+) u
+ORDER BY u.study_date DESC, u.study_time DESC, u.study_instance_uid
+LIMIT @lim OFFSET @off;
+
+-- name: SearchSeries :many
+-- SearchSeries finds the series the caller may see, optionally of one study.
+SELECT u.study_instance_uid, u.case_id, u.org_id, u.series_instance_uid, u.modality, u.series_number,
+       u.series_description, u.instance_count
+FROM (
+    SELECT st.study_instance_uid, st.case_id, st.org_id, se.series_instance_uid, se.modality,
+           COALESCE(se.series_number, 0)::int AS series_number, se.series_description,
+           (SELECT count(*) FROM dicom_instances i WHERE i.series_id = se.id AND i.org_id = se.org_id)::bigint AS instance_count
+    FROM dicom_studies st
+    JOIN cases c ON c.id = st.case_id AND c.site_org_id = st.org_id
+    JOIN dicom_series se ON se.study_id = st.id AND se.org_id = st.org_id
+    WHERE (@case_id::uuid = '00000000-0000-0000-0000-000000000000'::uuid OR c.id = @case_id::uuid)
+      AND (@platform::boolean
+           OR (c.site_org_id = @org_id AND (@site_wide::boolean OR c.referring_physician_id = @user_id OR c.created_by = @user_id))
+           OR c.reading_group_id = @org_id)
+      AND (@study_uid::text = '' OR st.study_instance_uid = @study_uid::text)
+      AND (@modality::text = '' OR se.modality = @modality::text)
+      AND (cardinality(@series_uids::text[]) = 0 OR se.series_instance_uid = ANY(@series_uids::text[]))
+    UNION ALL
+    SELECT st.study_instance_uid, st.case_id, st.org_id, st.series_instance_uid, 'XC'::text AS modality,
+           1::int AS series_number, ''::text AS series_description,
+           (SELECT count(*) FROM photo_instances pi WHERE pi.study_id = st.id AND pi.org_id = st.org_id)::bigint AS instance_count
+    FROM photo_studies st
+    JOIN cases c ON c.id = st.case_id AND c.site_org_id = st.org_id
+    WHERE (@case_id::uuid = '00000000-0000-0000-0000-000000000000'::uuid OR c.id = @case_id::uuid)
+      AND (@platform::boolean
+           OR (c.site_org_id = @org_id AND (@site_wide::boolean OR c.referring_physician_id = @user_id OR c.created_by = @user_id))
+           OR c.reading_group_id = @org_id)
+      AND (@study_uid::text = '' OR st.study_instance_uid = @study_uid::text)
+      AND (@modality::text = '' OR 'XC' = @modality::text)
+      AND (cardinality(@series_uids::text[]) = 0 OR st.series_instance_uid = ANY(@series_uids::text[]))
+) u
+ORDER BY u.study_instance_uid, u.series_number, u.series_instance_uid
+LIMIT @lim OFFSET @off;
+
+-- name: SearchInstances :many
+-- SearchInstances finds the instances the caller may see, optionally of one
+-- study and one series.
+SELECT u.study_instance_uid, u.case_id, u.org_id, u.series_instance_uid, u.sop_class_uid, u.sop_instance_uid,
+       u.instance_number, u.rows, u.columns, u.frames
+FROM (
+    SELECT st.study_instance_uid, st.case_id, st.org_id, se.series_instance_uid, i.sop_class_uid, i.sop_instance_uid,
+           COALESCE(i.instance_number, 0)::int AS instance_number, COALESCE(i.rows, 0)::int AS rows,
+           COALESCE(i.columns, 0)::int AS columns, i.frames
+    FROM dicom_studies st
+    JOIN cases c ON c.id = st.case_id AND c.site_org_id = st.org_id
+    JOIN dicom_series se ON se.study_id = st.id AND se.org_id = st.org_id
+    JOIN dicom_instances i ON i.series_id = se.id AND i.org_id = st.org_id
+    WHERE (@case_id::uuid = '00000000-0000-0000-0000-000000000000'::uuid OR c.id = @case_id::uuid)
+      AND (@platform::boolean
+           OR (c.site_org_id = @org_id AND (@site_wide::boolean OR c.referring_physician_id = @user_id OR c.created_by = @user_id))
+           OR c.reading_group_id = @org_id)
+      AND (@study_uid::text = '' OR st.study_instance_uid = @study_uid::text)
+      AND (@series_uid::text = '' OR se.series_instance_uid = @series_uid::text)
+      AND (@sop_class::text = '' OR i.sop_class_uid = @sop_class::text)
+      AND (cardinality(@sop_uids::text[]) = 0 OR i.sop_instance_uid = ANY(@sop_uids::text[]))
+    UNION ALL
+    SELECT st.study_instance_uid, st.case_id, st.org_id, st.series_instance_uid,
+           '1.2.840.10008.5.1.4.1.1.77.1.4'::text AS sop_class_uid, pi.sop_instance_uid,
+           pi.instance_number, pi.rows, pi.columns, 1::int AS frames
+    FROM photo_studies st
+    JOIN cases c ON c.id = st.case_id AND c.site_org_id = st.org_id
+    JOIN photo_instances pi ON pi.study_id = st.id AND pi.org_id = st.org_id
+    WHERE (@case_id::uuid = '00000000-0000-0000-0000-000000000000'::uuid OR c.id = @case_id::uuid)
+      AND (@platform::boolean
+           OR (c.site_org_id = @org_id AND (@site_wide::boolean OR c.referring_physician_id = @user_id OR c.created_by = @user_id))
+           OR c.reading_group_id = @org_id)
+      AND (@study_uid::text = '' OR st.study_instance_uid = @study_uid::text)
+      AND (@series_uid::text = '' OR st.series_instance_uid = @series_uid::text)
+      AND (@sop_class::text = '' OR '1.2.840.10008.5.1.4.1.1.77.1.4' = @sop_class::text)
+      AND (cardinality(@sop_uids::text[]) = 0 OR pi.sop_instance_uid = ANY(@sop_uids::text[]))
+) u
+ORDER BY u.study_instance_uid, u.series_instance_uid, u.instance_number, u.sop_instance_uid
+LIMIT @lim OFFSET @off;

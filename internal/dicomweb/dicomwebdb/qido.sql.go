@@ -11,6 +11,396 @@ import (
 	"github.com/google/uuid"
 )
 
+const caseVisible = `-- name: CaseVisible :one
+SELECT EXISTS (
+    SELECT 1 FROM cases c
+    WHERE c.id = $1::uuid
+      AND ($2::boolean
+           OR (c.site_org_id = $3 AND ($4::boolean OR c.referring_physician_id = $5 OR c.created_by = $5))
+           OR c.reading_group_id = $3)
+)::boolean AS visible
+`
+
+type CaseVisibleParams struct {
+	CaseID   uuid.UUID
+	Platform bool
+	OrgID    uuid.UUID
+	SiteWide bool
+	UserID   uuid.UUID
+}
+
+// CaseVisible says whether the caller may see the case: a search under
+// /dicomweb/cases/{case} of a case it may not see is 404, not [].
+func (q *Queries) CaseVisible(ctx context.Context, db DBTX, arg CaseVisibleParams) (bool, error) {
+	row := db.QueryRow(ctx, caseVisible,
+		arg.CaseID,
+		arg.Platform,
+		arg.OrgID,
+		arg.SiteWide,
+		arg.UserID,
+	)
+	var visible bool
+	err := row.Scan(&visible)
+	return visible, err
+}
+
+const searchInstances = `-- name: SearchInstances :many
+SELECT u.study_instance_uid, u.case_id, u.org_id, u.series_instance_uid, u.sop_class_uid, u.sop_instance_uid,
+       u.instance_number, u.rows, u.columns, u.frames
+FROM (
+    SELECT st.study_instance_uid, st.case_id, st.org_id, se.series_instance_uid, i.sop_class_uid, i.sop_instance_uid,
+           COALESCE(i.instance_number, 0)::int AS instance_number, COALESCE(i.rows, 0)::int AS rows,
+           COALESCE(i.columns, 0)::int AS columns, i.frames
+    FROM dicom_studies st
+    JOIN cases c ON c.id = st.case_id AND c.site_org_id = st.org_id
+    JOIN dicom_series se ON se.study_id = st.id AND se.org_id = st.org_id
+    JOIN dicom_instances i ON i.series_id = se.id AND i.org_id = st.org_id
+    WHERE ($1::uuid = '00000000-0000-0000-0000-000000000000'::uuid OR c.id = $1::uuid)
+      AND ($2::boolean
+           OR (c.site_org_id = $3 AND ($4::boolean OR c.referring_physician_id = $5 OR c.created_by = $5))
+           OR c.reading_group_id = $3)
+      AND ($6::text = '' OR st.study_instance_uid = $6::text)
+      AND ($7::text = '' OR se.series_instance_uid = $7::text)
+      AND ($8::text = '' OR i.sop_class_uid = $8::text)
+      AND (cardinality($9::text[]) = 0 OR i.sop_instance_uid = ANY($9::text[]))
+    UNION ALL
+    SELECT st.study_instance_uid, st.case_id, st.org_id, st.series_instance_uid,
+           '1.2.840.10008.5.1.4.1.1.77.1.4'::text AS sop_class_uid, pi.sop_instance_uid,
+           pi.instance_number, pi.rows, pi.columns, 1::int AS frames
+    FROM photo_studies st
+    JOIN cases c ON c.id = st.case_id AND c.site_org_id = st.org_id
+    JOIN photo_instances pi ON pi.study_id = st.id AND pi.org_id = st.org_id
+    WHERE ($1::uuid = '00000000-0000-0000-0000-000000000000'::uuid OR c.id = $1::uuid)
+      AND ($2::boolean
+           OR (c.site_org_id = $3 AND ($4::boolean OR c.referring_physician_id = $5 OR c.created_by = $5))
+           OR c.reading_group_id = $3)
+      AND ($6::text = '' OR st.study_instance_uid = $6::text)
+      AND ($7::text = '' OR st.series_instance_uid = $7::text)
+      AND ($8::text = '' OR '1.2.840.10008.5.1.4.1.1.77.1.4' = $8::text)
+      AND (cardinality($9::text[]) = 0 OR pi.sop_instance_uid = ANY($9::text[]))
+) u
+ORDER BY u.study_instance_uid, u.series_instance_uid, u.instance_number, u.sop_instance_uid
+LIMIT $11 OFFSET $10
+`
+
+type SearchInstancesParams struct {
+	CaseID    uuid.UUID
+	Platform  bool
+	OrgID     uuid.UUID
+	SiteWide  bool
+	UserID    uuid.UUID
+	StudyUid  string
+	SeriesUid string
+	SopClass  string
+	SopUids   []string
+	Off       int32
+	Lim       int32
+}
+
+type SearchInstancesRow struct {
+	StudyInstanceUid  string
+	CaseID            uuid.UUID
+	OrgID             uuid.UUID
+	SeriesInstanceUid string
+	SopClassUid       string
+	SopInstanceUid    string
+	InstanceNumber    int32
+	Rows              int32
+	Columns           int32
+	Frames            int32
+}
+
+// SearchInstances finds the instances the caller may see, optionally of one
+// study and one series.
+func (q *Queries) SearchInstances(ctx context.Context, db DBTX, arg SearchInstancesParams) ([]SearchInstancesRow, error) {
+	rows, err := db.Query(ctx, searchInstances,
+		arg.CaseID,
+		arg.Platform,
+		arg.OrgID,
+		arg.SiteWide,
+		arg.UserID,
+		arg.StudyUid,
+		arg.SeriesUid,
+		arg.SopClass,
+		arg.SopUids,
+		arg.Off,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SearchInstancesRow
+	for rows.Next() {
+		var i SearchInstancesRow
+		if err := rows.Scan(
+			&i.StudyInstanceUid,
+			&i.CaseID,
+			&i.OrgID,
+			&i.SeriesInstanceUid,
+			&i.SopClassUid,
+			&i.SopInstanceUid,
+			&i.InstanceNumber,
+			&i.Rows,
+			&i.Columns,
+			&i.Frames,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const searchSeries = `-- name: SearchSeries :many
+SELECT u.study_instance_uid, u.case_id, u.org_id, u.series_instance_uid, u.modality, u.series_number,
+       u.series_description, u.instance_count
+FROM (
+    SELECT st.study_instance_uid, st.case_id, st.org_id, se.series_instance_uid, se.modality,
+           COALESCE(se.series_number, 0)::int AS series_number, se.series_description,
+           (SELECT count(*) FROM dicom_instances i WHERE i.series_id = se.id AND i.org_id = se.org_id)::bigint AS instance_count
+    FROM dicom_studies st
+    JOIN cases c ON c.id = st.case_id AND c.site_org_id = st.org_id
+    JOIN dicom_series se ON se.study_id = st.id AND se.org_id = st.org_id
+    WHERE ($1::uuid = '00000000-0000-0000-0000-000000000000'::uuid OR c.id = $1::uuid)
+      AND ($2::boolean
+           OR (c.site_org_id = $3 AND ($4::boolean OR c.referring_physician_id = $5 OR c.created_by = $5))
+           OR c.reading_group_id = $3)
+      AND ($6::text = '' OR st.study_instance_uid = $6::text)
+      AND ($7::text = '' OR se.modality = $7::text)
+      AND (cardinality($8::text[]) = 0 OR se.series_instance_uid = ANY($8::text[]))
+    UNION ALL
+    SELECT st.study_instance_uid, st.case_id, st.org_id, st.series_instance_uid, 'XC'::text AS modality,
+           1::int AS series_number, ''::text AS series_description,
+           (SELECT count(*) FROM photo_instances pi WHERE pi.study_id = st.id AND pi.org_id = st.org_id)::bigint AS instance_count
+    FROM photo_studies st
+    JOIN cases c ON c.id = st.case_id AND c.site_org_id = st.org_id
+    WHERE ($1::uuid = '00000000-0000-0000-0000-000000000000'::uuid OR c.id = $1::uuid)
+      AND ($2::boolean
+           OR (c.site_org_id = $3 AND ($4::boolean OR c.referring_physician_id = $5 OR c.created_by = $5))
+           OR c.reading_group_id = $3)
+      AND ($6::text = '' OR st.study_instance_uid = $6::text)
+      AND ($7::text = '' OR 'XC' = $7::text)
+      AND (cardinality($8::text[]) = 0 OR st.series_instance_uid = ANY($8::text[]))
+) u
+ORDER BY u.study_instance_uid, u.series_number, u.series_instance_uid
+LIMIT $10 OFFSET $9
+`
+
+type SearchSeriesParams struct {
+	CaseID     uuid.UUID
+	Platform   bool
+	OrgID      uuid.UUID
+	SiteWide   bool
+	UserID     uuid.UUID
+	StudyUid   string
+	Modality   string
+	SeriesUids []string
+	Off        int32
+	Lim        int32
+}
+
+type SearchSeriesRow struct {
+	StudyInstanceUid  string
+	CaseID            uuid.UUID
+	OrgID             uuid.UUID
+	SeriesInstanceUid string
+	Modality          string
+	SeriesNumber      int32
+	SeriesDescription string
+	InstanceCount     int64
+}
+
+// SearchSeries finds the series the caller may see, optionally of one study.
+func (q *Queries) SearchSeries(ctx context.Context, db DBTX, arg SearchSeriesParams) ([]SearchSeriesRow, error) {
+	rows, err := db.Query(ctx, searchSeries,
+		arg.CaseID,
+		arg.Platform,
+		arg.OrgID,
+		arg.SiteWide,
+		arg.UserID,
+		arg.StudyUid,
+		arg.Modality,
+		arg.SeriesUids,
+		arg.Off,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SearchSeriesRow
+	for rows.Next() {
+		var i SearchSeriesRow
+		if err := rows.Scan(
+			&i.StudyInstanceUid,
+			&i.CaseID,
+			&i.OrgID,
+			&i.SeriesInstanceUid,
+			&i.Modality,
+			&i.SeriesNumber,
+			&i.SeriesDescription,
+			&i.InstanceCount,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const searchStudies = `-- name: SearchStudies :many
+SELECT u.study_instance_uid, u.case_id, u.org_id, u.patient_name, u.patient_id, u.patient_birth_date,
+       u.patient_sex, u.study_date, u.study_time, u.accession_number, u.referring_physician_name,
+       u.modalities, u.series_count, u.instance_count
+FROM (
+    SELECT st.study_instance_uid, st.case_id, st.org_id, st.patient_name, st.patient_id, st.patient_birth_date,
+           st.patient_sex, st.study_date, st.study_time, st.accession_number, ''::text AS referring_physician_name,
+           COALESCE((SELECT string_agg(DISTINCT se.modality, '\' ORDER BY se.modality) FROM dicom_series se
+                     WHERE se.study_id = st.id AND se.org_id = st.org_id AND se.modality <> ''), '')::text AS modalities,
+           (SELECT count(*) FROM dicom_series se WHERE se.study_id = st.id AND se.org_id = st.org_id)::bigint AS series_count,
+           (SELECT count(*) FROM dicom_series se JOIN dicom_instances i ON i.series_id = se.id AND i.org_id = se.org_id
+            WHERE se.study_id = st.id AND se.org_id = st.org_id)::bigint AS instance_count
+    FROM dicom_studies st
+    JOIN cases c ON c.id = st.case_id AND c.site_org_id = st.org_id
+    WHERE ($1::uuid = '00000000-0000-0000-0000-000000000000'::uuid OR c.id = $1::uuid)
+      AND ($2::boolean
+           OR (c.site_org_id = $3 AND ($4::boolean OR c.referring_physician_id = $5 OR c.created_by = $5))
+           OR c.reading_group_id = $3)
+      AND ($6::text = '' OR st.patient_id = $6::text)
+      AND ($7::text = '' OR lower(st.patient_name) LIKE lower($7::text) ESCAPE '\')
+      AND ($8::text = '' OR st.accession_number = $8::text)
+      AND (cardinality($9::text[]) = 0 OR st.study_instance_uid = ANY($9::text[]))
+      AND ($10::text = '' OR (st.study_date <> '' AND st.study_date >= $10::text))
+      AND ($11::text = '' OR (st.study_date <> '' AND st.study_date <= $11::text))
+      AND ($12::text = '' OR (st.study_time <> '' AND st.study_time >= $12::text))
+      AND ($13::text = '' OR (st.study_time <> '' AND st.study_time <= $13::text))
+      AND (cardinality($14::text[]) = 0 OR EXISTS (
+           SELECT 1 FROM dicom_series se WHERE se.study_id = st.id AND se.org_id = st.org_id AND se.modality = ANY($14::text[])))
+    UNION ALL
+    SELECT st.study_instance_uid, st.case_id, st.org_id, st.patient_name, st.patient_id, st.patient_birth_date,
+           st.patient_sex, st.study_date, st.study_time, st.accession_number, st.referring_physician_name,
+           'XC'::text AS modalities,
+           1::bigint AS series_count,
+           (SELECT count(*) FROM photo_instances pi WHERE pi.study_id = st.id AND pi.org_id = st.org_id)::bigint AS instance_count
+    FROM photo_studies st
+    JOIN cases c ON c.id = st.case_id AND c.site_org_id = st.org_id
+    WHERE ($1::uuid = '00000000-0000-0000-0000-000000000000'::uuid OR c.id = $1::uuid)
+      AND ($2::boolean
+           OR (c.site_org_id = $3 AND ($4::boolean OR c.referring_physician_id = $5 OR c.created_by = $5))
+           OR c.reading_group_id = $3)
+      AND ($6::text = '' OR st.patient_id = $6::text)
+      AND ($7::text = '' OR lower(st.patient_name) LIKE lower($7::text) ESCAPE '\')
+      AND ($8::text = '' OR st.accession_number = $8::text)
+      AND (cardinality($9::text[]) = 0 OR st.study_instance_uid = ANY($9::text[]))
+      AND ($10::text = '' OR (st.study_date <> '' AND st.study_date >= $10::text))
+      AND ($11::text = '' OR (st.study_date <> '' AND st.study_date <= $11::text))
+      AND ($12::text = '' OR (st.study_time <> '' AND st.study_time >= $12::text))
+      AND ($13::text = '' OR (st.study_time <> '' AND st.study_time <= $13::text))
+      AND (cardinality($14::text[]) = 0 OR 'XC' = ANY($14::text[]))
+) u
+ORDER BY u.study_date DESC, u.study_time DESC, u.study_instance_uid
+LIMIT $16 OFFSET $15
+`
+
+type SearchStudiesParams struct {
+	CaseID      uuid.UUID
+	Platform    bool
+	OrgID       uuid.UUID
+	SiteWide    bool
+	UserID      uuid.UUID
+	PatientID   string
+	PatientName string
+	Accession   string
+	StudyUids   []string
+	DateFrom    string
+	DateTo      string
+	TimeFrom    string
+	TimeTo      string
+	Modalities  []string
+	Off         int32
+	Lim         int32
+}
+
+type SearchStudiesRow struct {
+	StudyInstanceUid       string
+	CaseID                 uuid.UUID
+	OrgID                  uuid.UUID
+	PatientName            string
+	PatientID              string
+	PatientBirthDate       string
+	PatientSex             string
+	StudyDate              string
+	StudyTime              string
+	AccessionNumber        string
+	ReferringPhysicianName string
+	Modalities             string
+	SeriesCount            int64
+	InstanceCount          int64
+}
+
+// SearchStudies finds the studies (of the index and the photo studies) the
+// caller may see that match every filter given (” or an empty array is no
+// filter). @patient_name is a LIKE pattern (escape \), compared lower-case.
+// Dates and times are DICOM DA/TM text, so ranges compare as text.
+func (q *Queries) SearchStudies(ctx context.Context, db DBTX, arg SearchStudiesParams) ([]SearchStudiesRow, error) {
+	rows, err := db.Query(ctx, searchStudies,
+		arg.CaseID,
+		arg.Platform,
+		arg.OrgID,
+		arg.SiteWide,
+		arg.UserID,
+		arg.PatientID,
+		arg.PatientName,
+		arg.Accession,
+		arg.StudyUids,
+		arg.DateFrom,
+		arg.DateTo,
+		arg.TimeFrom,
+		arg.TimeTo,
+		arg.Modalities,
+		arg.Off,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SearchStudiesRow
+	for rows.Next() {
+		var i SearchStudiesRow
+		if err := rows.Scan(
+			&i.StudyInstanceUid,
+			&i.CaseID,
+			&i.OrgID,
+			&i.PatientName,
+			&i.PatientID,
+			&i.PatientBirthDate,
+			&i.PatientSex,
+			&i.StudyDate,
+			&i.StudyTime,
+			&i.AccessionNumber,
+			&i.ReferringPhysicianName,
+			&i.Modalities,
+			&i.SeriesCount,
+			&i.InstanceCount,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const studyVisible = `-- name: StudyVisible :one
 
 SELECT EXISTS (
