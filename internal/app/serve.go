@@ -104,15 +104,14 @@ func runServe(ctx context.Context, env Env, args []string, withHTTP bool) error 
 	intakeSvc := intake.New(pool, store, cases.NewService(pool, inserter), inserter,
 		intake.Options{MaxFileBytes: cfg.MaxUploadBytes, Logger: logger})
 	// Reports enqueue deliveries when signed, through the insert-only
-	// client too; delivery's Service, which renders webhooks with the
-	// reports Service, is its OpenMarker (SetOpenMarker).
-	reportsSvc := reports.NewService(pool, store, inserter, worklistSvc, reports.Options{PublicURL: cfg.PublicURL,
+	// client too, and record openings through delivery's Opener (which
+	// needs only the database, so neither service waits for the other).
+	reportsSvc := reports.NewService(pool, store, inserter, worklistSvc, delivery.NewOpener(pool), reports.Options{PublicURL: cfg.PublicURL,
 		ObserveStep: flow.Observer()})
 	// Delivery renders webhooks through reports (its ReportSource) and
 	// enqueues replays through the insert-only client.
 	deliverySvc := delivery.NewService(pool, inserter, reportsSvc, delivery.Options{
 		AllowPrivateWebhooks: cfg.WebhookAllowPrivate, ObserveStep: flow.Observer()})
-	reportsSvc.SetOpenMarker(deliverySvc)
 	river, err := jobs.NewClient(pool, logger, jobs.Options{
 		Work: work, Concurrency: cfg.WorkerConcurrency,
 		Deps: jobs.Deps{Identity: identitySvc, Worklist: worklistSvc, Intake: intakeSvc, Logger: logger,

@@ -47,9 +47,9 @@ func setupReports(t *testing.T) *reportsBundle {
 	river, err := jobs.NewClient(base.env.Pool, testenv.Logger(t), jobs.Options{})
 	require.NoError(t, err)
 	wl := worklist.NewService(base.env.Pool)
-	rs := reports.NewService(base.env.Pool, base.env.Blob, river, wl, reports.Options{PublicURL: "https://teleread.example"})
+	rs := reports.NewService(base.env.Pool, base.env.Blob, river, wl, delivery.NewOpener(base.env.Pool),
+		reports.Options{PublicURL: "https://teleread.example"})
 	dl := delivery.NewService(base.env.Pool, river, rs, delivery.Options{AllowPrivateWebhooks: true})
-	rs.SetOpenMarker(dl)
 	engine := httpapi.New(httpapi.Deps{Logger: testenv.Logger(t), Registry: prometheus.NewRegistry(),
 		MaxRequestBytes: 1 << 20, MaxUploadBytes: 1 << 20, Pool: base.env.Pool, Identity: base.svc,
 		Cases: cases.NewService(base.env.Pool, river), Worklist: wl, Reports: rs, Delivery: dl, Jobs: river})

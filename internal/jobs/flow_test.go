@@ -29,10 +29,10 @@ func TestSignedReportReachesTheSite(t *testing.T) {
 	t.Parallel()
 	b := setupDeliver(t)
 	ctx := context.Background()
-	rep := reports.NewService(b.env.Pool, b.env.Blob, b.inserter, b.worklist, reports.Options{PublicURL: "http://teleread.test"})
+	rep := reports.NewService(b.env.Pool, b.env.Blob, b.inserter, b.worklist, delivery.NewOpener(b.env.Pool),
+		reports.Options{PublicURL: "http://teleread.test"})
 	b.svc = delivery.NewService(b.env.Pool, b.inserter, rep, delivery.Options{AllowPrivateWebhooks: true,
 		ObserveStep: b.metrics.Observer()})
-	rep.SetOpenMarker(b.svc)
 
 	var mu sync.Mutex
 	var got [][]byte

@@ -153,21 +153,17 @@ type Service struct {
 
 // NewService returns a Service. store holds the case images for the PDF;
 // jobs enqueues deliveries when a report is signed; leases renews the
-// specialist's claim when a draft is saved.
-func NewService(pool *pgxpool.Pool, store *blob.Store, jobs cases.JobInserter, leases LeaseRenewer, opts Options) *Service {
+// specialist's claim when a draft is saved; opened records that a
+// referring physician opened a signed report (delivery.NewOpener; nil
+// records nothing).
+func NewService(pool *pgxpool.Pool, store *blob.Store, jobs cases.JobInserter, leases LeaseRenewer, opened OpenMarker, opts Options) *Service {
 	if opts.MaxKeyImages <= 0 {
 		opts.MaxKeyImages = 12
 	}
 	opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
-	return &Service{pool: pool, store: store, jobs: jobs, leases: leases, opts: opts, q: reportsdb.New(),
+	return &Service{pool: pool, store: store, jobs: jobs, leases: leases, opened: opened, opts: opts, q: reportsdb.New(),
 		now: time.Now, enqueue: delivery.Enqueue}
 }
-
-// SetOpenMarker sets what records that a referring physician opened a
-// report. delivery's Service needs this Service (for webhook payloads) and
-// this Service needs it, so the wiring sets it after both exist, before
-// serving. Without one, opening is not recorded.
-func (s *Service) SetOpenMarker(m OpenMarker) { s.opened = m }
 
 // Links are the absolute (or, without a public URL, root-relative) URLs of
 // a report's representations.

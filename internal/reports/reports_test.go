@@ -64,10 +64,10 @@ func setup(t *testing.T) *testBundle {
 	require.NoError(t, err)
 	fx := testenv.NewFixtures(t, env)
 	wl := worklist.NewService(env.Pool)
+	opened := &openRecorder{}
 	b := &testBundle{env: env, fx: fx, cases: cases.NewService(env.Pool, river), wl: wl, root: fx.Root(),
-		reports: reports.NewService(env.Pool, env.Blob, river, wl, reports.Options{PublicURL: "https://teleread.example/"}),
-		opened:  &openRecorder{}}
-	b.reports.SetOpenMarker(b.opened)
+		reports: reports.NewService(env.Pool, env.Blob, river, wl, opened, reports.Options{PublicURL: "https://teleread.example/"}),
+		opened:  opened}
 	b.site = fx.Tenant(t, identity.OrgSite, "site", nil, identity.RoleSiteStaff, identity.RoleReferringPhysician, identity.RoleOrgAdmin)
 	b.site2 = fx.Tenant(t, identity.OrgSite, "site-two", nil, identity.RoleSiteStaff, identity.RoleReferringPhysician, identity.RoleOrgAdmin)
 	b.derm = fx.Tenant(t, identity.OrgReadingGroup, "derm", []string{"dermatology"}, identity.RoleSpecialist, identity.RoleOrgAdmin)
