@@ -190,4 +190,23 @@ func TestQIDOSeriesInstances(t *testing.T) {
 		st, _, raw = b.search(t, "/dicomweb/cases/"+b.caseA+path, nil, other)
 		require.Equal(t, http.StatusNotFound, st, raw)
 	}
+
+	// Every search that showed the case is audited as a read of it.
+	req, err := http.NewRequest(http.MethodGet, b.srv.URL+"/api/v1/audit?action=dicomweb.search&object_id="+b.caseA, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+b.siteA.Tokens[identity.RoleOrgAdmin])
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var page struct {
+		Items []struct {
+			Action string `json:"action"`
+		} `json:"items"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&page))
+	require.NotEmpty(t, page.Items)
+	for _, it := range page.Items {
+		require.Equal(t, "dicomweb.search", it.Action)
+	}
 }
