@@ -185,16 +185,10 @@ func (a *API) unroutedCases(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	// worklist.Unrouted answers sqlc rows of worklistdb, which have no
-	// name in package worklist to write a conversion function for.
 	out := api.List[api.UnroutedCase]{Items: make([]api.UnroutedCase, 0, len(list))}
-	for _, cs := range list {
-		reason := ""
-		if cs.UnroutedReason != nil {
-			reason = *cs.UnroutedReason
-		}
-		out.Items = append(out.Items, api.UnroutedCase{CaseID: cs.ID, SiteOrgID: cs.SiteOrgID, Specialty: cs.Specialty,
-			Priority: cs.Priority, SubmittedAt: cs.SubmittedAt, Reason: reason})
+	for _, u := range list {
+		out.Items = append(out.Items, api.UnroutedCase{CaseID: u.CaseID, SiteOrgID: u.SiteOrgID, Specialty: u.Specialty,
+			Priority: u.Priority, SubmittedAt: u.SubmittedAt, Reason: u.Reason})
 	}
 	c.JSON(http.StatusOK, out)
 }

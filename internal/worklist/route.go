@@ -176,8 +176,21 @@ func anyContains(sites []string, want string) bool {
 	return false
 }
 
-// Unrouted lists submitted cases no rule matched. Platform admins only.
-func (s *Service) Unrouted(ctx context.Context, p *identity.Principal) ([]worklistdb.Case, error) {
+// Unrouted is a submitted case no routing rule matched, waiting for a
+// platform admin.
+type Unrouted struct {
+	CaseID      uuid.UUID
+	SiteOrgID   uuid.UUID
+	Specialty   string
+	Priority    string
+	SubmittedAt *time.Time
+	// Reason says why no rule matched.
+	Reason string
+}
+
+// Unrouted lists submitted cases no rule matched, oldest first. Platform
+// admins only.
+func (s *Service) Unrouted(ctx context.Context, p *identity.Principal) ([]Unrouted, error) {
 	if !p.IsPlatformAdmin() {
 		return nil, apperr.New(apperr.Forbidden, "only platform admins see unrouted cases")
 	}
@@ -185,5 +198,14 @@ func (s *Service) Unrouted(ctx context.Context, p *identity.Principal) ([]workli
 	if err != nil {
 		return nil, fmt.Errorf("unrouted cases: %w", err)
 	}
-	return list, nil
+	out := make([]Unrouted, 0, len(list))
+	for _, c := range list {
+		u := Unrouted{CaseID: c.ID, SiteOrgID: c.SiteOrgID, Specialty: c.Specialty, Priority: c.Priority,
+			SubmittedAt: c.SubmittedAt}
+		if c.UnroutedReason != nil {
+			u.Reason = *c.UnroutedReason
+		}
+		out = append(out, u)
+	}
+	return out, nil
 }
