@@ -299,8 +299,22 @@ func TestOrthancInterop(t *testing.T) {
 	}
 	require.Equal(t, keys(want), keys(all), "Orthanc stored the files unchanged")
 
-	// QIDO-RS is left out: GET /dicomweb/studies has no route yet
-	// (qido.go's qidoRoutes is empty).
+	// QIDO-RS lists every study, at the case's root and the site's, with
+	// as many instances as Orthanc holds; Orthanc's own client asks too.
+	for _, root := range []string{caseRoot, b.srv.URL + "/dicomweb"} {
+		req, _ := http.NewRequest(http.MethodGet, root+"/studies?includefield=all", nil)
+		req.Header.Set("Authorization", basic(token))
+		req.Header.Set("Accept", "application/dicom+json")
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		require.Equal(t, http.StatusOK, res.StatusCode, "%s", body)
+		require.Equal(t, qidoCounts(t, body), studyCounts(held), root)
+	}
+	var viaOrthanc json.RawMessage
+	o.json(t, http.MethodPost, "/dicom-web/servers/teleread/get", map[string]any{"Uri": "/studies"}, &viaOrthanc)
+	require.Equal(t, studyCounts(held), qidoCounts(t, viaOrthanc), "QIDO-RS through Orthanc's client")
 
 	// Delete the studies in Orthanc, pull them back from Teleread.
 	for _, id := range studies {
@@ -338,4 +352,31 @@ func TestOrthancInterop(t *testing.T) {
 	elapsed := time.Since(start)
 	t.Logf("TestOrthancInterop: %v", elapsed)
 	require.Less(t, elapsed, time.Minute)
+}
+
+// qidoCounts reads a QIDO-RS study answer as Study Instance UID to
+// NumberOfStudyRelatedInstances.
+func qidoCounts(t *testing.T, body []byte) map[string]int {
+	t.Helper()
+	var studies []map[string]struct {
+		Value []any
+	}
+	require.NoError(t, json.Unmarshal(body, &studies), "%s", body)
+	out := map[string]int{}
+	for _, st := range studies {
+		uid, n := st["0020000D"].Value, st["00201208"].Value
+		require.Len(t, uid, 1, "%s", body)
+		require.Len(t, n, 1, "%s", body)
+		out[fmt.Sprint(uid[0])] = int(n[0].(float64))
+	}
+	return out
+}
+
+// studyCounts is the number of instances of each study in held.
+func studyCounts(held map[string]map[string][]byte) map[string]int {
+	out := map[string]int{}
+	for uid, files := range held {
+		out[uid] = len(files)
+	}
+	return out
 }
