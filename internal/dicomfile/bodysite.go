@@ -104,9 +104,13 @@ var (
 	siteToenail    = siteCode{"770805009", "Nail unit of toe"}
 )
 
-// unpairedSites are the sites of the vocabulary that PS3.16 Annex L (as
-// dicom3tools' dciodvfy applies it) says have no left and right, so no
-// Laterality (0020,0060).
+// unpairedSites are the sites of the vocabulary that have no left and
+// right, so no Laterality (0020,0060): those dicom3tools' dciodvfy
+// (2022-06-18) knows to be unpaired (it takes them from PS3.16 Annex L,
+// the correspondence of anatomic regions and Body Part Examined) and
+// refuses a Laterality for. Every other site, unpaired ones such as the
+// face included, gets one, empty when the side is unknown: dciodvfy
+// refuses its absence there.
 var unpairedSites = map[siteCode]bool{
 	siteHead:       true,
 	siteNeck:       true,

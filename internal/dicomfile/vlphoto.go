@@ -59,15 +59,17 @@ const (
 type Photo struct {
 	StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID string
 	InstanceNumber                                      int
-	PatientName                                         string // DICOM PN, e.g. "DOE^JANE"
-	PatientID                                           string
-	PatientBirthDate                                    string // YYYYMMDD or ""
-	PatientSex                                          string // F, M, O or ""
-	StudyDate, StudyTime                                string // DA / TM
-	StudyDescription, AccessionNumber                   string
-	ReferringPhysicianName                              string
-	ContentDate, ContentTime                            string // when the photo was accepted
-	BodySite                                            string // free text as the site typed it, e.g. "left forearm"
+
+	PatientName      string // DICOM PN, e.g. "DOE^JANE"
+	PatientID        string
+	PatientBirthDate string // YYYYMMDD or ""
+	PatientSex       string // F, M, O or ""
+
+	StudyDate, StudyTime                                      string // DA / TM
+	StudyDescription, AccessionNumber, ReferringPhysicianName string
+
+	ContentDate, ContentTime string // when the photo was accepted
+	BodySite                 string // free text as the site typed it, e.g. "left forearm"
 	// Dermoscopic makes the object a Dermoscopic Photography Image
 	// (Modality DMS) instead of a VL Photographic Image (Modality XC).
 	Dermoscopic     bool
@@ -79,12 +81,12 @@ type PhotoLayout struct {
 	TransferSyntax  string // JPEGBaseline or ExplicitVRLittleEndian
 	Rows, Columns   int
 	SamplesPerPixel int
-	Photometric     string // YBR_FULL_422, YBR_FULL, RGB or MONOCHROME2
+	Photometric     string // YBR_FULL_422 or MONOCHROME2 (JPEG Baseline); RGB or MONOCHROME2 (native)
 }
 
 // photoBits is the Bits Allocated and Stored of every generated object:
-// the VL Image module allows 8 only (PS3.3 C.8.12.1.1.3), so 16-bit PNGs
-// are reduced to their high bytes.
+// the VL Image module (PS3.3 C.8.12.1) allows 8 only, so 16-bit PNGs are
+// reduced to their high bytes.
 const photoBits = 8
 
 // photoKind tells how the pixels are decoded for a native object.
@@ -259,7 +261,12 @@ func (h *jpegHeader) parseSOF(m byte, seg []byte) error {
 }
 
 // keptPhotometric is the Photometric Interpretation of the JPEG when it is
-// kept as JPEG Baseline (PS3.5 8.2.1), or "" when it must be decoded.
+// kept as JPEG Baseline, or "" when it must be decoded. PS3.5 8.2.1 would
+// also keep a 4:4:4 YCbCr JPEG as YBR_FULL and one without colour
+// transform as RGB, but the VL Image module (PS3.3 C.8.12.1) allows
+// neither with a lossy transfer syntax (YBR_FULL_422 "for other lossy
+// compressed transfer syntaxes"; dciodvfy refuses both), so only grey and
+// chroma-subsampled (4:2:2, 4:2:0) YCbCr JPEGs are kept.
 func (h *jpegHeader) keptPhotometric() string {
 	if h.sof != 0xC0 || h.precision != 8 {
 		return ""
@@ -274,19 +281,10 @@ func (h *jpegHeader) keptPhotometric() string {
 	}
 	rgb := (h.adobe && h.adobeTransform == 0) ||
 		(!h.adobe && !h.jfif && c[0].id == 'R' && c[1].id == 'G' && c[2].id == 'B')
-	if rgb {
-		if c[0] == (jpegComponent{c[0].id, c[1].h, c[1].v}) && c[1].h == c[2].h && c[1].v == c[2].v {
-			return "RGB"
-		}
+	if rgb || c[1].h != 1 || c[1].v != 1 || c[2].h != 1 || c[2].v != 1 {
 		return ""
 	}
-	if c[1].h != c[2].h || c[1].v != c[2].v || c[0].h%c[1].h != 0 || c[0].v%c[1].v != 0 {
-		return ""
-	}
-	switch [2]byte{c[0].h / c[1].h, c[0].v / c[1].v} {
-	case [2]byte{1, 1}:
-		return "YBR_FULL"
-	case [2]byte{2, 1}, [2]byte{2, 2}:
+	if c[0].h == 2 && (c[0].v == 1 || c[0].v == 2) {
 		return "YBR_FULL_422"
 	}
 	return ""
@@ -327,7 +325,7 @@ func UIDFromUUID(u [16]byte) string {
 
 // WritePhoto writes the VL Photographic Image of photo img to dst. The bytes
 // depend only on img and p: writing twice gives identical bytes. A baseline
-// JPEG that DICOM can carry as it is (PS3.5 8.2.1) is kept, byte for byte,
+// 8-bit grey, 4:2:2 or 4:2:0 YCbCr JPEG is kept, byte for byte,
 // as the single fragment of JPEG Baseline pixel data (with a NUL appended
 // when its length is odd, PS3.5 A.4); any other photo is decoded and written
 // native in Explicit VR Little Endian. A dermoscopic photo
@@ -382,6 +380,17 @@ func validPhotoUID(u string) bool {
 // photoPixels is the Pixel Data element of the photo.
 func photoPixels(img []byte, kind photoKind, l PhotoLayout) (*dicom.Element, error) {
 	if l.TransferSyntax == JPEGBaseline {
+		// The photo is not decoded, but a JPEG cut short (no end-of-image
+		// marker after the first scan header; entropy-coded data cannot
+		// hold one) is refused rather than carried.
+		r := bytes.NewReader(img)
+		br := bufio.NewReader(r)
+		if _, err := readJPEGHeader(br); err != nil {
+			return nil, err
+		}
+		if scan := len(img) - r.Len() - br.Buffered(); !bytes.Contains(img[scan:], []byte{0xFF, 0xD9}) {
+			return nil, invalidf("JPEG is cut short: no end-of-image marker")
+		}
 		data := img
 		if len(data)%2 == 1 {
 			data = append(slices.Clip(data), 0)
@@ -480,9 +489,10 @@ func el(t tag.Tag, vr string, v any) *dicom.Element {
 var maxChars = map[string]int{"SH": 16, "LO": 64, "PN": 64, "CS": 16, "LT": 10240, "DA": 8, "TM": 14}
 
 // text is a one-valued text element: s cleaned to valid UTF-8 without
-// control characters (tabs and line breaks become spaces), a backslash (the value delimiter) replaced by "/"
-// except in LT, cut at a character boundary to the VR's maximum length.
-// An empty s gives an empty (type 2) element.
+// control characters (tabs and line breaks become spaces), a backslash
+// (the value delimiter) replaced by "/" except in LT, cut at a character
+// boundary to the VR's maximum length (each "="-separated component group
+// of a PN). An empty s gives an empty (type 2) element.
 func text(t tag.Tag, vr, s string) *dicom.Element {
 	s = cleanValue(strings.Map(func(r rune) rune {
 		if r == '\t' || r == '\n' || r == '\r' {
@@ -493,16 +503,30 @@ func text(t tag.Tag, vr, s string) *dicom.Element {
 	if vr != "LT" {
 		s = strings.ReplaceAll(s, `\`, "/")
 	}
-	if n := maxChars[vr]; len(s) > n {
-		for n > 0 && !utf8.RuneStart(s[n]) {
-			n--
+	if vr == "PN" {
+		groups := strings.Split(s, "=")
+		for i, g := range groups {
+			groups[i] = cut(g, maxChars[vr])
 		}
-		s = strings.TrimSpace(s[:n])
+		s = strings.Join(groups, "=")
+	} else {
+		s = cut(s, maxChars[vr])
 	}
 	if s == "" {
 		return el(t, vr, []string{})
 	}
 	return el(t, vr, []string{s})
+}
+
+// cut is s cut to at most n bytes at a character boundary, trimmed.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return strings.TrimSpace(s[:n])
 }
 
 // codeItem is a Code Sequence Macro item (PS3.3 8.8).

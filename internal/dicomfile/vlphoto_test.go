@@ -82,9 +82,14 @@ func photoCases(t *testing.T) []photoCase {
 	nativeLayout := func(rows, cols, spp int, photometric string) PhotoLayout {
 		return PhotoLayout{TransferSyntax: ExplicitVRLittleEndian, Rows: rows, Columns: cols, SamplesPerPixel: spp, Photometric: photometric}
 	}
+	var goJPEG bytes.Buffer // Go's encoder: 4:2:0 baseline without JFIF
+	require.NoError(t, jpeg.Encode(&goJPEG, base, &jpeg.Options{Quality: 90}))
 	return []photoCase{
 		{"baseline 4:2:2", photoTestdata(t, "video-001.q50.422.jpeg"), jpegLayout(103, 150, 3, "YBR_FULL_422")},
-		{"baseline with restarts", photoTestdata(t, "video-001.restart2.jpeg"), jpegLayout(103, 150, 3, "YBR_FULL_422")},
+		{"baseline 4:2:0 with restarts", photoTestdata(t, "video-001.restart2.jpeg"), jpegLayout(103, 150, 3, "YBR_FULL_422")},
+		{"baseline 4:2:0 from Go", goJPEG.Bytes(), jpegLayout(103, 150, 3, "YBR_FULL_422")},
+		{"baseline 4:4:4", photoTestdata(t, "video-001.dcmtk-444.jpeg"), nativeLayout(103, 150, 3, "RGB")},
+		{"baseline RGB", photoTestdata(t, "video-001.dcmtk-rgb.jpeg"), nativeLayout(103, 150, 3, "RGB")},
 		{"baseline grey", photoTestdata(t, "video-005.gray.q50.jpeg"), jpegLayout(103, 150, 1, "MONOCHROME2")},
 		{"progressive", photoTestdata(t, "video-001.q50.420.progressive.jpeg"), nativeLayout(103, 150, 3, "RGB")},
 		{"CMYK", photoTestdata(t, "video-001.cmyk.jpeg"), nativeLayout(103, 150, 3, "RGB")},
@@ -363,11 +368,15 @@ func TestWritePhotoCleansText(t *testing.T) {
 	p := testPhoto()
 	p.PatientName = "DOE^JANE\x1b$B\r\n"
 	p.PatientID = `P\1` + strings.Repeat("é", 40) // 83 bytes: cut to 64 at a rune boundary
+	p.ReferringPhysicianName = strings.Repeat("A", 70) + "=" + strings.Repeat("山", 30)
+	p.StudyDescription = "Referral\tfrom\r\nclinic"
 	out, _ := writePhoto(t, photoTestdata(t, "video-005.gray.q50.jpeg"), p)
 	h, err := ReadHeader(bytes.NewReader(out), int64(len(out)))
 	require.NoError(t, err)
 	require.Equal(t, "DOE^JANE$B", h.PatientName)
 	require.Equal(t, "P/1"+strings.Repeat("é", 30), h.PatientID)
+	require.Equal(t, strings.Repeat("A", 64)+"="+strings.Repeat("山", 21), h.ReferringPhysicianName)
+	require.Equal(t, "Referral from  clinic", h.StudyDescription)
 }
 
 func TestWritePhotoDermoscopic(t *testing.T) {
@@ -398,6 +407,13 @@ func TestWritePhotoErrors(t *testing.T) {
 			require.Zero(t, buf.Len())
 		})
 	}
+	t.Run("TruncatedBaselineJPEG", func(t *testing.T) {
+		t.Parallel()
+		_, err := WritePhoto(&bytes.Buffer{}, img[:len(img)-2], testPhoto())
+		var inv *InvalidError
+		require.ErrorAs(t, err, &inv)
+		require.ErrorContains(t, err, "cut short")
+	})
 	t.Run("TruncatedJPEG", func(t *testing.T) {
 		t.Parallel()
 		prog := photoTestdata(t, "video-001.q50.420.progressive.jpeg")
@@ -436,14 +452,15 @@ func TestInspectPhotoJPEGLayouts(t *testing.T) {
 	}{
 		{"4:2:0", jpegHeaderBytes(0xC0, 8, 10, 20, ycc(0x22), -1), JPEGBaseline, "YBR_FULL_422", 3, ""},
 		{"4:2:2", jpegHeaderBytes(0xC0, 8, 10, 20, ycc(0x21), -1), JPEGBaseline, "YBR_FULL_422", 3, ""},
-		{"4:4:4", jpegHeaderBytes(0xC0, 8, 10, 20, ycc(0x11), -1), JPEGBaseline, "YBR_FULL", 3, ""},
-		{"4:4:4 as 2x2", jpegHeaderBytes(0xC0, 8, 10, 20, [][2]byte{{1, 0x22}, {2, 0x22}, {3, 0x22}}, -1), JPEGBaseline, "YBR_FULL", 3, ""},
+		{"4:4:4", jpegHeaderBytes(0xC0, 8, 10, 20, ycc(0x11), -1), ExplicitVRLittleEndian, "RGB", 3, ""},
+		{"4:4:4 as 2x2", jpegHeaderBytes(0xC0, 8, 10, 20, [][2]byte{{1, 0x22}, {2, 0x22}, {3, 0x22}}, -1), ExplicitVRLittleEndian, "RGB", 3, ""},
+		{"4:2:0 as 4x4 2x2", jpegHeaderBytes(0xC0, 8, 10, 20, [][2]byte{{1, 0x44}, {2, 0x22}, {3, 0x22}}, -1), ExplicitVRLittleEndian, "RGB", 3, ""},
 		{"4:4:0", jpegHeaderBytes(0xC0, 8, 10, 20, ycc(0x12), -1), ExplicitVRLittleEndian, "RGB", 3, ""},
 		{"4:1:1", jpegHeaderBytes(0xC0, 8, 10, 20, ycc(0x41), -1), ExplicitVRLittleEndian, "RGB", 3, ""},
-		{"Adobe RGB", jpegHeaderBytes(0xC0, 8, 10, 20, ycc(0x11), 0), JPEGBaseline, "RGB", 3, ""},
+		{"Adobe RGB", jpegHeaderBytes(0xC0, 8, 10, 20, ycc(0x11), 0), ExplicitVRLittleEndian, "RGB", 3, ""},
 		{"Adobe RGB subsampled", jpegHeaderBytes(0xC0, 8, 10, 20, ycc(0x22), 0), ExplicitVRLittleEndian, "RGB", 3, ""},
 		{"Adobe YCbCr", jpegHeaderBytes(0xC0, 8, 10, 20, ycc(0x22), 1), JPEGBaseline, "YBR_FULL_422", 3, ""},
-		{"RGB component ids", jpegHeaderBytes(0xC0, 8, 10, 20, [][2]byte{{'R', 0x11}, {'G', 0x11}, {'B', 0x11}}, -1), JPEGBaseline, "RGB", 3, ""},
+		{"RGB component ids", jpegHeaderBytes(0xC0, 8, 10, 20, [][2]byte{{'R', 0x22}, {'G', 0x11}, {'B', 0x11}}, -1), ExplicitVRLittleEndian, "RGB", 3, ""},
 		{"grey", jpegHeaderBytes(0xC0, 8, 10, 20, [][2]byte{{1, 0x11}}, -1), JPEGBaseline, "MONOCHROME2", 1, ""},
 		{"extended 8-bit", jpegHeaderBytes(0xC1, 8, 10, 20, ycc(0x22), -1), ExplicitVRLittleEndian, "RGB", 3, ""},
 		{"progressive grey", jpegHeaderBytes(0xC2, 8, 10, 20, [][2]byte{{1, 0x11}}, -1), ExplicitVRLittleEndian, "MONOCHROME2", 1, ""},
