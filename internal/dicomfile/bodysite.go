@@ -15,8 +15,8 @@ type BodySite struct {
 	// "" when the text gave none or said both sides.
 	Laterality string
 	// LateralityCode and LateralityMeaning are the laterality as a SNOMED
-	// CT code of CID 244 "Laterality" (Left, Right, or Right and left), or
-	// "" when the text gave none.
+	// CT code of CID 244 "Laterality" (Left, Right or Bilateral), or ""
+	// when the text gave none.
 	LateralityCode, LateralityMeaning string
 }
 
@@ -24,15 +24,17 @@ type BodySite struct {
 type siteCode struct{ code, meaning string }
 
 // The concepts, with the Code Meaning of the DICOM context group they come
-// from (PS3.16; read from the FHIR rendering of the context groups in
-// github.com/bvdh/dicom-terminology-in-fhir, input/fsh/ValueSet-dicom-cid-*.fsh:
+// from (PS3.16), read from the FHIR rendering of the context groups in
+// github.com/bvdh/dicom-terminology-in-fhir (input/fsh/ValueSet-dicom-cid-*.fsh):
 // CID 4031 "Common Anatomic Regions" version 20250709, CID 4 "Anatomic
-// Region" 20250401, CID 4029 "Dermatology Anatomic Site" 20240913; the CID
-// 4031 limb codes also checked against the table compiled into DCMTK 3.6.7's
-// libcmr, PS3.16 2021a). CID 4031 is preferred; CID 4 and then the
-// skin-specific sites of CID 4029 fill in what it lacks. Sites no context
-// group codes with SNOMED CT (the sole of the foot as a whole, for one) are
-// left out rather than guessed.
+// Region" 20250401, CID 4029 "Dermatology Anatomic Site" 20240913, CID 244
+// "Laterality" with CID 247. The CID 4031 codes are also in the tables
+// compiled into DCMTK 3.6.7's libcmr (PS3.16 2021a), except Trunk, Upper
+// trunk and Lower trunk, added to CID 4031 since; every code passes the
+// SNOMED CT check digit (bodysite_test.go). CID 4031 is preferred; CID 4
+// and then the skin sites of CID 4029 fill in what it lacks. Sites no
+// context group codes with SNOMED CT (the sole of the foot as a whole, for
+// one) are left out rather than guessed.
 var (
 	// CID 4031.
 	siteHead       = siteCode{"69536005", "Head"}
@@ -130,70 +132,111 @@ var unpairedSites = map[siteCode]bool{
 // bodySites maps a normalised site name (lower case, single spaces, no
 // laterality) to its concept.
 var bodySites = map[string]siteCode{
-	"head": siteHead, "neck": siteNeck,
-	"chest": siteChest, "thorax": siteChest,
-	"abdomen": siteAbdomen, "belly": siteAbdomen,
-	"pelvis": sitePelvis,
-	"breast": siteBreast,
-	"trunk":  siteTrunk, "torso": siteTrunk,
-	"upper trunk": siteUpperTrunk, "lower trunk": siteLowerTrunk,
-	"shoulder":  siteShoulder,
-	"upper arm": siteUpperArm,
-	"elbow":     siteElbow,
-	"forearm":   siteForearm, "lower arm": siteForearm,
-	"wrist": siteWrist,
-	"hand":  siteHand, "back of hand": siteHand, "dorsum of hand": siteHand,
-	"finger": siteFinger, "fingers": siteFinger,
-	"thumb":     siteThumb,
-	"hip":       siteHip,
-	"thigh":     siteThigh,
-	"knee":      siteKnee,
-	"lower leg": siteLowerLeg, "leg": siteLowerLeg,
-	"ankle": siteAnkle,
-	"foot":  siteFoot, "feet": siteFoot, "dorsum of foot": siteFoot, "top of foot": siteFoot,
-	"toe": siteToe, "toes": siteToe,
-	"upper limb": siteUpperLimb, "arm": siteUpperLimb, "upper extremity": siteUpperLimb,
-	"lower limb": siteLowerLimb, "lower extremity": siteLowerLimb,
-	"entire body": siteEntireBody, "whole body": siteEntireBody, "full body": siteEntireBody,
-	"scalp":      siteScalp,
-	"face":       siteFace,
-	"cheek":      siteCheek,
-	"nose":       siteNose,
-	"ear":        siteEar,
-	"eyelid":     siteEyelid,
-	"mouth":      siteMouth,
-	"tongue":     siteTongue,
-	"back":       siteBack,
-	"lower back": siteLumbar, "lumbar region": siteLumbar,
-	"buttock": siteButtock, "buttocks": siteButtock, "gluteal region": siteButtock,
-	"axilla": siteAxilla, "armpit": siteAxilla,
-	"flank":     siteFlank,
-	"umbilicus": siteUmbilical, "navel": siteUmbilical, "umbilical region": siteUmbilical,
-	"perineum": sitePerineum,
-	"penis":    sitePenis, "scrotum": siteScrotum, "vulva": siteVulva,
-	"popliteal fossa": sitePopliteal, "back of knee": sitePopliteal,
-	"forehead": siteForehead,
-	"temple":   siteTemple,
-	"eyebrow":  siteEyebrow,
-	"chin":     siteChin,
-	"lip":      siteLip, "lips": siteLip,
-	"upper lip": siteUpperLip, "lower lip": siteLowerLip,
-	"earlobe": siteEarLobe, "ear lobe": siteEarLobe,
-	"nipple":     siteNipple,
-	"upper back": siteUpperBack,
-	"groin":      siteGroin, "inguinal region": siteGroin,
-	"genital": siteGenital, "genitals": siteGenital, "genitalia": siteGenital,
-	"external genitalia": siteGenital, "genital area": siteGenital,
-	"palm": sitePalm, "palm of hand": sitePalm,
-	"antecubital fossa": siteAntecubit, "inner elbow": siteAntecubit,
-	"shin":       siteShin,
-	"calf":       siteCalf,
-	"heel":       siteHeel,
-	"fingernail": siteFingernail, "finger nail": siteFingernail, "nail": siteFingernail,
-	"toenail": siteToenail, "toe nail": siteToenail,
+	"head":               siteHead,
+	"neck":               siteNeck,
+	"chest":              siteChest,
+	"thorax":             siteChest,
+	"abdomen":            siteAbdomen,
+	"belly":              siteAbdomen,
+	"pelvis":             sitePelvis,
+	"breast":             siteBreast,
+	"trunk":              siteTrunk,
+	"torso":              siteTrunk,
+	"upper trunk":        siteUpperTrunk,
+	"lower trunk":        siteLowerTrunk,
+	"shoulder":           siteShoulder,
+	"upper arm":          siteUpperArm,
+	"elbow":              siteElbow,
+	"forearm":            siteForearm,
+	"lower arm":          siteForearm,
+	"wrist":              siteWrist,
+	"hand":               siteHand,
+	"back of hand":       siteHand,
+	"dorsum of hand":     siteHand,
+	"finger":             siteFinger,
+	"fingers":            siteFinger,
+	"thumb":              siteThumb,
+	"hip":                siteHip,
+	"thigh":              siteThigh,
+	"knee":               siteKnee,
+	"lower leg":          siteLowerLeg,
+	"ankle":              siteAnkle,
+	"foot":               siteFoot,
+	"feet":               siteFoot,
+	"dorsum of foot":     siteFoot,
+	"top of foot":        siteFoot,
+	"toe":                siteToe,
+	"toes":               siteToe,
+	"upper limb":         siteUpperLimb,
+	"arm":                siteUpperLimb,
+	"upper extremity":    siteUpperLimb,
+	"lower limb":         siteLowerLimb,
+	"leg":                siteLowerLimb,
+	"lower extremity":    siteLowerLimb,
+	"entire body":        siteEntireBody,
+	"whole body":         siteEntireBody,
+	"full body":          siteEntireBody,
+	"scalp":              siteScalp,
+	"face":               siteFace,
+	"cheek":              siteCheek,
+	"nose":               siteNose,
+	"ear":                siteEar,
+	"eyelid":             siteEyelid,
+	"mouth":              siteMouth,
+	"tongue":             siteTongue,
+	"back":               siteBack,
+	"lower back":         siteLumbar,
+	"lumbar region":      siteLumbar,
+	"buttock":            siteButtock,
+	"buttocks":           siteButtock,
+	"gluteal region":     siteButtock,
+	"axilla":             siteAxilla,
+	"armpit":             siteAxilla,
+	"flank":              siteFlank,
+	"umbilicus":          siteUmbilical,
+	"navel":              siteUmbilical,
+	"umbilical region":   siteUmbilical,
+	"perineum":           sitePerineum,
+	"penis":              sitePenis,
+	"scrotum":            siteScrotum,
+	"vulva":              siteVulva,
+	"popliteal fossa":    sitePopliteal,
+	"back of knee":       sitePopliteal,
+	"forehead":           siteForehead,
+	"temple":             siteTemple,
+	"eyebrow":            siteEyebrow,
+	"chin":               siteChin,
+	"lip":                siteLip,
+	"lips":               siteLip,
+	"upper lip":          siteUpperLip,
+	"lower lip":          siteLowerLip,
+	"earlobe":            siteEarLobe,
+	"ear lobe":           siteEarLobe,
+	"nipple":             siteNipple,
+	"upper back":         siteUpperBack,
+	"groin":              siteGroin,
+	"inguinal region":    siteGroin,
+	"genital":            siteGenital,
+	"genitals":           siteGenital,
+	"genitalia":          siteGenital,
+	"external genitalia": siteGenital,
+	"genital area":       siteGenital,
+	"palm":               sitePalm,
+	"palm of hand":       sitePalm,
+	"antecubital fossa":  siteAntecubit,
+	"inner elbow":        siteAntecubit,
+	"shin":               siteShin,
+	"calf":               siteCalf,
+	"heel":               siteHeel,
+	"fingernail":         siteFingernail,
+	"finger nail":        siteFingernail,
+	"nail":               siteFingernail,
+	"toenail":            siteToenail,
+	"toe nail":           siteToenail,
 }
 
-// The laterality codes of CID 244 "Laterality".
+// The laterality codes of CID 244 "Laterality" (Left and Right from the
+// CID 247 it includes), with their DICOM Code Meanings.
 const (
 	lateralityLeft  = "7771000"
 	lateralityRight = "24028007"
@@ -255,7 +298,7 @@ func lookupBodySite(text string) (BodySite, siteCode, bool) {
 	case "R":
 		bs.Laterality, bs.LateralityCode, bs.LateralityMeaning = "R", lateralityRight, "Right"
 	case "B":
-		bs.LateralityCode, bs.LateralityMeaning = lateralityBoth, "Right and left"
+		bs.LateralityCode, bs.LateralityMeaning = lateralityBoth, "Bilateral"
 	}
 	return bs, c, true
 }

@@ -70,10 +70,12 @@ func photoCases(t *testing.T) []photoCase {
 	draw.FloydSteinberg.Draw(pal, b, base, b.Min)
 	gray16 := image.NewGray16(image.Rect(0, 0, 37, 21))
 	nrgba := image.NewNRGBA(image.Rect(0, 0, 33, 17))
+	rgba64 := image.NewNRGBA64(image.Rect(0, 0, 19, 23))
 	for y := range 21 {
 		for x := range 37 {
 			gray16.SetGray16(x, y, color.Gray16{Y: uint16(x*1777 + y*977)})
 			nrgba.SetNRGBA(x, y, color.NRGBA{R: uint8(x * 7), G: uint8(y * 13), B: 200, A: uint8(x*y*5 + 3)})
+			rgba64.SetNRGBA64(x, y, color.NRGBA64{R: uint16(x * 3001), G: uint16(y * 2003), B: 0xFFFF, A: uint16(60000 - x*y*50)})
 		}
 	}
 	jpegLayout := func(rows, cols, spp int, photometric string) PhotoLayout {
@@ -98,6 +100,7 @@ func photoCases(t *testing.T) []photoCase {
 		{"palette PNG", encodePNG(t, pal), nativeLayout(103, 150, 3, "RGB")},
 		{"16-bit grey PNG", encodePNG(t, gray16), nativeLayout(21, 37, 1, "MONOCHROME2")},
 		{"alpha PNG", encodePNG(t, nrgba), nativeLayout(17, 33, 3, "RGB")},
+		{"16-bit alpha PNG", encodePNG(t, rgba64), nativeLayout(23, 19, 3, "RGB")},
 	}
 }
 
