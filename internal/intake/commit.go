@@ -132,6 +132,11 @@ func (s *Service) insert(ctx context.Context, tx pgx.Tx, p *identity.Principal, 
 			return File{}, err
 		}
 	}
+	if pf.kind == KindPhoto && pf.photoLayout.TransferSyntax != "" {
+		if err := s.indexPhoto(ctx, tx, c, f, pf.photoLayout, f.CreatedAt); err != nil {
+			return File{}, err
+		}
+	}
 	if err := cases.AppendEvent(ctx, tx, c.ID, p, "file_added", nil, "",
 		map[string]any{"file_id": f.ID, "kind": f.Kind}); err != nil {
 		return File{}, err

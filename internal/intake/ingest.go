@@ -119,6 +119,8 @@ type pendingFile struct {
 	width       *int32
 	height      *int32
 	header      *dicomfile.Header
+	// photoLayout is how the photo's VL Photographic Image carries it.
+	photoLayout dicomfile.PhotoLayout
 	warnings    []Warning
 	metadata    map[string]any
 	bodySite    *string
@@ -357,12 +359,13 @@ func (s *Service) storePhoto(ctx context.Context, org uuid.UUID, src source, for
 		pf.bodySite = &bs
 	}
 	pr, pw := io.Pipe()
+	head := &headCapture{max: maxPhotoHead}
 	var res *photo.Result
 	var perr error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		res, perr = photo.Process(pw, spool.f, s.opts.Photo)
+		res, perr = photo.Process(io.MultiWriter(pw, head), spool.f, s.opts.Photo)
 		pw.CloseWithError(perr)
 	}()
 	info, putErr := s.store.Put(ctx, pf.object, pr, -1, pf.contentType)
@@ -376,6 +379,12 @@ func (s *Service) storePhoto(ctx context.Context, org uuid.UUID, src source, for
 		return pf, putErr
 	case perr != nil:
 		return pf, perr
+	}
+	if pf.photoLayout, err = s.photoLayout(ctx, head, pf.object); err != nil {
+		// The photo is good; only its DICOM view cannot be made. It is
+		// accepted, and the start-up backfill tries (and logs) it again.
+		s.opts.Logger.WarnContext(ctx, "photo not added to the photo index", "error", err.Error())
+		pf.photoLayout = dicomfile.PhotoLayout{}
 	}
 	w, h := int32(res.Width), int32(res.Height)
 	pf.width, pf.height = &w, &h

@@ -28,7 +28,8 @@ const tmpRetention = 24 * time.Hour
 // their multipart uploads and deleting their bytes), aborts multipart
 // uploads that no live upload refers to (see abortOrphans), forgets
 // idempotency keys older than KeyRetention, and deletes temporary objects
-// left by processes that died mid-upload. It is safe to run from several
+// left by processes that died mid-upload, and adds photos missing from the
+// photo index to it (BackfillPhotos). It is safe to run from several
 // workers; an error is returned for River to run it again.
 func (s *Service) Sweep(ctx context.Context) error {
 	var errs []error
@@ -62,6 +63,11 @@ func (s *Service) Sweep(ctx context.Context) error {
 	}
 	if _, err := s.q.IdempotencyDeleteOld(ctx, s.pool, KeyRetention); err != nil {
 		errs = append(errs, fmt.Errorf("delete old idempotency keys: %w", err))
+	}
+	if n, err := s.BackfillPhotos(ctx); err != nil {
+		errs = append(errs, err)
+	} else if n > 0 {
+		s.opts.Logger.InfoContext(ctx, "photos added to the photo index", "count", n)
 	}
 	orgs, err := s.q.OrgIDs(ctx, s.pool)
 	if err != nil {

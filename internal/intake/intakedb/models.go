@@ -126,6 +126,22 @@ type IncomingStudy struct {
 	AttachedAt       *time.Time
 }
 
+type PhotoInstance struct {
+	ID                uuid.UUID
+	OrgID             uuid.UUID
+	StudyID           uuid.UUID
+	FileID            uuid.UUID
+	SopInstanceUid    string
+	InstanceNumber    int32
+	TransferSyntax    string
+	Rows              int32
+	Columns           int32
+	CreatedAt         time.Time
+	SeriesInstanceUid string
+	SopClassUid       string
+	Modality          string
+}
+
 type PhotoStudy struct {
 	ID                     uuid.UUID
 	OrgID                  uuid.UUID
@@ -142,6 +158,7 @@ type PhotoStudy struct {
 	AccessionNumber        string
 	ReferringPhysicianName string
 	CreatedAt              time.Time
+	DermoscopySeriesUid    *string
 }
 
 type Upload struct {

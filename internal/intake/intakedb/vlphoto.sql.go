@@ -7,13 +7,233 @@ package intakedb
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
 
+const photoInstanceInsert = `-- name: PhotoInstanceInsert :one
+INSERT INTO photo_instances (org_id, study_id, file_id, series_instance_uid, sop_class_uid, modality,
+                             sop_instance_uid, instance_number, transfer_syntax, rows, columns)
+SELECT $1, $2, $3, $4, $5, $6, $7,
+       COALESCE((SELECT max(pi.instance_number) FROM photo_instances pi
+                 WHERE pi.study_id = $2 AND pi.org_id = $1), 0) + 1,
+       $8, $9, $10
+ON CONFLICT (file_id) DO NOTHING
+RETURNING id, org_id, study_id, file_id, sop_instance_uid, instance_number, transfer_syntax, rows, columns, created_at, series_instance_uid, sop_class_uid, modality
+`
+
+type PhotoInstanceInsertParams struct {
+	OrgID             uuid.UUID
+	StudyID           uuid.UUID
+	FileID            uuid.UUID
+	SeriesInstanceUid string
+	SopClassUid       string
+	Modality          string
+	SopInstanceUid    string
+	TransferSyntax    string
+	Rows              int32
+	Columns           int32
+}
+
+// PhotoInstanceInsert adds a photo to its study as the next instance; a
+// photo already there is left as it is (and no row comes back).
+func (q *Queries) PhotoInstanceInsert(ctx context.Context, db DBTX, arg PhotoInstanceInsertParams) (PhotoInstance, error) {
+	row := db.QueryRow(ctx, photoInstanceInsert,
+		arg.OrgID,
+		arg.StudyID,
+		arg.FileID,
+		arg.SeriesInstanceUid,
+		arg.SopClassUid,
+		arg.Modality,
+		arg.SopInstanceUid,
+		arg.TransferSyntax,
+		arg.Rows,
+		arg.Columns,
+	)
+	var i PhotoInstance
+	err := row.Scan(
+		&i.ID,
+		&i.OrgID,
+		&i.StudyID,
+		&i.FileID,
+		&i.SopInstanceUid,
+		&i.InstanceNumber,
+		&i.TransferSyntax,
+		&i.Rows,
+		&i.Columns,
+		&i.CreatedAt,
+		&i.SeriesInstanceUid,
+		&i.SopClassUid,
+		&i.Modality,
+	)
+	return i, err
+}
+
+const photoObject = `-- name: PhotoObject :one
+SELECT st.study_instance_uid, pi.series_instance_uid, pi.sop_class_uid, st.patient_name, st.patient_id, st.patient_birth_date,
+       st.patient_sex, st.study_date, st.study_time, st.study_description, st.accession_number,
+       st.referring_physician_name, pi.sop_instance_uid, pi.instance_number, pi.transfer_syntax,
+       pi.created_at, f.blob_key, f.body_site, f.dermoscopic, o.name AS institution_name
+FROM photo_instances pi
+JOIN photo_studies st ON st.id = pi.study_id AND st.org_id = pi.org_id
+JOIN files f ON f.id = pi.file_id AND f.org_id = pi.org_id
+JOIN orgs o ON o.id = pi.org_id
+WHERE pi.file_id = $1 AND pi.org_id = $2
+`
+
+type PhotoObjectParams struct {
+	FileID uuid.UUID
+	OrgID  uuid.UUID
+}
+
+type PhotoObjectRow struct {
+	StudyInstanceUid       string
+	SeriesInstanceUid      string
+	SopClassUid            string
+	PatientName            string
+	PatientID              string
+	PatientBirthDate       string
+	PatientSex             string
+	StudyDate              string
+	StudyTime              string
+	StudyDescription       string
+	AccessionNumber        string
+	ReferringPhysicianName string
+	SopInstanceUid         string
+	InstanceNumber         int32
+	TransferSyntax         string
+	CreatedAt              time.Time
+	BlobKey                string
+	BodySite               *string
+	Dermoscopic            *bool
+	InstitutionName        string
+}
+
+// PhotoObject is everything the VL Photographic Image of a photo is made
+// of apart from its pixels.
+func (q *Queries) PhotoObject(ctx context.Context, db DBTX, arg PhotoObjectParams) (PhotoObjectRow, error) {
+	row := db.QueryRow(ctx, photoObject, arg.FileID, arg.OrgID)
+	var i PhotoObjectRow
+	err := row.Scan(
+		&i.StudyInstanceUid,
+		&i.SeriesInstanceUid,
+		&i.SopClassUid,
+		&i.PatientName,
+		&i.PatientID,
+		&i.PatientBirthDate,
+		&i.PatientSex,
+		&i.StudyDate,
+		&i.StudyTime,
+		&i.StudyDescription,
+		&i.AccessionNumber,
+		&i.ReferringPhysicianName,
+		&i.SopInstanceUid,
+		&i.InstanceNumber,
+		&i.TransferSyntax,
+		&i.CreatedAt,
+		&i.BlobKey,
+		&i.BodySite,
+		&i.Dermoscopic,
+		&i.InstitutionName,
+	)
+	return i, err
+}
+
+const photoReferrerName = `-- name: PhotoReferrerName :one
+SELECT u.name FROM cases c JOIN users u ON u.id = c.referring_physician_id
+WHERE c.id = $1 AND c.site_org_id = $2
+`
+
+type PhotoReferrerNameParams struct {
+	CaseID uuid.UUID
+	OrgID  uuid.UUID
+}
+
+// PhotoReferrerName is the name of the case's referring physician.
+func (q *Queries) PhotoReferrerName(ctx context.Context, db DBTX, arg PhotoReferrerNameParams) (string, error) {
+	row := db.QueryRow(ctx, photoReferrerName, arg.CaseID, arg.OrgID)
+	var name string
+	err := row.Scan(&name)
+	return name, err
+}
+
+const photoStudyEnsure = `-- name: PhotoStudyEnsure :one
+INSERT INTO photo_studies (org_id, case_id, study_instance_uid, series_instance_uid, patient_name, patient_id,
+                           patient_birth_date, patient_sex, study_date, study_time, study_description,
+                           accession_number, referring_physician_name, dermoscopy_series_uid)
+VALUES ($1, $2, $3, $4, $5, $6,
+        $7, $8, $9, $10, $11,
+        $12, $13, $14::text)
+ON CONFLICT (case_id) DO UPDATE
+    SET dermoscopy_series_uid = COALESCE(photo_studies.dermoscopy_series_uid, EXCLUDED.dermoscopy_series_uid)
+    WHERE photo_studies.org_id = $1
+RETURNING id, org_id, case_id, study_instance_uid, series_instance_uid, patient_name, patient_id, patient_birth_date, patient_sex, study_date, study_time, study_description, accession_number, referring_physician_name, created_at, dermoscopy_series_uid
+`
+
+type PhotoStudyEnsureParams struct {
+	OrgID                  uuid.UUID
+	CaseID                 uuid.UUID
+	StudyInstanceUid       string
+	SeriesInstanceUid      string
+	PatientName            string
+	PatientID              string
+	PatientBirthDate       string
+	PatientSex             string
+	StudyDate              string
+	StudyTime              string
+	StudyDescription       string
+	AccessionNumber        string
+	ReferringPhysicianName string
+	DermoscopySeriesUid    string
+}
+
+// PhotoStudyEnsure makes the case's photo study with the attributes of the
+// case now, or returns the one it has (with a dermoscopy series UID, if
+// it had none yet). Either way the row stays locked to
+// the end of the transaction, so instance numbers are given in turn.
+func (q *Queries) PhotoStudyEnsure(ctx context.Context, db DBTX, arg PhotoStudyEnsureParams) (PhotoStudy, error) {
+	row := db.QueryRow(ctx, photoStudyEnsure,
+		arg.OrgID,
+		arg.CaseID,
+		arg.StudyInstanceUid,
+		arg.SeriesInstanceUid,
+		arg.PatientName,
+		arg.PatientID,
+		arg.PatientBirthDate,
+		arg.PatientSex,
+		arg.StudyDate,
+		arg.StudyTime,
+		arg.StudyDescription,
+		arg.AccessionNumber,
+		arg.ReferringPhysicianName,
+		arg.DermoscopySeriesUid,
+	)
+	var i PhotoStudy
+	err := row.Scan(
+		&i.ID,
+		&i.OrgID,
+		&i.CaseID,
+		&i.StudyInstanceUid,
+		&i.SeriesInstanceUid,
+		&i.PatientName,
+		&i.PatientID,
+		&i.PatientBirthDate,
+		&i.PatientSex,
+		&i.StudyDate,
+		&i.StudyTime,
+		&i.StudyDescription,
+		&i.AccessionNumber,
+		&i.ReferringPhysicianName,
+		&i.CreatedAt,
+		&i.DermoscopySeriesUid,
+	)
+	return i, err
+}
+
 const photoStudyOfCase = `-- name: PhotoStudyOfCase :one
 
-SELECT id, org_id, case_id, study_instance_uid, series_instance_uid, patient_name, patient_id, patient_birth_date, patient_sex, study_date, study_time, study_description, accession_number, referring_physician_name, created_at FROM photo_studies WHERE org_id = $1 AND case_id = $2
+SELECT id, org_id, case_id, study_instance_uid, series_instance_uid, patient_name, patient_id, patient_birth_date, patient_sex, study_date, study_time, study_description, accession_number, referring_physician_name, created_at, dermoscopy_series_uid FROM photo_studies WHERE org_id = $1 AND case_id = $2
 `
 
 type PhotoStudyOfCaseParams struct {
@@ -43,6 +263,50 @@ func (q *Queries) PhotoStudyOfCase(ctx context.Context, db DBTX, arg PhotoStudyO
 		&i.AccessionNumber,
 		&i.ReferringPhysicianName,
 		&i.CreatedAt,
+		&i.DermoscopySeriesUid,
 	)
 	return i, err
+}
+
+const photosUnindexed = `-- name: PhotosUnindexed :many
+SELECT f.id, f.case_id, f.org_id, f.blob_key
+FROM files f
+WHERE f.kind = 'photo'
+  AND NOT EXISTS (SELECT 1 FROM photo_instances pi WHERE pi.file_id = f.id)
+ORDER BY f.created_at, f.id
+LIMIT $1
+`
+
+type PhotosUnindexedRow struct {
+	ID      uuid.UUID
+	CaseID  uuid.UUID
+	OrgID   uuid.UUID
+	BlobKey string
+}
+
+// scope: worker — the sweep's backfill indexes the photos accepted before the photo index existed, in every organisation
+// PhotosUnindexed lists accepted photos that are not in the photo index yet.
+func (q *Queries) PhotosUnindexed(ctx context.Context, db DBTX, lim int32) ([]PhotosUnindexedRow, error) {
+	rows, err := db.Query(ctx, photosUnindexed, lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []PhotosUnindexedRow
+	for rows.Next() {
+		var i PhotosUnindexedRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.CaseID,
+			&i.OrgID,
+			&i.BlobKey,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
