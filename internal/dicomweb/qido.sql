@@ -70,8 +70,10 @@ FROM (
     UNION ALL
     SELECT st.study_instance_uid, st.case_id, st.org_id, st.patient_name, st.patient_id, st.patient_birth_date,
            st.patient_sex, st.study_date, st.study_time, st.accession_number, st.referring_physician_name,
-           'XC'::text AS modalities,
-           1::bigint AS series_count,
+           COALESCE((SELECT string_agg(DISTINCT pi.modality, '\' ORDER BY pi.modality) FROM photo_instances pi
+                     WHERE pi.study_id = st.id AND pi.org_id = st.org_id), '')::text AS modalities,
+           (SELECT count(DISTINCT pi.series_instance_uid) FROM photo_instances pi
+            WHERE pi.study_id = st.id AND pi.org_id = st.org_id)::bigint AS series_count,
            (SELECT count(*) FROM photo_instances pi WHERE pi.study_id = st.id AND pi.org_id = st.org_id)::bigint AS instance_count
     FROM photo_studies st
     JOIN cases c ON c.id = st.case_id AND c.site_org_id = st.org_id
@@ -87,7 +89,8 @@ FROM (
       AND (@date_to::text = '' OR (st.study_date <> '' AND st.study_date <= @date_to::text))
       AND (@time_from::text = '' OR (st.study_time <> '' AND st.study_time >= @time_from::text))
       AND (@time_to::text = '' OR (st.study_time <> '' AND st.study_time <= @time_to::text))
-      AND (cardinality(@modalities::text[]) = 0 OR 'XC' = ANY(@modalities::text[]))
+      AND (cardinality(@modalities::text[]) = 0 OR EXISTS (
+           SELECT 1 FROM photo_instances pi WHERE pi.study_id = st.id AND pi.org_id = st.org_id AND pi.modality = ANY(@modalities::text[])))
 ) u
 ORDER BY u.study_date DESC, u.study_time DESC, u.study_instance_uid
 LIMIT @lim OFFSET @off;
@@ -111,18 +114,23 @@ FROM (
       AND (@modality::text = '' OR se.modality = @modality::text)
       AND (cardinality(@series_uids::text[]) = 0 OR se.series_instance_uid = ANY(@series_uids::text[]))
     UNION ALL
-    SELECT st.study_instance_uid, st.case_id, st.org_id, st.series_instance_uid, 'XC'::text AS modality,
-           1::int AS series_number, ''::text AS series_description,
-           (SELECT count(*) FROM photo_instances pi WHERE pi.study_id = st.id AND pi.org_id = st.org_id)::bigint AS instance_count
+    SELECT st.study_instance_uid, st.case_id, st.org_id, ps.series_instance_uid, ps.modality,
+           CASE ps.modality WHEN 'DMS' THEN 2 ELSE 1 END::int AS series_number,
+           CASE ps.modality WHEN 'DMS' THEN 'Dermoscopic photographs' ELSE 'Clinical photographs' END::text AS series_description,
+           ps.instance_count
     FROM photo_studies st
     JOIN cases c ON c.id = st.case_id AND c.site_org_id = st.org_id
+    CROSS JOIN LATERAL (
+        SELECT pi.series_instance_uid, pi.modality, count(*)::bigint AS instance_count
+        FROM photo_instances pi WHERE pi.study_id = st.id AND pi.org_id = st.org_id
+        GROUP BY pi.series_instance_uid, pi.modality) ps
     WHERE (@case_id::uuid = '00000000-0000-0000-0000-000000000000'::uuid OR c.id = @case_id::uuid)
       AND (@platform::boolean
            OR (c.site_org_id = @org_id AND (@site_wide::boolean OR c.referring_physician_id = @user_id OR c.created_by = @user_id))
            OR c.reading_group_id = @org_id)
       AND (@study_uid::text = '' OR st.study_instance_uid = @study_uid::text)
-      AND (@modality::text = '' OR 'XC' = @modality::text)
-      AND (cardinality(@series_uids::text[]) = 0 OR st.series_instance_uid = ANY(@series_uids::text[]))
+      AND (@modality::text = '' OR ps.modality = @modality::text)
+      AND (cardinality(@series_uids::text[]) = 0 OR ps.series_instance_uid = ANY(@series_uids::text[]))
 ) u
 ORDER BY u.study_instance_uid, u.series_number, u.series_instance_uid
 LIMIT @lim OFFSET @off;
@@ -149,8 +157,8 @@ FROM (
       AND (@sop_class::text = '' OR i.sop_class_uid = @sop_class::text)
       AND (cardinality(@sop_uids::text[]) = 0 OR i.sop_instance_uid = ANY(@sop_uids::text[]))
     UNION ALL
-    SELECT st.study_instance_uid, st.case_id, st.org_id, st.series_instance_uid,
-           '1.2.840.10008.5.1.4.1.1.77.1.4'::text AS sop_class_uid, pi.sop_instance_uid,
+    SELECT st.study_instance_uid, st.case_id, st.org_id, pi.series_instance_uid,
+           pi.sop_class_uid, pi.sop_instance_uid,
            pi.instance_number, pi.rows, pi.columns, 1::int AS frames
     FROM photo_studies st
     JOIN cases c ON c.id = st.case_id AND c.site_org_id = st.org_id
@@ -160,8 +168,8 @@ FROM (
            OR (c.site_org_id = @org_id AND (@site_wide::boolean OR c.referring_physician_id = @user_id OR c.created_by = @user_id))
            OR c.reading_group_id = @org_id)
       AND (@study_uid::text = '' OR st.study_instance_uid = @study_uid::text)
-      AND (@series_uid::text = '' OR st.series_instance_uid = @series_uid::text)
-      AND (@sop_class::text = '' OR '1.2.840.10008.5.1.4.1.1.77.1.4' = @sop_class::text)
+      AND (@series_uid::text = '' OR pi.series_instance_uid = @series_uid::text)
+      AND (@sop_class::text = '' OR pi.sop_class_uid = @sop_class::text)
       AND (cardinality(@sop_uids::text[]) = 0 OR pi.sop_instance_uid = ANY(@sop_uids::text[]))
 ) u
 ORDER BY u.study_instance_uid, u.series_instance_uid, u.instance_number, u.sop_instance_uid

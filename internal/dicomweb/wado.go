@@ -1,7 +1,6 @@
 package dicomweb
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"mime"
@@ -148,11 +147,14 @@ func (h *Handler) retrieve(c *gin.Context) {
 			ct += "; transfer-syntax=" + r.TransferSyntax
 		}
 		hdr.Set("Content-Type", ct)
-		hdr.Set("Content-Length", fmt.Sprint(r.StoredSize))
-		hdr.Set("Content-Location", h.retrieveURL(c, r.StudyInstanceUid)+"/series/"+r.SeriesInstanceUid+"/instances/"+r.SopInstanceUid)
-		w, err := mw.CreatePart(hdr)
+		st, err := h.storedOf(ctx, r)
 		if err == nil {
-			err = h.copyStored(ctx, w, r.BlobKey)
+			hdr.Set("Content-Length", fmt.Sprint(st.size))
+			hdr.Set("Content-Location", h.retrieveURL(c, r.StudyInstanceUid)+"/series/"+r.SeriesInstanceUid+"/instances/"+r.SopInstanceUid)
+			var w io.Writer
+			if w, err = mw.CreatePart(hdr); err == nil {
+				err = copyStored(w, st)
+			}
 		}
 		if err != nil {
 			// The status is sent: all that is left is to break the
@@ -166,9 +168,9 @@ func (h *Handler) retrieve(c *gin.Context) {
 	}
 }
 
-// copyStored copies a stored file to w.
-func (h *Handler) copyStored(ctx context.Context, w io.Writer, key string) error {
-	rc, err := h.intake.OpenStored(ctx, key, 0, -1)
+// copyStored copies the bytes of an instance to w.
+func copyStored(w io.Writer, st storedInstance) error {
+	rc, err := st.open(0, -1)
 	if err != nil {
 		return err
 	}

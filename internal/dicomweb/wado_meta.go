@@ -145,13 +145,17 @@ func (h *Handler) metadata(c *gin.Context) {
 // datasetOf reads the stored file of r and returns its data set as DICOM
 // JSON, bulk values by reference.
 func (h *Handler) datasetOf(ctx context.Context, c *gin.Context, r dicomwebdb.InstancesToRetrieveRow) ([]byte, error) {
-	rc, err := h.intake.OpenStored(ctx, r.BlobKey, 0, -1)
+	st, err := h.storedOf(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := st.open(0, -1)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
 	base := h.instanceURL(c, r)
-	ds, err := dicomfile.DatasetJSON(rc, r.StoredSize, func(tag string) string {
+	ds, err := dicomfile.DatasetJSON(rc, st.size, func(tag string) string {
 		if tag == tagPixelData {
 			return h.pixelDataURI(c, r)
 		}
@@ -226,13 +230,18 @@ func (h *Handler) bulkdata(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	rc, err := h.intake.OpenStored(ctx, r.BlobKey, 0, -1)
+	st, err := h.storedOf(ctx, r)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	rc, err := st.open(0, -1)
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
 	defer func() { rc.Close() }()
-	loc, value, err := dicomfile.LocateValue(rc, r.StoredSize, tag)
+	loc, value, err := dicomfile.LocateValue(rc, st.size, tag)
 	switch {
 	case errors.Is(err, dicomfile.ErrNoElement):
 		h.fail(c, apperr.New(apperr.NotFound, "the instance has no top-level element %s", strings.ToUpper(tagStr)))
@@ -262,7 +271,7 @@ func (h *Handler) bulkdata(c *gin.Context) {
 	// offset rather than through the bytes before it.
 	if start > 1<<20 && loc.Offset >= 0 {
 		rc.Close()
-		if rc, err = h.intake.OpenStored(ctx, r.BlobKey, loc.Offset+start, length); err != nil {
+		if rc, err = st.open(loc.Offset+start, length); err != nil {
 			h.fail(c, err)
 			return
 		}

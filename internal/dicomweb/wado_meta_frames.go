@@ -157,14 +157,19 @@ func (h *Handler) frames(c *gin.Context) {
 			ts = tsExplicitBE
 		}
 	}
+	st, err := h.storedOf(ctx, r)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
 	// read returns frame n (from 1).
 	read := func(n int) ([]byte, error) {
-		rc, err := h.intake.OpenStored(ctx, r.BlobKey, 0, -1)
+		rc, err := st.open(0, -1)
 		if err != nil {
 			return nil, err
 		}
 		defer rc.Close()
-		b, err := dicomfile.ReadFrame(rc, r.StoredSize, n-1)
+		b, err := dicomfile.ReadFrame(rc, st.size, n-1)
 		if err != nil {
 			return nil, storedErr(err)
 		}
@@ -174,12 +179,12 @@ func (h *Handler) frames(c *gin.Context) {
 	// object store at their offset.
 	var layout *dicomfile.Frames
 	if native {
-		rc, err := h.intake.OpenStored(ctx, r.BlobKey, 0, -1)
+		rc, err := st.open(0, -1)
 		if err != nil {
 			h.fail(c, err)
 			return
 		}
-		layout, err = dicomfile.FrameLayout(rc, r.StoredSize)
+		layout, err = dicomfile.FrameLayout(rc, st.size)
 		rc.Close()
 		if err != nil {
 			h.fail(c, storedErr(err))
@@ -195,7 +200,7 @@ func (h *Handler) frames(c *gin.Context) {
 		}
 		if layout.Offset >= 0 {
 			read = func(n int) ([]byte, error) {
-				rc, err := h.intake.OpenStored(ctx, r.BlobKey, layout.Offset+int64(n-1)*layout.FrameSize, layout.FrameSize)
+				rc, err := st.open(layout.Offset+int64(n-1)*layout.FrameSize, layout.FrameSize)
 				if err != nil {
 					return nil, err
 				}

@@ -178,7 +178,12 @@ func (h *Handler) thumbnail(c *gin.Context) {
 // render renders frame (from 1) of r and sends it.
 func (h *Handler) render(c *gin.Context, r dicomwebdb.InstancesToRetrieveRow, frame int, rp renderParams) {
 	ctx := c.Request.Context()
-	rc, err := h.intake.OpenStored(ctx, r.BlobKey, 0, -1)
+	st, err := h.storedOf(ctx, r)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	rc, err := st.open(0, -1)
 	if err != nil {
 		h.fail(c, err)
 		return

@@ -64,8 +64,8 @@ FROM (
       AND ($8::text = '' OR i.sop_class_uid = $8::text)
       AND (cardinality($9::text[]) = 0 OR i.sop_instance_uid = ANY($9::text[]))
     UNION ALL
-    SELECT st.study_instance_uid, st.case_id, st.org_id, st.series_instance_uid,
-           '1.2.840.10008.5.1.4.1.1.77.1.4'::text AS sop_class_uid, pi.sop_instance_uid,
+    SELECT st.study_instance_uid, st.case_id, st.org_id, pi.series_instance_uid,
+           pi.sop_class_uid, pi.sop_instance_uid,
            pi.instance_number, pi.rows, pi.columns, 1::int AS frames
     FROM photo_studies st
     JOIN cases c ON c.id = st.case_id AND c.site_org_id = st.org_id
@@ -75,8 +75,8 @@ FROM (
            OR (c.site_org_id = $3 AND ($4::boolean OR c.referring_physician_id = $5 OR c.created_by = $5))
            OR c.reading_group_id = $3)
       AND ($6::text = '' OR st.study_instance_uid = $6::text)
-      AND ($7::text = '' OR st.series_instance_uid = $7::text)
-      AND ($8::text = '' OR '1.2.840.10008.5.1.4.1.1.77.1.4' = $8::text)
+      AND ($7::text = '' OR pi.series_instance_uid = $7::text)
+      AND ($8::text = '' OR pi.sop_class_uid = $8::text)
       AND (cardinality($9::text[]) = 0 OR pi.sop_instance_uid = ANY($9::text[]))
 ) u
 ORDER BY u.study_instance_uid, u.series_instance_uid, u.instance_number, u.sop_instance_uid
@@ -173,18 +173,23 @@ FROM (
       AND ($7::text = '' OR se.modality = $7::text)
       AND (cardinality($8::text[]) = 0 OR se.series_instance_uid = ANY($8::text[]))
     UNION ALL
-    SELECT st.study_instance_uid, st.case_id, st.org_id, st.series_instance_uid, 'XC'::text AS modality,
-           1::int AS series_number, ''::text AS series_description,
-           (SELECT count(*) FROM photo_instances pi WHERE pi.study_id = st.id AND pi.org_id = st.org_id)::bigint AS instance_count
+    SELECT st.study_instance_uid, st.case_id, st.org_id, ps.series_instance_uid, ps.modality,
+           CASE ps.modality WHEN 'DMS' THEN 2 ELSE 1 END::int AS series_number,
+           CASE ps.modality WHEN 'DMS' THEN 'Dermoscopic photographs' ELSE 'Clinical photographs' END::text AS series_description,
+           ps.instance_count
     FROM photo_studies st
     JOIN cases c ON c.id = st.case_id AND c.site_org_id = st.org_id
+    CROSS JOIN LATERAL (
+        SELECT pi.series_instance_uid, pi.modality, count(*)::bigint AS instance_count
+        FROM photo_instances pi WHERE pi.study_id = st.id AND pi.org_id = st.org_id
+        GROUP BY pi.series_instance_uid, pi.modality) ps
     WHERE ($1::uuid = '00000000-0000-0000-0000-000000000000'::uuid OR c.id = $1::uuid)
       AND ($2::boolean
            OR (c.site_org_id = $3 AND ($4::boolean OR c.referring_physician_id = $5 OR c.created_by = $5))
            OR c.reading_group_id = $3)
       AND ($6::text = '' OR st.study_instance_uid = $6::text)
-      AND ($7::text = '' OR 'XC' = $7::text)
-      AND (cardinality($8::text[]) = 0 OR st.series_instance_uid = ANY($8::text[]))
+      AND ($7::text = '' OR ps.modality = $7::text)
+      AND (cardinality($8::text[]) = 0 OR ps.series_instance_uid = ANY($8::text[]))
 ) u
 ORDER BY u.study_instance_uid, u.series_number, u.series_instance_uid
 LIMIT $10 OFFSET $9
@@ -286,8 +291,10 @@ FROM (
     UNION ALL
     SELECT st.study_instance_uid, st.case_id, st.org_id, st.patient_name, st.patient_id, st.patient_birth_date,
            st.patient_sex, st.study_date, st.study_time, st.accession_number, st.referring_physician_name,
-           'XC'::text AS modalities,
-           1::bigint AS series_count,
+           COALESCE((SELECT string_agg(DISTINCT pi.modality, '\' ORDER BY pi.modality) FROM photo_instances pi
+                     WHERE pi.study_id = st.id AND pi.org_id = st.org_id), '')::text AS modalities,
+           (SELECT count(DISTINCT pi.series_instance_uid) FROM photo_instances pi
+            WHERE pi.study_id = st.id AND pi.org_id = st.org_id)::bigint AS series_count,
            (SELECT count(*) FROM photo_instances pi WHERE pi.study_id = st.id AND pi.org_id = st.org_id)::bigint AS instance_count
     FROM photo_studies st
     JOIN cases c ON c.id = st.case_id AND c.site_org_id = st.org_id
@@ -303,7 +310,8 @@ FROM (
       AND ($11::text = '' OR (st.study_date <> '' AND st.study_date <= $11::text))
       AND ($12::text = '' OR (st.study_time <> '' AND st.study_time >= $12::text))
       AND ($13::text = '' OR (st.study_time <> '' AND st.study_time <= $13::text))
-      AND (cardinality($14::text[]) = 0 OR 'XC' = ANY($14::text[]))
+      AND (cardinality($14::text[]) = 0 OR EXISTS (
+           SELECT 1 FROM photo_instances pi WHERE pi.study_id = st.id AND pi.org_id = st.org_id AND pi.modality = ANY($14::text[])))
 ) u
 ORDER BY u.study_date DESC, u.study_time DESC, u.study_instance_uid
 LIMIT $16 OFFSET $15
