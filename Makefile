@@ -7,6 +7,7 @@
 #   make bench          go run ./scripts/bench/ingest against the local services
 #   make bench-latency  go run ./scripts/bench/latency: routing, worklist (1M cases) and webhook latencies
 #   make bench-stow     go run ./scripts/bench/stow: STOW-RS into Teleread vs Orthanc vs raw MinIO PutObject
+#   make bench-qido     go run ./scripts/bench/qido: QIDO-RS latency per search kind over 100,000 studies
 #   make services-up / services-down / services-status / services-reset
 #   make generate       regenerate the sqlc query code after changing a .sql file or a migration
 #   make clean          remove build and test output (not service data: services-reset)
@@ -36,7 +37,7 @@ SERVICES  := scripts/services.sh
 # stops the recipe (eval "$(...)" alone would hide the failure).
 WITH_SERVICES = svc_env="$$($(SERVICES) up)"; eval "$$svc_env"
 
-.PHONY: help run test vet build fmt fmt-fix bench bench-latency bench-stow clean generate \
+.PHONY: help run test vet build fmt fmt-fix bench bench-latency bench-stow bench-qido clean generate \
 	services-up services-down services-status services-reset
 
 help:
@@ -87,6 +88,10 @@ bench-latency:
 bench-stow:
 	$(WITH_SERVICES); \
 	$(GO) run ./scripts/bench/stow $(BENCHFLAGS)
+
+bench-qido:
+	$(WITH_SERVICES); \
+	$(GO) run ./scripts/bench/qido $(BENCHFLAGS)
 
 # sqlc is pinned and run through the Go module proxy; the generated code is
 # committed, so building and testing do not need it.
