@@ -541,9 +541,11 @@ func codeItem(value, scheme, meaning string) []*dicom.Element {
 // photoElements are the elements of the object, file meta included, in
 // tag order.
 func photoElements(p Photo, l PhotoLayout, kind photoKind, pixels *dicom.Element) []*dicom.Element {
-	sopClass, modality := VLPhotographicImageStorage, "XC"
+	// A series holds one modality, so dermoscopic photos are a series of
+	// their own: numbered 2, after the clinical photos' series 1.
+	sopClass, modality, series := VLPhotographicImageStorage, "XC", "1"
 	if p.Dermoscopic {
-		sopClass, modality = DermoscopicPhotographyImageStorage, "DMS"
+		sopClass, modality, series = DermoscopicPhotographyImageStorage, "DMS", "2"
 	}
 	lossy := "00"
 	if kind == photoJPEG {
@@ -566,6 +568,10 @@ func photoElements(p Photo, l PhotoLayout, kind photoKind, pixels *dicom.Element
 		text(tag.AccessionNumber, "SH", p.AccessionNumber),
 		el(tag.Modality, "CS", []string{modality}),
 		el(tag.Manufacturer, "LO", []string{"Teleread"}),
+		// The equipment that made the object is this software: the
+		// Enhanced General Equipment module of a Dermoscopic Photography
+		// Image wants these three (type 1), a VL Photographic Image may
+		// have them. Its serial number is the UID that identifies it.
 		el(tag.ManufacturerModelName, "LO", []string{"Teleread photo to DICOM"}),
 		el(tag.DeviceSerialNumber, "LO", []string{ImplementationClassUID}),
 		el(tag.SoftwareVersions, "LO", []string{photoSoftwareVersion}),
@@ -577,7 +583,7 @@ func photoElements(p Photo, l PhotoLayout, kind photoKind, pixels *dicom.Element
 		el(tag.StudyInstanceUID, "UI", []string{p.StudyInstanceUID}),
 		el(tag.SeriesInstanceUID, "UI", []string{p.SeriesInstanceUID}),
 		el(tag.StudyID, "SH", []string{}),
-		el(tag.SeriesNumber, "IS", []string{"1"}),
+		el(tag.SeriesNumber, "IS", []string{series}),
 		el(tag.InstanceNumber, "IS", []string{strconv.Itoa(p.InstanceNumber)}),
 		el(tag.PatientOrientation, "CS", []string{}),
 		el(tag.SamplesPerPixel, "US", []int{l.SamplesPerPixel}),
@@ -641,12 +647,12 @@ func photoElements(p Photo, l PhotoLayout, kind photoKind, pixels *dicom.Element
 	return es
 }
 
-// dermoscopicElements are the modules a Dermoscopic Photography Image
-// (PS3.3 A.32.11, Supplement 221) has beyond a VL Photographic Image:
-// Frame of Reference, Enhanced General Equipment (written for both) and
-// Dermoscopic Image (C.8.12.13). What the dermoscope did (polarisation,
-// contact, magnification) is not known here, so those type 2 attributes
-// are empty.
+// dermoscopicElements are the attributes a Dermoscopic Photography Image
+// (PS3.3 A.32.11, Supplement 221) has beyond those of a VL Photographic
+// Image: the Frame of Reference and Dermoscopic Image (C.8.12.13) modules
+// (Modality DMS, of CID 29, and the SOP class are set by photoElements).
+// What the dermoscope did (polarisation, contact, magnification) is not
+// known here, so those type 2 attributes are empty.
 func dermoscopicElements(p Photo) []*dicom.Element {
 	return []*dicom.Element{
 		// Each photo is its own frame of reference: nothing relates the

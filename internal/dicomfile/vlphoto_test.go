@@ -211,6 +211,8 @@ func TestWritePhoto(t *testing.T) {
 			require.Equal(t, p.AccessionNumber, h.AccessionNumber)
 			require.NotNil(t, h.InstanceNumber)
 			require.Equal(t, 3, *h.InstanceNumber)
+			require.NotNil(t, h.SeriesNumber)
+			require.Equal(t, 1, *h.SeriesNumber)
 			require.Equal(t, tc.want.Rows, h.Rows)
 			require.Equal(t, tc.want.Columns, h.Columns)
 			require.Equal(t, tc.want.Photometric, h.PhotometricInterpretation)
@@ -391,6 +393,20 @@ func TestWritePhotoDermoscopic(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, DermoscopicPhotographyImageStorage, h.SOPClassUID)
 	require.Equal(t, "DMS", h.Modality)
+	require.NotNil(t, h.SeriesNumber)
+	require.Equal(t, 2, *h.SeriesNumber)
+	ds, err := dicom.Parse(bytes.NewReader(out), int64(len(out)), nil, dicom.SkipPixelData())
+	require.NoError(t, err)
+	require.Equal(t, DermoscopicPhotographyImageStorage, strValue(t, ds.Elements, tag.MediaStorageSOPClassUID))
+	require.Equal(t, "YES", strValue(t, ds.Elements, tag.RecognizableVisualFeatures))
+	for _, tg := range []tag.Tag{tag.LightSourcePolarization, tag.ContactMethod, tag.EmitterColorTemperature, tag.OpticalMagnificationFactor} {
+		require.Equal(t, "", strValue(t, ds.Elements, tg), "%v", tg)
+	}
+	// The frame of reference is derived from the SOP Instance UID only.
+	frameOfRef := strValue(t, ds.Elements, tag.FrameOfReferenceUID)
+	require.True(t, validPhotoUID(frameOfRef), frameOfRef)
+	require.Equal(t, derivedUID("frame of reference", p.SOPInstanceUID), frameOfRef)
+	require.NotEqual(t, derivedUID("frame of reference", "2.25.1004"), frameOfRef)
 }
 
 func TestWritePhotoErrors(t *testing.T) {
