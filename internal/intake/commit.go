@@ -167,7 +167,8 @@ func (s *Service) index(ctx context.Context, tx pgx.Tx, c cases.Case, f File, pf
 	st, err := s.q.StudyUpsert(ctx, tx, intakedb.StudyUpsertParams{OrgID: c.SiteOrgID, CaseID: c.ID,
 		StudyInstanceUid: h.StudyInstanceUID, PatientName: h.PatientName, PatientID: h.PatientID,
 		PatientBirthDate: h.PatientBirthDate, PatientSex: h.PatientSex, StudyDate: h.StudyDate, StudyTime: h.StudyTime,
-		StudyDescription: h.StudyDescription, AccessionNumber: h.AccessionNumber})
+		StudyDescription: h.StudyDescription, AccessionNumber: h.AccessionNumber,
+		ReferringPhysicianName: h.ReferringPhysicianName})
 	if err != nil {
 		return fmt.Errorf("index study: %w", err)
 	}

@@ -67,10 +67,15 @@ SELECT pg_advisory_xact_lock(hashtextextended(@blob_key::text, 7413004));
 -- StudyUpsert adds a study to a case, or returns the organisation's
 -- existing row of that Study Instance UID (which may belong to another case).
 INSERT INTO dicom_studies (org_id, case_id, study_instance_uid, patient_name, patient_id, patient_birth_date,
-                           patient_sex, study_date, study_time, study_description, accession_number)
+                           patient_sex, study_date, study_time, study_description, accession_number,
+                           referring_physician_name)
 VALUES (@org_id, @case_id, @study_instance_uid, @patient_name, @patient_id, @patient_birth_date,
-        @patient_sex, @study_date, @study_time, @study_description, @accession_number)
-ON CONFLICT (org_id, study_instance_uid) DO UPDATE SET study_instance_uid = EXCLUDED.study_instance_uid
+        @patient_sex, @study_date, @study_time, @study_description, @accession_number,
+        @referring_physician_name)
+ON CONFLICT (org_id, study_instance_uid) DO UPDATE SET study_instance_uid = EXCLUDED.study_instance_uid,
+    referring_physician_name = CASE WHEN dicom_studies.referring_physician_name = ''
+                                    THEN EXCLUDED.referring_physician_name
+                                    ELSE dicom_studies.referring_physician_name END
     WHERE dicom_studies.org_id = @org_id
 RETURNING *;
 

@@ -1182,7 +1182,7 @@ func (q *Queries) StudyCaseOf(ctx context.Context, db DBTX, arg StudyCaseOfParam
 }
 
 const studyListByCase = `-- name: StudyListByCase :many
-SELECT st.id, st.org_id, st.case_id, st.study_instance_uid, st.patient_name, st.patient_id, st.patient_birth_date, st.patient_sex, st.study_date, st.study_time, st.study_description, st.accession_number, st.created_at FROM dicom_studies st
+SELECT st.id, st.org_id, st.case_id, st.study_instance_uid, st.patient_name, st.patient_id, st.patient_birth_date, st.patient_sex, st.study_date, st.study_time, st.study_description, st.accession_number, st.created_at, st.referring_physician_name FROM dicom_studies st
 WHERE st.case_id = $1
   AND ($2::boolean OR st.org_id = $3
        OR EXISTS (SELECT 1 FROM cases c WHERE c.id = st.case_id AND c.reading_group_id = $3))
@@ -1218,6 +1218,7 @@ func (q *Queries) StudyListByCase(ctx context.Context, db DBTX, arg StudyListByC
 			&i.StudyDescription,
 			&i.AccessionNumber,
 			&i.CreatedAt,
+			&i.ReferringPhysicianName,
 		); err != nil {
 			return nil, err
 		}
@@ -1231,26 +1232,32 @@ func (q *Queries) StudyListByCase(ctx context.Context, db DBTX, arg StudyListByC
 
 const studyUpsert = `-- name: StudyUpsert :one
 INSERT INTO dicom_studies (org_id, case_id, study_instance_uid, patient_name, patient_id, patient_birth_date,
-                           patient_sex, study_date, study_time, study_description, accession_number)
+                           patient_sex, study_date, study_time, study_description, accession_number,
+                           referring_physician_name)
 VALUES ($1, $2, $3, $4, $5, $6,
-        $7, $8, $9, $10, $11)
-ON CONFLICT (org_id, study_instance_uid) DO UPDATE SET study_instance_uid = EXCLUDED.study_instance_uid
+        $7, $8, $9, $10, $11,
+        $12)
+ON CONFLICT (org_id, study_instance_uid) DO UPDATE SET study_instance_uid = EXCLUDED.study_instance_uid,
+    referring_physician_name = CASE WHEN dicom_studies.referring_physician_name = ''
+                                    THEN EXCLUDED.referring_physician_name
+                                    ELSE dicom_studies.referring_physician_name END
     WHERE dicom_studies.org_id = $1
-RETURNING id, org_id, case_id, study_instance_uid, patient_name, patient_id, patient_birth_date, patient_sex, study_date, study_time, study_description, accession_number, created_at
+RETURNING id, org_id, case_id, study_instance_uid, patient_name, patient_id, patient_birth_date, patient_sex, study_date, study_time, study_description, accession_number, created_at, referring_physician_name
 `
 
 type StudyUpsertParams struct {
-	OrgID            uuid.UUID
-	CaseID           uuid.UUID
-	StudyInstanceUid string
-	PatientName      string
-	PatientID        string
-	PatientBirthDate string
-	PatientSex       string
-	StudyDate        string
-	StudyTime        string
-	StudyDescription string
-	AccessionNumber  string
+	OrgID                  uuid.UUID
+	CaseID                 uuid.UUID
+	StudyInstanceUid       string
+	PatientName            string
+	PatientID              string
+	PatientBirthDate       string
+	PatientSex             string
+	StudyDate              string
+	StudyTime              string
+	StudyDescription       string
+	AccessionNumber        string
+	ReferringPhysicianName string
 }
 
 // StudyUpsert adds a study to a case, or returns the organisation's
@@ -1268,6 +1275,7 @@ func (q *Queries) StudyUpsert(ctx context.Context, db DBTX, arg StudyUpsertParam
 		arg.StudyTime,
 		arg.StudyDescription,
 		arg.AccessionNumber,
+		arg.ReferringPhysicianName,
 	)
 	var i DicomStudy
 	err := row.Scan(
@@ -1284,6 +1292,7 @@ func (q *Queries) StudyUpsert(ctx context.Context, db DBTX, arg StudyUpsertParam
 		&i.StudyDescription,
 		&i.AccessionNumber,
 		&i.CreatedAt,
+		&i.ReferringPhysicianName,
 	)
 	return i, err
 }

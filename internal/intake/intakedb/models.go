@@ -39,19 +39,20 @@ type DicomSeries struct {
 }
 
 type DicomStudy struct {
-	ID               uuid.UUID
-	OrgID            uuid.UUID
-	CaseID           uuid.UUID
-	StudyInstanceUid string
-	PatientName      string
-	PatientID        string
-	PatientBirthDate string
-	PatientSex       string
-	StudyDate        string
-	StudyTime        string
-	StudyDescription string
-	AccessionNumber  string
-	CreatedAt        time.Time
+	ID                     uuid.UUID
+	OrgID                  uuid.UUID
+	CaseID                 uuid.UUID
+	StudyInstanceUid       string
+	PatientName            string
+	PatientID              string
+	PatientBirthDate       string
+	PatientSex             string
+	StudyDate              string
+	StudyTime              string
+	StudyDescription       string
+	AccessionNumber        string
+	CreatedAt              time.Time
+	ReferringPhysicianName string
 }
 
 type File struct {
