@@ -63,7 +63,8 @@ var (
 
 // Matching keys each level accepts (by keyword; a tag is translated).
 var (
-	studyKeys    = []string{"PatientID", "PatientName", "StudyDate", "StudyTime", "AccessionNumber", "ModalitiesInStudy", "StudyInstanceUID"}
+	studyKeys    = []string{"PatientID", "PatientName", "StudyDate", "StudyTime", "AccessionNumber", "ModalitiesInStudy",
+		"ReferringPhysicianName", "StudyInstanceUID"}
 	seriesKeys   = []string{"Modality", "SeriesInstanceUID"}
 	instanceKeys = []string{"SOPClassUID", "SOPInstanceUID"}
 )
@@ -351,6 +352,9 @@ func studyParams(sc scope, q search) (dicomwebdb.SearchStudiesParams, error) {
 		Accession: q.match["AccessionNumber"], Lim: q.limit, Off: q.offset}
 	if v := q.match["PatientName"]; v != "" && v != "*" {
 		params.PatientName = likePattern(v)
+	}
+	if v := q.match["ReferringPhysicianName"]; v != "" && v != "*" {
+		params.Referrer = likePattern(v)
 	}
 	var err error
 	if params.StudyUids, err = uidList("StudyInstanceUID", q.match["StudyInstanceUID"]); err != nil {

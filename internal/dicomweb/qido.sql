@@ -45,7 +45,7 @@ SELECT u.study_instance_uid, u.case_id, u.org_id, u.patient_name, u.patient_id, 
        u.modalities, u.series_count, u.instance_count
 FROM (
     SELECT st.study_instance_uid, st.case_id, st.org_id, st.patient_name, st.patient_id, st.patient_birth_date,
-           st.patient_sex, st.study_date, st.study_time, st.accession_number, ''::text AS referring_physician_name,
+           st.patient_sex, st.study_date, st.study_time, st.accession_number, st.referring_physician_name,
            COALESCE((SELECT string_agg(DISTINCT se.modality, '\' ORDER BY se.modality) FROM dicom_series se
                      WHERE se.study_id = st.id AND se.org_id = st.org_id AND se.modality <> ''), '')::text AS modalities,
            (SELECT count(*) FROM dicom_series se WHERE se.study_id = st.id AND se.org_id = st.org_id)::bigint AS series_count,
@@ -59,6 +59,7 @@ FROM (
            OR c.reading_group_id = @org_id)
       AND (@patient_id::text = '' OR st.patient_id = @patient_id::text)
       AND (@patient_name::text = '' OR lower(st.patient_name) LIKE lower(@patient_name::text) ESCAPE '\')
+      AND (@referrer::text = '' OR lower(st.referring_physician_name) LIKE lower(@referrer::text) ESCAPE '\')
       AND (@accession::text = '' OR st.accession_number = @accession::text)
       AND (cardinality(@study_uids::text[]) = 0 OR st.study_instance_uid = ANY(@study_uids::text[]))
       AND (@date_from::text = '' OR (st.study_date <> '' AND st.study_date >= @date_from::text))
@@ -83,6 +84,7 @@ FROM (
            OR c.reading_group_id = @org_id)
       AND (@patient_id::text = '' OR st.patient_id = @patient_id::text)
       AND (@patient_name::text = '' OR lower(st.patient_name) LIKE lower(@patient_name::text) ESCAPE '\')
+      AND (@referrer::text = '' OR lower(st.referring_physician_name) LIKE lower(@referrer::text) ESCAPE '\')
       AND (@accession::text = '' OR st.accession_number = @accession::text)
       AND (cardinality(@study_uids::text[]) = 0 OR st.study_instance_uid = ANY(@study_uids::text[]))
       AND (@date_from::text = '' OR (st.study_date <> '' AND st.study_date >= @date_from::text))

@@ -210,3 +210,21 @@ func TestQIDOSeriesInstances(t *testing.T) {
 		require.Equal(t, "dicomweb.search", it.Action)
 	}
 }
+
+// TestQIDOReferringPhysician: studies answer and match the Referring
+// Physician's Name their instances carry, with wildcards, case-insensitive.
+func TestQIDOReferringPhysician(t *testing.T) {
+	t.Parallel()
+	b := newMetaBed(t)
+	for _, q := range []string{"Moriarty^James", "moriarty*", "MORIART?^*"} {
+		status, a, raw := b.search(t, "/dicomweb/studies", url.Values{"ReferringPhysicianName": {q}}, b.staff)
+		require.Equal(t, http.StatusOK, status, raw)
+		require.Len(t, a, 1, "%s: %s", q, raw)
+		require.Equal(t, "Moriarty^James", a.first(0, "00080090"))
+	}
+	status, a, raw := b.search(t, "/dicomweb/studies", url.Values{"00080090": {"Holmes*"}}, b.staff)
+	require.True(t, status == http.StatusNoContent || (status == http.StatusOK && len(a) == 0), "%d %s", status, raw)
+	status, a, raw = b.search(t, "/dicomweb/studies", nil, b.staff)
+	require.Equal(t, http.StatusOK, status, raw)
+	require.Len(t, a, 3, raw)
+}

@@ -266,7 +266,7 @@ SELECT u.study_instance_uid, u.case_id, u.org_id, u.patient_name, u.patient_id, 
        u.modalities, u.series_count, u.instance_count
 FROM (
     SELECT st.study_instance_uid, st.case_id, st.org_id, st.patient_name, st.patient_id, st.patient_birth_date,
-           st.patient_sex, st.study_date, st.study_time, st.accession_number, ''::text AS referring_physician_name,
+           st.patient_sex, st.study_date, st.study_time, st.accession_number, st.referring_physician_name,
            COALESCE((SELECT string_agg(DISTINCT se.modality, '\' ORDER BY se.modality) FROM dicom_series se
                      WHERE se.study_id = st.id AND se.org_id = st.org_id AND se.modality <> ''), '')::text AS modalities,
            (SELECT count(*) FROM dicom_series se WHERE se.study_id = st.id AND se.org_id = st.org_id)::bigint AS series_count,
@@ -280,14 +280,15 @@ FROM (
            OR c.reading_group_id = $3)
       AND ($6::text = '' OR st.patient_id = $6::text)
       AND ($7::text = '' OR lower(st.patient_name) LIKE lower($7::text) ESCAPE '\')
-      AND ($8::text = '' OR st.accession_number = $8::text)
-      AND (cardinality($9::text[]) = 0 OR st.study_instance_uid = ANY($9::text[]))
-      AND ($10::text = '' OR (st.study_date <> '' AND st.study_date >= $10::text))
-      AND ($11::text = '' OR (st.study_date <> '' AND st.study_date <= $11::text))
-      AND ($12::text = '' OR (st.study_time <> '' AND st.study_time >= $12::text))
-      AND ($13::text = '' OR (st.study_time <> '' AND st.study_time <= $13::text))
-      AND (cardinality($14::text[]) = 0 OR EXISTS (
-           SELECT 1 FROM dicom_series se WHERE se.study_id = st.id AND se.org_id = st.org_id AND se.modality = ANY($14::text[])))
+      AND ($8::text = '' OR lower(st.referring_physician_name) LIKE lower($8::text) ESCAPE '\')
+      AND ($9::text = '' OR st.accession_number = $9::text)
+      AND (cardinality($10::text[]) = 0 OR st.study_instance_uid = ANY($10::text[]))
+      AND ($11::text = '' OR (st.study_date <> '' AND st.study_date >= $11::text))
+      AND ($12::text = '' OR (st.study_date <> '' AND st.study_date <= $12::text))
+      AND ($13::text = '' OR (st.study_time <> '' AND st.study_time >= $13::text))
+      AND ($14::text = '' OR (st.study_time <> '' AND st.study_time <= $14::text))
+      AND (cardinality($15::text[]) = 0 OR EXISTS (
+           SELECT 1 FROM dicom_series se WHERE se.study_id = st.id AND se.org_id = st.org_id AND se.modality = ANY($15::text[])))
     UNION ALL
     SELECT st.study_instance_uid, st.case_id, st.org_id, st.patient_name, st.patient_id, st.patient_birth_date,
            st.patient_sex, st.study_date, st.study_time, st.accession_number, st.referring_physician_name,
@@ -304,17 +305,18 @@ FROM (
            OR c.reading_group_id = $3)
       AND ($6::text = '' OR st.patient_id = $6::text)
       AND ($7::text = '' OR lower(st.patient_name) LIKE lower($7::text) ESCAPE '\')
-      AND ($8::text = '' OR st.accession_number = $8::text)
-      AND (cardinality($9::text[]) = 0 OR st.study_instance_uid = ANY($9::text[]))
-      AND ($10::text = '' OR (st.study_date <> '' AND st.study_date >= $10::text))
-      AND ($11::text = '' OR (st.study_date <> '' AND st.study_date <= $11::text))
-      AND ($12::text = '' OR (st.study_time <> '' AND st.study_time >= $12::text))
-      AND ($13::text = '' OR (st.study_time <> '' AND st.study_time <= $13::text))
-      AND (cardinality($14::text[]) = 0 OR EXISTS (
-           SELECT 1 FROM photo_instances pi WHERE pi.study_id = st.id AND pi.org_id = st.org_id AND pi.modality = ANY($14::text[])))
+      AND ($8::text = '' OR lower(st.referring_physician_name) LIKE lower($8::text) ESCAPE '\')
+      AND ($9::text = '' OR st.accession_number = $9::text)
+      AND (cardinality($10::text[]) = 0 OR st.study_instance_uid = ANY($10::text[]))
+      AND ($11::text = '' OR (st.study_date <> '' AND st.study_date >= $11::text))
+      AND ($12::text = '' OR (st.study_date <> '' AND st.study_date <= $12::text))
+      AND ($13::text = '' OR (st.study_time <> '' AND st.study_time >= $13::text))
+      AND ($14::text = '' OR (st.study_time <> '' AND st.study_time <= $14::text))
+      AND (cardinality($15::text[]) = 0 OR EXISTS (
+           SELECT 1 FROM photo_instances pi WHERE pi.study_id = st.id AND pi.org_id = st.org_id AND pi.modality = ANY($15::text[])))
 ) u
 ORDER BY u.study_date DESC, u.study_time DESC, u.study_instance_uid
-LIMIT $16 OFFSET $15
+LIMIT $17 OFFSET $16
 `
 
 type SearchStudiesParams struct {
@@ -325,6 +327,7 @@ type SearchStudiesParams struct {
 	UserID      uuid.UUID
 	PatientID   string
 	PatientName string
+	Referrer    string
 	Accession   string
 	StudyUids   []string
 	DateFrom    string
@@ -366,6 +369,7 @@ func (q *Queries) SearchStudies(ctx context.Context, db DBTX, arg SearchStudiesP
 		arg.UserID,
 		arg.PatientID,
 		arg.PatientName,
+		arg.Referrer,
 		arg.Accession,
 		arg.StudyUids,
 		arg.DateFrom,
