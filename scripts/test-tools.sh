@@ -5,7 +5,10 @@
 #                             internal/dicomweb's interop test starts a private
 #                             Orthanc and pushes/pulls studies with its
 #                             DICOMweb client (STOW-RS, WADO-RS)
-#   dcmdump (dcmtk)           reads an instance WADO-RS returned
+#   dcmdump (dcmtk)           reads an instance WADO-RS returned and the
+#                             generated VL Photographic images
+#   dciodvfy (dicom3tools)    validates the generated VL Photographic and
+#                             Dermoscopic Photography images against the IODs
 # As root it installs them with apt-get; otherwise it says what is missing
 # and fails. (Outside CI a test whose tool is missing skips with a message;
 # under CI=true it fails, so this script must have installed everything.)
@@ -21,6 +24,7 @@ command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
 [[ -x /usr/sbin/Orthanc ]] || missing+=(orthanc)
 [[ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ]] || missing+=(orthanc-dicomweb)
 command -v dcmdump >/dev/null 2>&1 || missing+=(dcmtk)
+command -v dciodvfy >/dev/null 2>&1 || missing+=(dicom3tools)
 if ((${#missing[@]} == 0)); then
 	exit 0
 fi

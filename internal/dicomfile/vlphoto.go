@@ -51,7 +51,7 @@ const photoSoftwareVersion = "dicomfile.WritePhoto 1"
 
 // Limits of the photos WritePhoto converts.
 const (
-	maxPhotoSide        = 8192
+	maxPhotoSide        = 0xFFFF // Rows and Columns are US
 	maxPhotoNativeBytes = 256 << 20
 )
 
@@ -629,9 +629,10 @@ func photoElements(p Photo, l PhotoLayout, kind photoKind, pixels *dicom.Element
 		// Laterality is type 2C in the General Series module: required
 		// for a paired body part when there is no Image Laterality (the
 		// VL Photographic Image IOD has none), and absent for an unpaired
-		// one. Empty when the side is unknown, and for sites not coded,
-		// which may be paired.
-		es = append(es, el(tag.Laterality, "CS", nonEmpty(site.Laterality)))
+		// one. It is a series attribute and a case's photos of the left
+		// and the right arm share a series, so it is sent empty: the side
+		// of each photo is the modifier of its Anatomic Region below.
+		es = append(es, el(tag.Laterality, "CS", []string{}))
 	}
 	if coded {
 		item := codeItem(site.Code, "SCT", site.Meaning)

@@ -487,7 +487,7 @@ func TestInspectPhotoJPEGLayouts(t *testing.T) {
 		{"12-bit", jpegHeaderBytes(0xC1, 12, 10, 20, [][2]byte{{1, 0x11}}, -1), "", "", 0, "12-bit"},
 		{"lossless", jpegHeaderBytes(0xC3, 8, 10, 20, [][2]byte{{1, 0x11}}, -1), "", "", 0, "SOF3"},
 		{"arithmetic", jpegHeaderBytes(0xC9, 8, 10, 20, ycc(0x22), -1), "", "", 0, "SOF9"},
-		{"too wide", jpegHeaderBytes(0xC0, 8, 10, 8193, ycc(0x22), -1), "", "", 0, "larger than 8192x8192"},
+		{"too large", jpegHeaderBytes(0xC0, 8, 20000, 20000, ycc(0x22), -1), "", "", 0, "more than"},
 		{"largest", jpegHeaderBytes(0xC0, 8, 8192, 8192, ycc(0x22), -1), JPEGBaseline, "YBR_FULL_422", 3, ""},
 		{"no rows", jpegHeaderBytes(0xC0, 8, 0, 20, ycc(0x22), -1), "", "", 0, "no pixels"},
 		{"bad sampling", jpegHeaderBytes(0xC0, 8, 10, 20, ycc(0x05), -1), "", "", 0, "sampling"},
@@ -526,12 +526,12 @@ func TestInspectPhotoStopsAtScan(t *testing.T) {
 
 func TestWritePhotoTooManyPixels(t *testing.T) {
 	t.Parallel()
-	// A PNG header claiming 8192x8192 16-bit RGBA: its 8-bit RGB native
-	// pixels are 192 MiB, allowed; one wider than 8192 is not.
+	// A PNG header claiming 12000x7000 16-bit RGBA: its 8-bit RGB native
+	// pixels are 240 MiB, allowed; 10000x10000 (286 MiB) is not.
 	for _, tc := range []struct {
 		w, h int
 		ok   bool
-	}{{8192, 8192, true}, {8193, 10, false}} {
+	}{{12000, 7000, true}, {10000, 10000, false}} {
 		var buf bytes.Buffer
 		buf.WriteString("\x89PNG\r\n\x1a\n")
 		ihdr := binary.BigEndian.AppendUint32(nil, uint32(tc.w))
