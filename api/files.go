@@ -15,6 +15,7 @@ const (
 // The states of a file's preview (Preview.Status).
 const (
 	PreviewPending     = "pending"
+	PreviewDeferred    = "deferred"
 	PreviewReady       = "ready"
 	PreviewUnavailable = "unavailable"
 	PreviewFailed      = "failed"

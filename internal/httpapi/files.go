@@ -55,7 +55,8 @@ func toFile(f intake.File) api.File {
 	for _, w := range intake.Warnings(f) {
 		out.Warnings = append(out.Warnings, api.Warning(w))
 	}
-	if f.PreviewStatus == intake.PreviewReady {
+	if f.PreviewStatus == intake.PreviewReady || f.PreviewStatus == intake.PreviewDeferred {
+		// A deferred preview is rendered by the request for it.
 		out.Preview.PreviewURL, out.Preview.ThumbnailURL = base+"/preview", base+"/thumbnail"
 	}
 	return out

@@ -13,6 +13,7 @@ import (
 
 	"github.com/teleread/teleread/internal/audit"
 	"github.com/teleread/teleread/internal/cases"
+	"github.com/teleread/teleread/internal/dicomfile"
 	"github.com/teleread/teleread/internal/identity"
 	"github.com/teleread/teleread/internal/intake/intakedb"
 	"github.com/teleread/teleread/internal/postgres"
@@ -118,17 +119,30 @@ func (s *Service) insert(ctx context.Context, tx pgx.Tx, p *identity.Principal, 
 	if err != nil {
 		return File{}, fmt.Errorf("metadata: %w", err)
 	}
+	// A DICOM file joins its study and series first: the first instance
+	// of a series is rendered now (its preview stands for the series),
+	// the others when first viewed.
+	var series *indexedSeries
+	preview := PreviewPending
+	if pf.header != nil {
+		if series, err = s.indexSeries(ctx, tx, c, pf.header); err != nil {
+			return File{}, err
+		}
+		if !series.created {
+			preview = PreviewDeferred
+		}
+	}
 	f, err := s.q.FileInsert(ctx, tx, intakedb.FileInsertParams{
 		CaseID: c.ID, OrgID: c.SiteOrgID, Kind: pf.kind, Filename: pf.name, ContentType: pf.contentType,
 		Size: pf.size, Sha256: pf.sha256, BlobKey: key, StoredSize: pf.storedSize, StoredSha256: pf.storedSHA,
 		UploadedBy: p.UserID, Width: pf.width, Height: pf.height, BodySite: pf.bodySite, Dermoscopic: pf.dermoscopic,
-		Warnings: wjs, Metadata: mjs, PatientMismatch: len(mismatch) > 0,
+		Warnings: wjs, Metadata: mjs, PatientMismatch: len(mismatch) > 0, PreviewStatus: preview,
 	})
 	if err != nil {
 		return File{}, fmt.Errorf("insert file: %w", err)
 	}
-	if pf.header != nil {
-		if err := s.index(ctx, tx, c, f, pf); err != nil {
+	if series != nil {
+		if err := s.indexInstance(ctx, tx, c, f, pf, series.id); err != nil {
 			return File{}, err
 		}
 	}
@@ -155,37 +169,52 @@ func (s *Service) insert(ctx context.Context, tx pgx.Tx, p *identity.Principal, 
 			"size": f.Size, "sha256": f.Sha256, "patient_mismatch": f.PatientMismatch}}); err != nil {
 		return File{}, err
 	}
-	if _, err := s.jobs.InsertTx(ctx, tx, PreviewArgs{FileID: f.ID}, nil); err != nil {
-		return File{}, fmt.Errorf("enqueue preview: %w", err)
+	if preview == PreviewPending {
+		if _, err := s.jobs.InsertTx(ctx, tx, PreviewArgs{FileID: f.ID}, nil); err != nil {
+			return File{}, fmt.Errorf("enqueue preview: %w", err)
+		}
 	}
 	return f, nil
 }
 
-// index adds a DICOM file to the study/series/instance index.
-func (s *Service) index(ctx context.Context, tx pgx.Tx, c cases.Case, f File, pf *pendingFile) error {
-	h := pf.header
+// indexedSeries is the series a DICOM file joins.
+type indexedSeries struct {
+	id uuid.UUID
+	// created is true for the first instance of the series.
+	created bool
+}
+
+// indexSeries adds the study and series of a DICOM file to the index (or
+// finds them there), refusing a study or series of another case.
+func (s *Service) indexSeries(ctx context.Context, tx pgx.Tx, c cases.Case, h *dicomfile.Header) (*indexedSeries, error) {
 	st, err := s.q.StudyUpsert(ctx, tx, intakedb.StudyUpsertParams{OrgID: c.SiteOrgID, CaseID: c.ID,
 		StudyInstanceUid: h.StudyInstanceUID, PatientName: h.PatientName, PatientID: h.PatientID,
 		PatientBirthDate: h.PatientBirthDate, PatientSex: h.PatientSex, StudyDate: h.StudyDate, StudyTime: h.StudyTime,
 		StudyDescription: h.StudyDescription, AccessionNumber: h.AccessionNumber,
 		ReferringPhysicianName: h.ReferringPhysicianName})
 	if err != nil {
-		return fmt.Errorf("index study: %w", err)
+		return nil, fmt.Errorf("index study: %w", err)
 	}
 	if st.CaseID != c.ID {
-		return rejectf("this file's study (Study Instance UID %s) is already part of another case of your site; send all of its instances to that case",
+		return nil, rejectf("this file's study (Study Instance UID %s) is already part of another case of your site; send all of its instances to that case",
 			h.StudyInstanceUID)
 	}
 	se, err := s.q.SeriesUpsert(ctx, tx, intakedb.SeriesUpsertParams{OrgID: c.SiteOrgID, StudyID: st.ID,
 		SeriesInstanceUid: h.SeriesInstanceUID, Modality: h.Modality, BodyPart: h.BodyPartExamined,
 		SeriesDescription: h.SeriesDescription, SeriesNumber: int32p(h.SeriesNumber)})
 	if err != nil {
-		return fmt.Errorf("index series: %w", err)
+		return nil, fmt.Errorf("index series: %w", err)
 	}
 	if se.StudyID != st.ID {
-		return rejectf("this file's series (Series Instance UID %s) already belongs to another study", h.SeriesInstanceUID)
+		return nil, rejectf("this file's series (Series Instance UID %s) already belongs to another study", h.SeriesInstanceUID)
 	}
-	_, err = s.q.InstanceInsert(ctx, tx, intakedb.InstanceInsertParams{OrgID: c.SiteOrgID, SeriesID: se.ID, FileID: f.ID,
+	return &indexedSeries{id: se.ID, created: se.Created}, nil
+}
+
+// indexInstance adds a DICOM file to its series in the index.
+func (s *Service) indexInstance(ctx context.Context, tx pgx.Tx, c cases.Case, f File, pf *pendingFile, series uuid.UUID) error {
+	h := pf.header
+	_, err := s.q.InstanceInsert(ctx, tx, intakedb.InstanceInsertParams{OrgID: c.SiteOrgID, SeriesID: series, FileID: f.ID,
 		SopInstanceUid: h.SOPInstanceUID, SopClassUid: h.SOPClassUID, InstanceNumber: int32p(h.InstanceNumber),
 		Rows: pf.height, Columns: pf.width, Frames: int32(h.NumberOfFrames), TransferSyntax: h.TransferSyntaxUID,
 		Photometric: h.PhotometricInterpretation})

@@ -110,15 +110,15 @@ type pendingFile struct {
 	contentType string
 	// object holds the bytes to keep; owned objects are temporary and are
 	// removed once the file is committed or refused.
-	object      string
-	owned       bool
-	size        int64
-	sha256      string
-	storedSize  int64
-	storedSHA   string
-	width       *int32
-	height      *int32
-	header      *dicomfile.Header
+	object     string
+	owned      bool
+	size       int64
+	sha256     string
+	storedSize int64
+	storedSHA  string
+	width      *int32
+	height     *int32
+	header     *dicomfile.Header
 	// photoLayout is how the photo's VL Photographic Image carries it.
 	photoLayout dicomfile.PhotoLayout
 	warnings    []Warning

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/google/uuid"
@@ -42,7 +43,10 @@ const (
 
 // The preview states of a file.
 const (
-	PreviewPending     = "pending"
+	PreviewPending = "pending"
+	// PreviewDeferred is a DICOM instance after the first of its series:
+	// rendered when first viewed (OpenDerived), not on the ingest path.
+	PreviewDeferred    = "deferred"
 	PreviewReady       = "ready"
 	PreviewUnavailable = "unavailable"
 	PreviewFailed      = "failed"
@@ -137,6 +141,8 @@ type Service struct {
 	q      *intakedb.Queries
 	opts   Options
 	photos chan struct{}
+	// renders bounds the deferred previews rendered on request.
+	renders chan struct{}
 }
 
 // New returns a Service. store is the object storage (a *blob.Store). jobs
@@ -145,7 +151,7 @@ type Service struct {
 func New(pool *pgxpool.Pool, store Storage, cs *cases.Service, jobs cases.JobInserter, opts Options) *Service {
 	opts = opts.withDefaults()
 	return &Service{pool: pool, store: store, cases: cs, jobs: jobs, q: intakedb.New(), opts: opts,
-		photos: make(chan struct{}, opts.PhotoConcurrency)}
+		photos: make(chan struct{}, opts.PhotoConcurrency), renders: make(chan struct{}, runtime.GOMAXPROCS(0))}
 }
 
 // PreviewArgs is the River job that renders a file's thumbnail and

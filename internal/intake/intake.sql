@@ -9,10 +9,10 @@
 -- name: FileInsert :one
 INSERT INTO files (case_id, org_id, kind, filename, content_type, size, sha256, blob_key, stored_size,
                    stored_sha256, uploaded_by, width, height, body_site, dermoscopic, warnings, metadata,
-                   patient_mismatch)
+                   patient_mismatch, preview_status)
 VALUES (@case_id, @org_id, @kind, @filename, @content_type, @size, @sha256, @blob_key, @stored_size,
         @stored_sha256, @uploaded_by, @width, @height, @body_site, @dermoscopic, @warnings, @metadata,
-        @patient_mismatch)
+        @patient_mismatch, @preview_status)
 RETURNING *;
 
 -- name: FileGet :one
@@ -80,11 +80,13 @@ ON CONFLICT (org_id, study_instance_uid) DO UPDATE SET study_instance_uid = EXCL
 RETURNING *;
 
 -- name: SeriesUpsert :one
+-- SeriesUpsert adds a series to a study, or returns the organisation's
+-- existing row (created false) of that Series Instance UID, locked.
 INSERT INTO dicom_series (org_id, study_id, series_instance_uid, modality, body_part, series_description, series_number)
 VALUES (@org_id, @study_id, @series_instance_uid, @modality, @body_part, @series_description, @series_number)
 ON CONFLICT (org_id, series_instance_uid) DO UPDATE SET series_instance_uid = EXCLUDED.series_instance_uid
     WHERE dicom_series.org_id = @org_id
-RETURNING *;
+RETURNING id, study_id, (xmax = 0)::boolean AS created;
 
 -- name: InstanceInsert :one
 INSERT INTO dicom_instances (org_id, series_id, file_id, sop_instance_uid, sop_class_uid, instance_number,

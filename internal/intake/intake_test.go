@@ -5,9 +5,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"image"
+	_ "image/jpeg"
+	_ "image/png"
 	"io"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/teleread/teleread/internal/apperr"
@@ -21,7 +25,8 @@ func TestAddDICOMFolder(t *testing.T) {
 	ctx := context.Background()
 	c := b.newCase(t)
 
-	for _, name := range dicomdirFiles {
+	var deferred []uuid.UUID
+	for i, name := range dicomdirFiles {
 		res := b.add(t, c, name, testdata(t, name))
 		require.True(t, res.Accepted, "%s: %s", name, res.Reason)
 		require.False(t, res.Duplicate)
@@ -33,7 +38,14 @@ func TestAddDICOMFolder(t *testing.T) {
 		require.Equal(t, f.Sha256, f.StoredSha256, "DICOM is kept byte for byte")
 		require.Equal(t, "orgs/"+c.SiteOrgID.String()+"/blobs/"+f.Sha256, f.BlobKey)
 		require.False(t, f.PatientMismatch, "%s: %s", name, f.Warnings)
-		require.Equal(t, intake.PreviewPending, f.PreviewStatus)
+		// The first instance of each series is rendered now (three CR
+		// series of one, then the CT series), the others on first view.
+		if i <= 3 {
+			require.Equal(t, intake.PreviewPending, f.PreviewStatus, name)
+		} else {
+			require.Equal(t, intake.PreviewDeferred, f.PreviewStatus, name)
+			deferred = append(deferred, f.ID)
+		}
 		require.Len(t, name[len(name)-4:], 4)
 		require.Equal(t, name[len(name)-4:], f.Filename[len(f.Filename)-4:], "only the base name is kept")
 		require.NotContains(t, f.Filename, "/")
@@ -57,9 +69,24 @@ func TestAddDICOMFolder(t *testing.T) {
 	require.Empty(t, b.objects(t, b.siteA.Org, "tmp/"), "temporary objects are removed")
 	require.Equal(t, 7, b.count(t, "SELECT count(*) FROM case_events WHERE case_id = $1 AND kind = 'file_added'", c.ID))
 	require.Equal(t, 7, b.count(t, "SELECT count(*) FROM audit_events WHERE action = 'file.upload'"))
-	require.Equal(t, 7, b.count(t, "SELECT count(*) FROM river_job WHERE kind = 'preview'"))
+	require.Equal(t, 4, b.count(t, "SELECT count(*) FROM river_job WHERE kind = 'preview'"), "one preview job per series")
 	require.Equal(t, 0, b.count(t, "SELECT count(*) FROM river_job WHERE kind = 'preview' AND args->>'file_id' IS NULL"),
 		"the job carries the file id only")
+
+	// A deferred preview is rendered by its first view, and kept.
+	for _, which := range []intake.Derived{intake.DerivedThumbnail, intake.DerivedPreview} {
+		f, rc, info, err := b.svc.OpenDerived(ctx, b.gpA, deferred[0], which)
+		require.NoError(t, err, which)
+		img, _, err := image.Decode(rc)
+		rc.Close()
+		require.NoError(t, err, which)
+		require.Positive(t, img.Bounds().Dx())
+		require.Positive(t, info.Size)
+		require.Equal(t, intake.PreviewReady, f.PreviewStatus)
+	}
+	require.Equal(t, 1, b.count(t, "SELECT count(*) FROM files WHERE id = ANY($1) AND preview_status = 'ready' AND preview_key IS NOT NULL",
+		deferred), "rendered once, and only the one viewed")
+	require.Equal(t, 4, b.count(t, "SELECT count(*) FROM river_job WHERE kind = 'preview'"), "no job for a view")
 }
 
 func TestDuplicates(t *testing.T) {

@@ -161,16 +161,22 @@ const (
 )
 
 // OpenDerived opens the preview or thumbnail of a file p may see, and
-// audits the read. While it is being rendered the answer is a Conflict to
-// retry; when it cannot be rendered, an Unprocessable saying why.
+// audits the read. A deferred one is rendered now and kept. While one is
+// being rendered by its job the answer is a Conflict to retry; when it
+// cannot be rendered, an Unprocessable saying why.
 func (s *Service) OpenDerived(ctx context.Context, p *identity.Principal, id uuid.UUID, which Derived) (File, io.ReadCloser, blob.Info, error) {
 	f, err := s.visibleFile(ctx, p, id)
 	if err != nil {
 		return File{}, nil, blob.Info{}, err
 	}
+	if f.PreviewStatus == PreviewDeferred {
+		if f, err = s.renderDeferred(ctx, p, f); err != nil {
+			return File{}, nil, blob.Info{}, err
+		}
+	}
 	var key *string
 	switch f.PreviewStatus {
-	case PreviewPending:
+	case PreviewPending, PreviewDeferred:
 		return File{}, nil, blob.Info{}, &apperr.Error{Code: apperr.Conflict, RetryAfterSeconds: 5,
 			Message: fmt.Sprintf("the %s is still being rendered; try again in a few seconds", which)}
 	case PreviewUnavailable:

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/teleread/teleread/internal/dicomfile"
+	"github.com/teleread/teleread/internal/identity"
 	"github.com/teleread/teleread/internal/intake/intakedb"
 	"github.com/teleread/teleread/internal/photo"
 )
@@ -87,6 +88,24 @@ func (s *Service) RenderPreviews(ctx context.Context, fileID uuid.UUID) error {
 		return err
 	}
 	return s.setPreview(ctx, f.ID, PreviewReady, "", &prevKey, &thumbKey)
+}
+
+// renderDeferred renders the deferred previews of f, which p may see, on
+// its first view (bounded like the photo path, so that a viewer paging
+// through a series cannot take every core), and returns f as it is then.
+// A render that fails for good is recorded as such by RenderPreviews;
+// another error is answered, and the next view tries again.
+func (s *Service) renderDeferred(ctx context.Context, p *identity.Principal, f File) (File, error) {
+	select {
+	case s.renders <- struct{}{}:
+		defer func() { <-s.renders }()
+	case <-ctx.Done():
+		return File{}, ctx.Err()
+	}
+	if err := s.RenderPreviews(ctx, f.ID); err != nil {
+		return File{}, fmt.Errorf("render deferred preview: %w", err)
+	}
+	return s.visibleFile(ctx, p, f.ID)
 }
 
 // MarkPreviewFailed records that rendering failed for good (the job ran out

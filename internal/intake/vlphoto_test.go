@@ -17,7 +17,7 @@ import (
 // photoRow is a photo's row in the photo index.
 type photoRow struct {
 	studyUID, seriesUID, sopUID, ts, patientName, patientID, birthDate, sex, referrer, class, modality string
-	number, rows, columns                                                            int
+	number, rows, columns                                                                              int
 }
 
 func (b *testBundle) photoRow(t *testing.T, file string) photoRow {
@@ -73,7 +73,6 @@ func TestPhotoIndex(t *testing.T) {
 	require.True(t, again.Accepted && again.Duplicate, again.Reason)
 	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM photo_instances pi JOIN photo_studies st ON st.id = pi.study_id
 		WHERE st.case_id = $1`, c.ID))
-
 
 	// Another clinical photo joins the clinical series.
 	third := b.add(t, c, "grey.png", flatPNGSized(t, 640))

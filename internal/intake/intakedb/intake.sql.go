@@ -229,10 +229,10 @@ const fileInsert = `-- name: FileInsert :one
 
 INSERT INTO files (case_id, org_id, kind, filename, content_type, size, sha256, blob_key, stored_size,
                    stored_sha256, uploaded_by, width, height, body_site, dermoscopic, warnings, metadata,
-                   patient_mismatch)
+                   patient_mismatch, preview_status)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
         $10, $11, $12, $13, $14, $15, $16, $17,
-        $18)
+        $18, $19)
 RETURNING id, case_id, org_id, kind, filename, content_type, size, sha256, blob_key, stored_size, stored_sha256, uploaded_by, width, height, body_site, dermoscopic, warnings, metadata, patient_mismatch, preview_status, preview_note, preview_key, thumbnail_key, created_at
 `
 
@@ -255,6 +255,7 @@ type FileInsertParams struct {
 	Warnings        []byte
 	Metadata        []byte
 	PatientMismatch bool
+	PreviewStatus   string
 }
 
 // Queries of the intake package: files, the DICOM index, presigned uploads
@@ -284,6 +285,7 @@ func (q *Queries) FileInsert(ctx context.Context, db DBTX, arg FileInsertParams)
 		arg.Warnings,
 		arg.Metadata,
 		arg.PatientMismatch,
+		arg.PreviewStatus,
 	)
 	var i File
 	err := row.Scan(
@@ -1126,7 +1128,7 @@ INSERT INTO dicom_series (org_id, study_id, series_instance_uid, modality, body_
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (org_id, series_instance_uid) DO UPDATE SET series_instance_uid = EXCLUDED.series_instance_uid
     WHERE dicom_series.org_id = $1
-RETURNING id, org_id, study_id, series_instance_uid, modality, body_part, series_description, series_number, created_at
+RETURNING id, study_id, (xmax = 0)::boolean AS created
 `
 
 type SeriesUpsertParams struct {
@@ -1139,7 +1141,15 @@ type SeriesUpsertParams struct {
 	SeriesNumber      *int32
 }
 
-func (q *Queries) SeriesUpsert(ctx context.Context, db DBTX, arg SeriesUpsertParams) (DicomSeries, error) {
+type SeriesUpsertRow struct {
+	ID      uuid.UUID
+	StudyID uuid.UUID
+	Created bool
+}
+
+// SeriesUpsert adds a series to a study, or returns the organisation's
+// existing row (created false) of that Series Instance UID, locked.
+func (q *Queries) SeriesUpsert(ctx context.Context, db DBTX, arg SeriesUpsertParams) (SeriesUpsertRow, error) {
 	row := db.QueryRow(ctx, seriesUpsert,
 		arg.OrgID,
 		arg.StudyID,
@@ -1149,18 +1159,8 @@ func (q *Queries) SeriesUpsert(ctx context.Context, db DBTX, arg SeriesUpsertPar
 		arg.SeriesDescription,
 		arg.SeriesNumber,
 	)
-	var i DicomSeries
-	err := row.Scan(
-		&i.ID,
-		&i.OrgID,
-		&i.StudyID,
-		&i.SeriesInstanceUid,
-		&i.Modality,
-		&i.BodyPart,
-		&i.SeriesDescription,
-		&i.SeriesNumber,
-		&i.CreatedAt,
-	)
+	var i SeriesUpsertRow
+	err := row.Scan(&i.ID, &i.StudyID, &i.Created)
 	return i, err
 }
 

@@ -26,18 +26,6 @@ type DicomInstance struct {
 	CreatedAt      time.Time
 }
 
-type DicomSeries struct {
-	ID                uuid.UUID
-	OrgID             uuid.UUID
-	StudyID           uuid.UUID
-	SeriesInstanceUid string
-	Modality          string
-	BodyPart          string
-	SeriesDescription string
-	SeriesNumber      *int32
-	CreatedAt         time.Time
-}
-
 type DicomStudy struct {
 	ID                     uuid.UUID
 	OrgID                  uuid.UUID
