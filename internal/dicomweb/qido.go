@@ -2,6 +2,7 @@ package dicomweb
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -10,11 +11,14 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/teleread/teleread/internal/apperr"
 	"github.com/teleread/teleread/internal/audit"
 	"github.com/teleread/teleread/internal/dicomweb/dicomwebdb"
 	"github.com/teleread/teleread/internal/identity"
+	"github.com/teleread/teleread/internal/postgres"
 )
 
 // qidoRoutes are the QIDO-RS searches (PS3.18 10.6).
@@ -63,7 +67,7 @@ var (
 
 // Matching keys each level accepts (by keyword; a tag is translated).
 var (
-	studyKeys    = []string{"PatientID", "PatientName", "StudyDate", "StudyTime", "AccessionNumber", "ModalitiesInStudy",
+	studyKeys = []string{"PatientID", "PatientName", "StudyDate", "StudyTime", "AccessionNumber", "ModalitiesInStudy",
 		"ReferringPhysicianName", "StudyInstanceUID"}
 	seriesKeys   = []string{"Modality", "SeriesInstanceUID"}
 	instanceKeys = []string{"SOPClassUID", "SOPInstanceUID"}
@@ -265,6 +269,29 @@ func (h *Handler) scopeOf(c *gin.Context) (scope, target, error) {
 	return s, t, nil
 }
 
+// customPlans runs a search's query as an unnamed statement (pgx's
+// QueryExecModeCacheDescribe), so that PostgreSQL plans it for its values
+// on every run. The searches are catch-all queries (`@x = ” OR col = @x`)
+// whose useful indexes depend on which filters are given; as a prepared
+// statement (pgx's default) PostgreSQL switches, after five runs, to one
+// generic plan when that looks no dearer than the plans so far, and a
+// generic plan of a catch-all can use none of them: over 100,000 studies
+// every later search on that connection then took about a second
+// (docs/benchmarks.md, QIDO-RS).
+type customPlans struct{ db dicomwebdb.DBTX }
+
+func (d customPlans) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return d.db.Exec(ctx, sql, append([]any{pgx.QueryExecModeCacheDescribe}, args...)...)
+}
+
+func (d customPlans) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return d.db.Query(ctx, sql, append([]any{pgx.QueryExecModeCacheDescribe}, args...)...)
+}
+
+func (d customPlans) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return d.db.QueryRow(ctx, sql, append([]any{pgx.QueryExecModeCacheDescribe}, args...)...)
+}
+
 // seen is one case a search showed, for the audit.
 type seen struct{ caseID, org uuid.UUID }
 
@@ -278,14 +305,24 @@ func (h *Handler) auditSearch(c *gin.Context, p *identity.Principal, level strin
 		}
 		count[k]++
 	}
-	for _, k := range order {
-		if err := audit.RecordRead(c.Request.Context(), h.pool, audit.Event{Actor: p.Actor(), Action: "dicomweb.search",
-			ObjectType: "case", ObjectID: k.caseID.String(), ObjectOrgID: &k.org,
-			Details: map[string]any{"level": level, "matches": count[k], "query": c.Request.URL.RawQuery}}); err != nil {
-			return fmt.Errorf("audit search: %w", err)
+	record := func(ctx context.Context, db postgres.Beginner) error {
+		for _, k := range order {
+			if err := audit.RecordRead(ctx, db, audit.Event{Actor: p.Actor(), Action: "dicomweb.search",
+				ObjectType: "case", ObjectID: k.caseID.String(), ObjectOrgID: &k.org,
+				Details: map[string]any{"level": level, "matches": count[k], "query": c.Request.URL.RawQuery}}); err != nil {
+				return fmt.Errorf("audit search: %w", err)
+			}
 		}
+		return nil
 	}
-	return nil
+	ctx := c.Request.Context()
+	if len(order) < 2 {
+		return record(ctx, h.pool)
+	}
+	// A page of studies is as many cases: their reads are one transaction,
+	// one commit rather than one each (50 commits took longer than the
+	// search itself; docs/benchmarks.md, QIDO-RS).
+	return postgres.InTx(ctx, h.pool, func(tx pgx.Tx) error { return record(ctx, tx) })
 }
 
 // answer writes the matches as a DICOM JSON array. No match is 200 with []
@@ -318,7 +355,7 @@ func (h *Handler) searchStudies(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	rows, err := h.q.SearchStudies(c.Request.Context(), h.pool, params)
+	rows, err := h.q.SearchStudies(c.Request.Context(), customPlans{h.pool}, params)
 	if err != nil {
 		h.fail(c, fmt.Errorf("search studies: %w", err))
 		return
@@ -349,7 +386,7 @@ func studyParams(sc scope, q search) (dicomwebdb.SearchStudiesParams, error) {
 	p := sc.p
 	params := dicomwebdb.SearchStudiesParams{CaseID: sc.caseID, Platform: p.IsPlatformAdmin(), OrgID: p.OrgID,
 		SiteWide: p.SeesWholeSite(), UserID: p.UserID, PatientID: q.match["PatientID"],
-		Accession: q.match["AccessionNumber"], Lim: q.limit, Off: q.offset}
+		Accession: q.match["AccessionNumber"], Lim: q.limit, Off: q.offset, PageEnd: q.limit + q.offset}
 	if v := q.match["PatientName"]; v != "" && v != "*" {
 		params.PatientName = likePattern(v)
 	}
@@ -396,9 +433,10 @@ func (h *Handler) searchSeries(c *gin.Context) {
 		return
 	}
 	p := sc.p
-	rows, err := h.q.SearchSeries(c.Request.Context(), h.pool, dicomwebdb.SearchSeriesParams{CaseID: sc.caseID,
+	rows, err := h.q.SearchSeries(c.Request.Context(), customPlans{h.pool}, dicomwebdb.SearchSeriesParams{CaseID: sc.caseID,
 		Platform: p.IsPlatformAdmin(), OrgID: p.OrgID, SiteWide: p.SeesWholeSite(), UserID: p.UserID,
-		StudyUid: t.study, Modality: q.match["Modality"], SeriesUids: append([]string{}, uids...), Lim: q.limit, Off: q.offset})
+		StudyUid: t.study, Modality: q.match["Modality"], SeriesUids: append([]string{}, uids...), Lim: q.limit, Off: q.offset,
+		PageEnd: q.limit + q.offset})
 	if err != nil {
 		h.fail(c, fmt.Errorf("search series: %w", err))
 		return
@@ -448,7 +486,7 @@ func (h *Handler) searchInstances(c *gin.Context) {
 		return
 	}
 	p := sc.p
-	rows, err := h.q.SearchInstances(c.Request.Context(), h.pool, dicomwebdb.SearchInstancesParams{CaseID: sc.caseID,
+	rows, err := h.q.SearchInstances(c.Request.Context(), customPlans{h.pool}, dicomwebdb.SearchInstancesParams{CaseID: sc.caseID,
 		Platform: p.IsPlatformAdmin(), OrgID: p.OrgID, SiteWide: p.SeesWholeSite(), UserID: p.UserID,
 		StudyUid: t.study, SeriesUid: t.series, SopClass: q.match["SOPClassUID"], SopUids: append([]string{}, uids...),
 		Lim: q.limit, Off: q.offset})

@@ -157,45 +157,51 @@ func (q *Queries) SearchInstances(ctx context.Context, db DBTX, arg SearchInstan
 
 const searchSeries = `-- name: SearchSeries :many
 SELECT u.study_instance_uid, u.case_id, u.org_id, u.series_instance_uid, u.modality, u.series_number,
-       u.series_description, u.instance_count
+       u.series_description,
+       (CASE WHEN u.photo THEN u.photo_instances
+             ELSE (SELECT count(*) FROM dicom_instances i WHERE i.series_id = u.id AND i.org_id = u.org_id) END)::bigint AS instance_count
 FROM (
-    SELECT st.study_instance_uid, st.case_id, st.org_id, se.series_instance_uid, se.modality,
-           COALESCE(se.series_number, 0)::int AS series_number, se.series_description,
-           (SELECT count(*) FROM dicom_instances i WHERE i.series_id = se.id AND i.org_id = se.org_id)::bigint AS instance_count
+    (SELECT se.id, false AS photo, st.study_instance_uid, st.case_id, st.org_id, se.series_instance_uid, se.modality,
+           COALESCE(se.series_number, 0)::int AS series_number, se.series_description, 0::bigint AS photo_instances
     FROM dicom_studies st
     JOIN cases c ON c.id = st.case_id AND c.site_org_id = st.org_id
     JOIN dicom_series se ON se.study_id = st.id AND se.org_id = st.org_id
-    WHERE ($1::uuid = '00000000-0000-0000-0000-000000000000'::uuid OR c.id = $1::uuid)
-      AND ($2::boolean
-           OR (c.site_org_id = $3 AND ($4::boolean OR c.referring_physician_id = $5 OR c.created_by = $5))
-           OR c.reading_group_id = $3)
-      AND ($6::text = '' OR st.study_instance_uid = $6::text)
-      AND ($7::text = '' OR se.modality = $7::text)
-      AND (cardinality($8::text[]) = 0 OR se.series_instance_uid = ANY($8::text[]))
+    WHERE ($3::uuid = '00000000-0000-0000-0000-000000000000'::uuid OR c.id = $3::uuid)
+      AND ($4::boolean
+           OR (c.site_org_id = $5 AND ($6::boolean OR c.referring_physician_id = $7 OR c.created_by = $7))
+           OR c.reading_group_id = $5)
+      AND ($8::text = '' OR st.study_instance_uid = $8::text)
+      AND ($9::text = '' OR se.modality = $9::text)
+      AND (cardinality($10::text[]) = 0 OR se.series_instance_uid = ANY($10::text[]))
+    ORDER BY st.study_instance_uid, COALESCE(se.series_number, 0), se.series_instance_uid
+    LIMIT $11::int)
     UNION ALL
-    SELECT st.study_instance_uid, st.case_id, st.org_id, ps.series_instance_uid, ps.modality,
-           CASE ps.modality WHEN 'DMS' THEN 2 ELSE 1 END::int AS series_number,
-           CASE ps.modality WHEN 'DMS' THEN 'Dermoscopic photographs' ELSE 'Clinical photographs' END::text AS series_description,
-           ps.instance_count
+    (SELECT st.id, true AS photo, st.study_instance_uid, st.case_id, st.org_id, pi.series_instance_uid, pi.modality,
+           CASE pi.modality WHEN 'DMS' THEN 2 ELSE 1 END::int AS series_number,
+           CASE pi.modality WHEN 'DMS' THEN 'Dermoscopic photographs' ELSE 'Clinical photographs' END::text AS series_description,
+           count(*)::bigint AS photo_instances
     FROM photo_studies st
     JOIN cases c ON c.id = st.case_id AND c.site_org_id = st.org_id
-    CROSS JOIN LATERAL (
-        SELECT pi.series_instance_uid, pi.modality, count(*)::bigint AS instance_count
-        FROM photo_instances pi WHERE pi.study_id = st.id AND pi.org_id = st.org_id
-        GROUP BY pi.series_instance_uid, pi.modality) ps
-    WHERE ($1::uuid = '00000000-0000-0000-0000-000000000000'::uuid OR c.id = $1::uuid)
-      AND ($2::boolean
-           OR (c.site_org_id = $3 AND ($4::boolean OR c.referring_physician_id = $5 OR c.created_by = $5))
-           OR c.reading_group_id = $3)
-      AND ($6::text = '' OR st.study_instance_uid = $6::text)
-      AND ($7::text = '' OR ps.modality = $7::text)
-      AND (cardinality($8::text[]) = 0 OR ps.series_instance_uid = ANY($8::text[]))
+    JOIN photo_instances pi ON pi.study_id = st.id AND pi.org_id = st.org_id
+    WHERE ($3::uuid = '00000000-0000-0000-0000-000000000000'::uuid OR c.id = $3::uuid)
+      AND ($4::boolean
+           OR (c.site_org_id = $5 AND ($6::boolean OR c.referring_physician_id = $7 OR c.created_by = $7))
+           OR c.reading_group_id = $5)
+      AND ($8::text = '' OR st.study_instance_uid = $8::text)
+      AND ($9::text = '' OR pi.modality = $9::text)
+      AND (cardinality($10::text[]) = 0 OR pi.series_instance_uid = ANY($10::text[]))
+    GROUP BY st.id, st.study_instance_uid, st.case_id, st.org_id, pi.series_instance_uid, pi.modality
+    ORDER BY st.study_instance_uid, 8, pi.series_instance_uid
+    LIMIT $11::int)
+    ORDER BY study_instance_uid, series_number, series_instance_uid
+    LIMIT $2::int OFFSET $1::int
 ) u
 ORDER BY u.study_instance_uid, u.series_number, u.series_instance_uid
-LIMIT $10 OFFSET $9
 `
 
 type SearchSeriesParams struct {
+	Off        int32
+	Lim        int32
 	CaseID     uuid.UUID
 	Platform   bool
 	OrgID      uuid.UUID
@@ -204,8 +210,7 @@ type SearchSeriesParams struct {
 	StudyUid   string
 	Modality   string
 	SeriesUids []string
-	Off        int32
-	Lim        int32
+	PageEnd    int32
 }
 
 type SearchSeriesRow struct {
@@ -220,8 +225,11 @@ type SearchSeriesRow struct {
 }
 
 // SearchSeries finds the series the caller may see, optionally of one study.
+// As SearchStudies: each table's page first, then the counts of its series.
 func (q *Queries) SearchSeries(ctx context.Context, db DBTX, arg SearchSeriesParams) ([]SearchSeriesRow, error) {
 	rows, err := db.Query(ctx, searchSeries,
+		arg.Off,
+		arg.Lim,
 		arg.CaseID,
 		arg.Platform,
 		arg.OrgID,
@@ -230,8 +238,7 @@ func (q *Queries) SearchSeries(ctx context.Context, db DBTX, arg SearchSeriesPar
 		arg.StudyUid,
 		arg.Modality,
 		arg.SeriesUids,
-		arg.Off,
-		arg.Lim,
+		arg.PageEnd,
 	)
 	if err != nil {
 		return nil, err
@@ -261,65 +268,79 @@ func (q *Queries) SearchSeries(ctx context.Context, db DBTX, arg SearchSeriesPar
 }
 
 const searchStudies = `-- name: SearchStudies :many
-SELECT u.study_instance_uid, u.case_id, u.org_id, u.patient_name, u.patient_id, u.patient_birth_date,
-       u.patient_sex, u.study_date, u.study_time, u.accession_number, u.referring_physician_name,
-       u.modalities, u.series_count, u.instance_count
+SELECT u.study_instance_uid, u.case_id, u.org_id,
+       COALESCE(ds.patient_name, ps.patient_name, '')::text AS patient_name,
+       COALESCE(ds.patient_id, ps.patient_id, '')::text AS patient_id,
+       COALESCE(ds.patient_birth_date, ps.patient_birth_date, '')::text AS patient_birth_date,
+       COALESCE(ds.patient_sex, ps.patient_sex, '')::text AS patient_sex,
+       u.study_date, u.study_time,
+       COALESCE(ds.accession_number, ps.accession_number, '')::text AS accession_number,
+       COALESCE(ds.referring_physician_name, ps.referring_physician_name, '')::text AS referring_physician_name,
+       COALESCE(CASE WHEN u.photo THEN p.modalities ELSE d.modalities END, '')::text AS modalities,
+       (CASE WHEN u.photo THEN p.series_count ELSE d.series_count END)::bigint AS series_count,
+       (CASE WHEN u.photo THEN p.instance_count ELSE d.instance_count END)::bigint AS instance_count
 FROM (
-    SELECT st.study_instance_uid, st.case_id, st.org_id, st.patient_name, st.patient_id, st.patient_birth_date,
-           st.patient_sex, st.study_date, st.study_time, st.accession_number, st.referring_physician_name,
-           COALESCE((SELECT string_agg(DISTINCT se.modality, '\' ORDER BY se.modality) FROM dicom_series se
-                     WHERE se.study_id = st.id AND se.org_id = st.org_id AND se.modality <> ''), '')::text AS modalities,
-           (SELECT count(*) FROM dicom_series se WHERE se.study_id = st.id AND se.org_id = st.org_id)::bigint AS series_count,
-           (SELECT count(*) FROM dicom_series se JOIN dicom_instances i ON i.series_id = se.id AND i.org_id = se.org_id
-            WHERE se.study_id = st.id AND se.org_id = st.org_id)::bigint AS instance_count
+    (SELECT st.id, false AS photo, st.study_instance_uid, st.case_id, st.org_id, st.study_date, st.study_time
     FROM dicom_studies st
     JOIN cases c ON c.id = st.case_id AND c.site_org_id = st.org_id
-    WHERE ($1::uuid = '00000000-0000-0000-0000-000000000000'::uuid OR c.id = $1::uuid)
-      AND ($2::boolean
-           OR (c.site_org_id = $3 AND ($4::boolean OR c.referring_physician_id = $5 OR c.created_by = $5))
-           OR c.reading_group_id = $3)
-      AND ($6::text = '' OR st.patient_id = $6::text)
-      AND ($7::text = '' OR lower(st.patient_name) LIKE lower($7::text) ESCAPE '\')
-      AND ($8::text = '' OR lower(st.referring_physician_name) LIKE lower($8::text) ESCAPE '\')
-      AND ($9::text = '' OR st.accession_number = $9::text)
-      AND (cardinality($10::text[]) = 0 OR st.study_instance_uid = ANY($10::text[]))
-      AND ($11::text = '' OR (st.study_date <> '' AND st.study_date >= $11::text))
-      AND ($12::text = '' OR (st.study_date <> '' AND st.study_date <= $12::text))
-      AND ($13::text = '' OR (st.study_time <> '' AND st.study_time >= $13::text))
-      AND ($14::text = '' OR (st.study_time <> '' AND st.study_time <= $14::text))
-      AND (cardinality($15::text[]) = 0 OR EXISTS (
-           SELECT 1 FROM dicom_series se WHERE se.study_id = st.id AND se.org_id = st.org_id AND se.modality = ANY($15::text[])))
+    WHERE ($3::uuid = '00000000-0000-0000-0000-000000000000'::uuid OR c.id = $3::uuid)
+      AND ($4::boolean
+           OR (c.site_org_id = $5 AND ($6::boolean OR c.referring_physician_id = $7 OR c.created_by = $7))
+           OR c.reading_group_id = $5)
+      AND ($8::text = '' OR st.patient_id = $8::text)
+      AND ($9::text = '' OR lower(st.patient_name) LIKE lower($9::text) ESCAPE '\')
+      AND ($10::text = '' OR lower(st.referring_physician_name) LIKE lower($10::text) ESCAPE '\')
+      AND ($11::text = '' OR st.accession_number = $11::text)
+      AND (cardinality($12::text[]) = 0 OR st.study_instance_uid = ANY($12::text[]))
+      AND ($13::text = '' OR (st.study_date <> '' AND st.study_date >= $13::text))
+      AND ($14::text = '' OR (st.study_date <> '' AND st.study_date <= $14::text))
+      AND ($15::text = '' OR (st.study_time <> '' AND st.study_time >= $15::text))
+      AND ($16::text = '' OR (st.study_time <> '' AND st.study_time <= $16::text))
+      AND (cardinality($17::text[]) = 0 OR EXISTS (
+           SELECT 1 FROM dicom_series se WHERE se.study_id = st.id AND se.org_id = st.org_id AND se.modality = ANY($17::text[])))
+    ORDER BY st.study_date DESC, st.study_time DESC, st.study_instance_uid
+    LIMIT $18::int)
     UNION ALL
-    SELECT st.study_instance_uid, st.case_id, st.org_id, st.patient_name, st.patient_id, st.patient_birth_date,
-           st.patient_sex, st.study_date, st.study_time, st.accession_number, st.referring_physician_name,
-           COALESCE((SELECT string_agg(DISTINCT pi.modality, '\' ORDER BY pi.modality) FROM photo_instances pi
-                     WHERE pi.study_id = st.id AND pi.org_id = st.org_id), '')::text AS modalities,
-           (SELECT count(DISTINCT pi.series_instance_uid) FROM photo_instances pi
-            WHERE pi.study_id = st.id AND pi.org_id = st.org_id)::bigint AS series_count,
-           (SELECT count(*) FROM photo_instances pi WHERE pi.study_id = st.id AND pi.org_id = st.org_id)::bigint AS instance_count
+    (SELECT st.id, true AS photo, st.study_instance_uid, st.case_id, st.org_id, st.study_date, st.study_time
     FROM photo_studies st
     JOIN cases c ON c.id = st.case_id AND c.site_org_id = st.org_id
-    WHERE ($1::uuid = '00000000-0000-0000-0000-000000000000'::uuid OR c.id = $1::uuid)
-      AND ($2::boolean
-           OR (c.site_org_id = $3 AND ($4::boolean OR c.referring_physician_id = $5 OR c.created_by = $5))
-           OR c.reading_group_id = $3)
-      AND ($6::text = '' OR st.patient_id = $6::text)
-      AND ($7::text = '' OR lower(st.patient_name) LIKE lower($7::text) ESCAPE '\')
-      AND ($8::text = '' OR lower(st.referring_physician_name) LIKE lower($8::text) ESCAPE '\')
-      AND ($9::text = '' OR st.accession_number = $9::text)
-      AND (cardinality($10::text[]) = 0 OR st.study_instance_uid = ANY($10::text[]))
-      AND ($11::text = '' OR (st.study_date <> '' AND st.study_date >= $11::text))
-      AND ($12::text = '' OR (st.study_date <> '' AND st.study_date <= $12::text))
-      AND ($13::text = '' OR (st.study_time <> '' AND st.study_time >= $13::text))
-      AND ($14::text = '' OR (st.study_time <> '' AND st.study_time <= $14::text))
-      AND (cardinality($15::text[]) = 0 OR EXISTS (
-           SELECT 1 FROM photo_instances pi WHERE pi.study_id = st.id AND pi.org_id = st.org_id AND pi.modality = ANY($15::text[])))
+    WHERE ($3::uuid = '00000000-0000-0000-0000-000000000000'::uuid OR c.id = $3::uuid)
+      AND ($4::boolean
+           OR (c.site_org_id = $5 AND ($6::boolean OR c.referring_physician_id = $7 OR c.created_by = $7))
+           OR c.reading_group_id = $5)
+      AND ($8::text = '' OR st.patient_id = $8::text)
+      AND ($9::text = '' OR lower(st.patient_name) LIKE lower($9::text) ESCAPE '\')
+      AND ($10::text = '' OR lower(st.referring_physician_name) LIKE lower($10::text) ESCAPE '\')
+      AND ($11::text = '' OR st.accession_number = $11::text)
+      AND (cardinality($12::text[]) = 0 OR st.study_instance_uid = ANY($12::text[]))
+      AND ($13::text = '' OR (st.study_date <> '' AND st.study_date >= $13::text))
+      AND ($14::text = '' OR (st.study_date <> '' AND st.study_date <= $14::text))
+      AND ($15::text = '' OR (st.study_time <> '' AND st.study_time >= $15::text))
+      AND ($16::text = '' OR (st.study_time <> '' AND st.study_time <= $16::text))
+      AND (cardinality($17::text[]) = 0 OR EXISTS (
+           SELECT 1 FROM photo_instances pi WHERE pi.study_id = st.id AND pi.org_id = st.org_id AND pi.modality = ANY($17::text[])))
+    ORDER BY st.study_date DESC, st.study_time DESC, st.study_instance_uid
+    LIMIT $18::int)
+    ORDER BY study_date DESC, study_time DESC, study_instance_uid
+    LIMIT $2::int OFFSET $1::int
 ) u
+LEFT JOIN dicom_studies ds ON NOT u.photo AND ds.id = u.id AND ds.org_id = u.org_id
+LEFT JOIN photo_studies ps ON u.photo AND ps.id = u.id AND ps.org_id = u.org_id
+CROSS JOIN LATERAL (
+    SELECT string_agg(DISTINCT se.modality, '\' ORDER BY se.modality) FILTER (WHERE se.modality <> '') AS modalities,
+           count(*) AS series_count,
+           COALESCE(sum((SELECT count(*) FROM dicom_instances i WHERE i.series_id = se.id AND i.org_id = se.org_id)), 0) AS instance_count
+    FROM dicom_series se WHERE NOT u.photo AND se.study_id = u.id AND se.org_id = u.org_id) d
+CROSS JOIN LATERAL (
+    SELECT string_agg(DISTINCT pi.modality, '\' ORDER BY pi.modality) AS modalities,
+           count(DISTINCT pi.series_instance_uid) AS series_count, count(*) AS instance_count
+    FROM photo_instances pi WHERE u.photo AND pi.study_id = u.id AND pi.org_id = u.org_id) p
 ORDER BY u.study_date DESC, u.study_time DESC, u.study_instance_uid
-LIMIT $17 OFFSET $16
 `
 
 type SearchStudiesParams struct {
+	Off         int32
+	Lim         int32
 	CaseID      uuid.UUID
 	Platform    bool
 	OrgID       uuid.UUID
@@ -335,8 +356,7 @@ type SearchStudiesParams struct {
 	TimeFrom    string
 	TimeTo      string
 	Modalities  []string
-	Off         int32
-	Lim         int32
+	PageEnd     int32
 }
 
 type SearchStudiesRow struct {
@@ -360,8 +380,18 @@ type SearchStudiesRow struct {
 // caller may see that match every filter given (” or an empty array is no
 // filter). @patient_name is a LIKE pattern (escape \), compared lower-case.
 // Dates and times are DICOM DA/TM text, so ranges compare as text.
+// The run it is written for: each table's matches are found, ordered and
+// cut to the page by that table alone (an index in the order of the answer,
+// migrations/00014), choosing only keys, which the indexes hold; the page is
+// then merged, and only its studies are read whole and counted. (A LIMIT
+// over the UNION ALL alone makes PostgreSQL 15 join and sort every match,
+// and count the series of each, before cutting: seconds over 100,000
+// studies; docs/benchmarks.md, QIDO-RS.) The searches run with a plan made
+// for their values (qido.go, customPlans).
 func (q *Queries) SearchStudies(ctx context.Context, db DBTX, arg SearchStudiesParams) ([]SearchStudiesRow, error) {
 	rows, err := db.Query(ctx, searchStudies,
+		arg.Off,
+		arg.Lim,
 		arg.CaseID,
 		arg.Platform,
 		arg.OrgID,
@@ -377,8 +407,7 @@ func (q *Queries) SearchStudies(ctx context.Context, db DBTX, arg SearchStudiesP
 		arg.TimeFrom,
 		arg.TimeTo,
 		arg.Modalities,
-		arg.Off,
-		arg.Lim,
+		arg.PageEnd,
 	)
 	if err != nil {
 		return nil, err
