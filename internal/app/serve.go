@@ -17,6 +17,7 @@ import (
 	"github.com/teleread/teleread/internal/cases"
 	"github.com/teleread/teleread/internal/config"
 	"github.com/teleread/teleread/internal/delivery"
+	"github.com/teleread/teleread/internal/edge"
 	"github.com/teleread/teleread/internal/httpapi"
 	"github.com/teleread/teleread/internal/identity"
 	"github.com/teleread/teleread/internal/intake"
@@ -132,22 +133,22 @@ func runServe(ctx context.Context, env Env, args []string, withHTTP bool) error 
 	serveErr := make(chan error, 1)
 	if withHTTP {
 		handler := httpapi.New(httpapi.Deps{
-			Logger:             logger,
-			Registry:           reg,
-			Checks:             readinessChecks(pool, store),
-			MaxRequestBytes:    cfg.MaxRequestBytes,
-			RateLimitPerMinute: cfg.RateLimitPerMinute,
-			SecureCookies:      cfg.SecureCookies,
-			Pool:               pool,
-			Identity:           identitySvc,
-			Cases:              cases.NewService(pool, river),
-			Worklist:           worklistSvc,
-			Jobs:               river,
-			Intake:             intakeSvc,
-			Reports:            reportsSvc,
-			Delivery:           deliverySvc,
-			MaxUploadBytes:     cfg.MaxUploadBytes,
-			DICOMwebOrigins:    cfg.DICOMwebOrigins,
+			Logger:          logger,
+			Registry:        reg,
+			Checks:          readinessChecks(pool, store),
+			MaxRequestBytes: cfg.MaxRequestBytes,
+			Limits:          edge.Limits(cfg.Limits), // the same fields: a new one in either does not compile
+			SecureCookies:   cfg.SecureCookies,
+			Pool:            pool,
+			Identity:        identitySvc,
+			Cases:           cases.NewService(pool, river),
+			Worklist:        worklistSvc,
+			Jobs:            river,
+			Intake:          intakeSvc,
+			Reports:         reportsSvc,
+			Delivery:        deliverySvc,
+			MaxUploadBytes:  cfg.MaxUploadBytes,
+			DICOMwebOrigins: cfg.DICOMwebOrigins,
 		})
 		srv = &http.Server{
 			Handler:           handler,

@@ -40,9 +40,10 @@ type Config struct {
 	MaxRequestBytes int64
 	// MaxUploadBytes caps one uploaded file (TELEREAD_MAX_UPLOAD_BYTES).
 	MaxUploadBytes int64
-	// RateLimitPerMinute is the per-token request budget
-	// (TELEREAD_RATE_LIMIT_PER_MINUTE); 0 disables rate limiting.
-	RateLimitPerMinute int
+	// Limits are the request rates and upload bounds (docs/operations.md,
+	// "Limits"). TELEREAD_RATE_LIMIT_PER_MINUTE, the per-token budget of
+	// every request, is gone and ignored.
+	Limits Limits
 	// SecureCookies sets the Secure attribute on session cookies
 	// (TELEREAD_SECURE_COOKIES); it defaults to true unless PublicURL is
 	// plain http on loopback.
@@ -55,6 +56,25 @@ type Config struct {
 	// from another origin (TELEREAD_DICOMWEB_CORS_ORIGINS, comma-separated
 	// scheme://host[:port]); none by default.
 	DICOMwebOrigins []string
+}
+
+// Limits are the request rates of what needs one and the per-organisation
+// upload bounds; a zero one is off. All are per API server.
+type Limits struct {
+	// AuthPerMinute and AuthBurst are the rate of sign-ins and token
+	// creations per client address (TELEREAD_AUTH_RATE_PER_MINUTE,
+	// TELEREAD_AUTH_RATE_BURST).
+	AuthPerMinute, AuthBurst int
+	// SearchPerMinute and SearchBurst are the rate of searches (QIDO-RS,
+	// case lists, the worklist) per token or session
+	// (TELEREAD_SEARCH_RATE_PER_MINUTE, TELEREAD_SEARCH_RATE_BURST).
+	SearchPerMinute, SearchBurst int
+	// UploadsPerOrg bounds one organisation's upload requests in flight
+	// (TELEREAD_UPLOADS_PER_ORG).
+	UploadsPerOrg int
+	// UploadBytesPerOrg bounds the declared bytes of one organisation's
+	// upload requests in flight (TELEREAD_UPLOAD_BYTES_PER_ORG).
+	UploadBytesPerOrg int64
 }
 
 // S3 configures the S3-compatible object storage (MinIO).
@@ -96,14 +116,21 @@ func Load(getenv func(string) string) (Config, error) {
 			UseTLS:    l.boolean("TELEREAD_S3_USE_TLS", false),
 			Region:    l.str("TELEREAD_S3_REGION", "us-east-1"),
 		},
-		Listen:              l.listen("TELEREAD_LISTEN", "127.0.0.1:8080"),
-		LogLevel:            l.level("TELEREAD_LOG_LEVEL", slog.LevelInfo),
-		LogFormat:           l.oneOf("TELEREAD_LOG_FORMAT", "json", "json", "text"),
-		ShutdownTimeout:     l.duration("TELEREAD_SHUTDOWN_TIMEOUT", 20*time.Second),
-		WorkerConcurrency:   l.integer("TELEREAD_WORKER_CONCURRENCY", 8, 1, 1000),
-		MaxRequestBytes:     int64(l.integer("TELEREAD_MAX_REQUEST_BYTES", 1<<20, 1024, 1<<30)),
-		MaxUploadBytes:      int64(l.integer("TELEREAD_MAX_UPLOAD_BYTES", 4<<30, 1024, 1<<40)),
-		RateLimitPerMinute:  l.integer("TELEREAD_RATE_LIMIT_PER_MINUTE", 600, 0, 1_000_000),
+		Listen:            l.listen("TELEREAD_LISTEN", "127.0.0.1:8080"),
+		LogLevel:          l.level("TELEREAD_LOG_LEVEL", slog.LevelInfo),
+		LogFormat:         l.oneOf("TELEREAD_LOG_FORMAT", "json", "json", "text"),
+		ShutdownTimeout:   l.duration("TELEREAD_SHUTDOWN_TIMEOUT", 20*time.Second),
+		WorkerConcurrency: l.integer("TELEREAD_WORKER_CONCURRENCY", 8, 1, 1000),
+		MaxRequestBytes:   int64(l.integer("TELEREAD_MAX_REQUEST_BYTES", 1<<20, 1024, 1<<30)),
+		MaxUploadBytes:    int64(l.integer("TELEREAD_MAX_UPLOAD_BYTES", 4<<30, 1024, 1<<40)),
+		Limits: Limits{
+			AuthPerMinute:     l.integer("TELEREAD_AUTH_RATE_PER_MINUTE", 10, 0, 1_000_000),
+			AuthBurst:         l.integer("TELEREAD_AUTH_RATE_BURST", 10, 1, 1_000_000),
+			SearchPerMinute:   l.integer("TELEREAD_SEARCH_RATE_PER_MINUTE", 600, 0, 1_000_000),
+			SearchBurst:       l.integer("TELEREAD_SEARCH_RATE_BURST", 60, 1, 1_000_000),
+			UploadsPerOrg:     l.integer("TELEREAD_UPLOADS_PER_ORG", 32, 0, 100_000),
+			UploadBytesPerOrg: int64(l.integer("TELEREAD_UPLOAD_BYTES_PER_ORG", 4<<30, 0, 1<<50)),
+		},
 		WebhookAllowPrivate: l.boolean("TELEREAD_WEBHOOK_ALLOW_PRIVATE", false),
 		DICOMwebOrigins:     l.origins("TELEREAD_DICOMWEB_CORS_ORIGINS"),
 	}
@@ -130,7 +157,12 @@ func (c Config) LogValue() slog.Value {
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
 		slog.Int("worker_concurrency", c.WorkerConcurrency),
 		slog.Int64("max_upload_bytes", c.MaxUploadBytes),
-		slog.Int("rate_limit_per_minute", c.RateLimitPerMinute),
+		slog.Int("auth_rate_per_minute", c.Limits.AuthPerMinute),
+		slog.Int("auth_rate_burst", c.Limits.AuthBurst),
+		slog.Int("search_rate_per_minute", c.Limits.SearchPerMinute),
+		slog.Int("search_rate_burst", c.Limits.SearchBurst),
+		slog.Int("uploads_per_org", c.Limits.UploadsPerOrg),
+		slog.Int64("upload_bytes_per_org", c.Limits.UploadBytesPerOrg),
 		slog.Bool("webhook_allow_private", c.WebhookAllowPrivate),
 		slog.String("dicomweb_cors_origins", strings.Join(c.DICOMwebOrigins, ",")),
 	)

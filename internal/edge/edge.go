@@ -2,7 +2,7 @@
 // under /api/v1, DICOMweb under /dicomweb and the web pages. It
 // authenticates (bearer token, HTTP Basic with a token as password, session
 // cookie), checks CSRF without reading bodies, applies the one policy table
-// of who may call which route, limits bodies and request rates, names each
+// of who may call which route, limits bodies, request rates and uploads in flight, names each
 // request, and is the only writer of error answers (problem+json, or an
 // HTML page for page routes).
 //
@@ -32,30 +32,37 @@ type Config struct {
 	MaxRequestBytes int64
 	// MaxUploadBytes caps bodies of routes whose rule is an upload.
 	MaxUploadBytes int64
-	// RateLimitPerMinute is each caller's request budget; 0 disables it.
-	RateLimitPerMinute int
+	// Limits are the request rates and upload bounds; zero ones are off.
+	Limits Limits
+	// Classes names the routes under a request rate or an upload bound
+	// by policy key ("GET /dicomweb/studies"); routes whose rule is an
+	// upload are uploads without being named.
+	Classes map[string]Class
 }
 
 // Edge holds the shared middleware's state: the policy table, the rate
-// limiter, the identity service that checks credentials.
+// limiters and upload bounds, the identity service that checks
+// credentials.
 type Edge struct {
-	logger    *slog.Logger
-	identity  *identity.Service
-	policy    Policy
-	limiter   *rateLimiter
-	maxJSON   int64
-	maxUpload int64
+	logger        *slog.Logger
+	identity      *identity.Service
+	policy        Policy
+	classes       map[string]Class
+	authLimiter   *rateLimiter
+	searchLimiter *rateLimiter
+	uploads       *uploadBound
+	maxJSON       int64
+	maxUpload     int64
 }
 
 // New returns an Edge with an empty policy: every route is refused until
 // an edge adds its rules with Allow.
 func New(cfg Config) *Edge {
-	e := &Edge{logger: cfg.Logger, identity: cfg.Identity, policy: Policy{},
-		maxJSON: cfg.MaxRequestBytes, maxUpload: cfg.MaxUploadBytes}
-	if cfg.RateLimitPerMinute > 0 {
-		e.limiter = newRateLimiter(cfg.RateLimitPerMinute)
-	}
-	return e
+	return &Edge{logger: cfg.Logger, identity: cfg.Identity, policy: Policy{}, classes: cfg.Classes,
+		authLimiter:   newRateLimiter(cfg.Limits.AuthPerMinute, cfg.Limits.AuthBurst),
+		searchLimiter: newRateLimiter(cfg.Limits.SearchPerMinute, cfg.Limits.SearchBurst),
+		uploads:       newUploadBound(cfg.Limits),
+		maxJSON:       cfg.MaxRequestBytes, maxUpload: cfg.MaxUploadBytes}
 }
 
 // Logger is the edge's logger.
@@ -69,10 +76,10 @@ type GuardOptions struct {
 }
 
 // Guard is the middleware chain of a guarded route group, in order: body
-// limit, authentication, rate limit, CSRF, authorization. None of them
-// reads the request body.
+// limit, authentication, rate limit, CSRF, authorization, upload bound.
+// None of them reads the request body.
 func (e *Edge) Guard(o GuardOptions) []gin.HandlerFunc {
-	return []gin.HandlerFunc{e.limitBody(), e.authenticate(o), e.rateLimit(), e.csrf(), e.authorize()}
+	return []gin.HandlerFunc{e.limitBody(), e.authenticate(o), e.rateLimit(), e.csrf(), e.authorize(), e.boundUploads()}
 }
 
 // Common is the middleware every request of the server passes, guarded or

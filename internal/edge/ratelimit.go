@@ -1,23 +1,74 @@
 package edge
 
 import (
+	"fmt"
 	"math"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 	"golang.org/x/time/rate"
 
 	"github.com/teleread/teleread/internal/apperr"
 	"github.com/teleread/teleread/internal/identity"
 )
 
-// rateLimiter keeps a token bucket per caller (token, session or client
-// address). Limits are per process; behind a load balancer with N
-// processes a caller gets up to N times the budget.
+// Class says which limit a route is under (docs/operations.md, "Limits").
+// Only what needs protecting is limited: sign-ins and token creation by a
+// request rate per client address, searches by a request rate per
+// credential, uploads by how much one organisation has in flight. Reads
+// of single objects and all other routes are under no limit of the edge.
+type Class int
+
+const (
+	// Unlimited routes are counted against no limit.
+	Unlimited Class = iota
+	// Auth routes (signing in, creating tokens) have a request rate per
+	// client address.
+	Auth
+	// Search routes (QIDO-RS, case lists, the worklist) have a request
+	// rate per token or session.
+	Search
+	// Upload routes are bounded per organisation by the uploads and bytes
+	// it has in flight, never by a request rate. Routes whose rule is an
+	// upload are in this class without being named.
+	Upload
+)
+
+// Limits are the edge's request rates and upload bounds. A zero rate or
+// bound is off. They are kept per process: with several API servers a
+// caller gets each server's budget.
+type Limits struct {
+	// AuthPerMinute and AuthBurst are the request rate of Auth routes per
+	// client address.
+	AuthPerMinute, AuthBurst int
+	// SearchPerMinute and SearchBurst are the request rate of Search
+	// routes per token or session.
+	SearchPerMinute, SearchBurst int
+	// UploadsPerOrg bounds the upload requests one organisation has in
+	// flight.
+	UploadsPerOrg int
+	// UploadBytesPerOrg bounds the sum of the declared Content-Length of
+	// the upload requests one organisation has in flight. A request
+	// without a length (chunked) counts as 0 bytes: the concurrency bound
+	// and the per-file limit bound it. One upload is always admitted when
+	// its organisation has none in flight, whatever its size.
+	UploadBytesPerOrg int64
+}
+
+// uploadRetryAfter is the Retry-After of an answer over an upload bound:
+// an upload slot frees when any one upload of the organisation finishes,
+// which for one DICOM instance takes well under a second.
+const uploadRetryAfter = 1
+
+// rateLimiter keeps a token bucket per key (client address, token or
+// session) in memory.
 type rateLimiter struct {
-	perMinute int
+	limit     rate.Limit
+	burst     int
+	idle      time.Duration // a bucket unused this long is full again and forgotten
 	mu        sync.Mutex
 	buckets   map[string]*bucket
 	lastSweep time.Time
@@ -28,19 +79,26 @@ type bucket struct {
 	seen time.Time
 }
 
-func newRateLimiter(perMinute int) *rateLimiter {
-	return &rateLimiter{perMinute: perMinute, buckets: map[string]*bucket{}, lastSweep: time.Now()}
+// newRateLimiter returns a limiter of perMinute requests a minute with
+// bursts of burst (at least 1), or nil when perMinute is 0.
+func newRateLimiter(perMinute, burst int) *rateLimiter {
+	if perMinute <= 0 {
+		return nil
+	}
+	burst = max(burst, 1)
+	refill := time.Duration(float64(burst) / float64(perMinute) * float64(time.Minute))
+	return &rateLimiter{limit: rate.Limit(float64(perMinute) / 60), burst: burst,
+		idle: max(refill, 10*time.Minute), buckets: map[string]*bucket{}, lastSweep: time.Now()}
 }
 
-// allow takes one request from key's bucket and says how long to wait if
-// it is empty.
-func (l *rateLimiter) allow(key string) (bool, time.Duration) {
-	now := time.Now()
+// allow takes one request from key's bucket, or says how long until the
+// bucket has one.
+func (l *rateLimiter) allow(key string, now time.Time) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.lastSweep) > time.Minute {
 		for k, b := range l.buckets {
-			if now.Sub(b.seen) > 10*time.Minute {
+			if now.Sub(b.seen) > l.idle {
 				delete(l.buckets, k)
 			}
 		}
@@ -48,8 +106,7 @@ func (l *rateLimiter) allow(key string) (bool, time.Duration) {
 	}
 	b, ok := l.buckets[key]
 	if !ok {
-		burst := max(l.perMinute/6, 10)
-		b = &bucket{lim: rate.NewLimiter(rate.Limit(float64(l.perMinute)/60), burst)}
+		b = &bucket{lim: rate.NewLimiter(l.limit, l.burst)}
 		l.buckets[key] = b
 	}
 	b.seen = now
@@ -61,21 +118,145 @@ func (l *rateLimiter) allow(key string) (bool, time.Duration) {
 	return true, 0
 }
 
+// uploadBound counts each organisation's upload requests and declared
+// bytes in flight.
+type uploadBound struct {
+	maxUploads int
+	maxBytes   int64
+	mu         sync.Mutex
+	orgs       map[uuid.UUID]*inFlight
+}
+
+type inFlight struct {
+	uploads int
+	bytes   int64
+}
+
+func newUploadBound(l Limits) *uploadBound {
+	if l.UploadsPerOrg <= 0 && l.UploadBytesPerOrg <= 0 {
+		return nil
+	}
+	return &uploadBound{maxUploads: l.UploadsPerOrg, maxBytes: l.UploadBytesPerOrg, orgs: map[uuid.UUID]*inFlight{}}
+}
+
+// acquire admits an upload of size declared bytes (negative: unknown) for
+// org, or says which bound it is over. release must be called once the
+// request is done; calling it again does nothing.
+func (u *uploadBound) acquire(org uuid.UUID, size int64) (release func(), err error) {
+	size = max(size, 0)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	f := u.orgs[org]
+	if f != nil {
+		switch {
+		case u.maxUploads > 0 && f.uploads >= u.maxUploads:
+			return nil, &apperr.Error{Code: apperr.RateLimited, RetryAfterSeconds: uploadRetryAfter, Message: fmt.Sprintf(
+				"your organisation already has %d uploads in progress on this server (the bound is %d); retry when one finishes",
+				f.uploads, u.maxUploads)}
+		case u.maxBytes > 0 && f.bytes+size > u.maxBytes:
+			return nil, &apperr.Error{Code: apperr.RateLimited, RetryAfterSeconds: uploadRetryAfter, Message: fmt.Sprintf(
+				"your organisation already has %d bytes of uploads in progress on this server and this one declares %d (the bound is %d); retry when one finishes",
+				f.bytes, size, u.maxBytes)}
+		}
+	} else {
+		f = &inFlight{}
+		u.orgs[org] = f
+	}
+	f.uploads++
+	f.bytes += size
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			u.mu.Lock()
+			defer u.mu.Unlock()
+			f.uploads--
+			f.bytes -= size
+			if f.uploads == 0 {
+				delete(u.orgs, org)
+			}
+		})
+	}, nil
+}
+
+// classOf is the limit class of a route: named in the classes table, or
+// an upload by its rule.
+func (e *Edge) classOf(method, route string) Class {
+	if c, ok := e.classes[Key(method, route)]; ok {
+		return c
+	}
+	if r, ok := e.Rule(method, route); ok && r.Upload {
+		return Upload
+	}
+	return Unlimited
+}
+
+// CheckClasses panics when the classes table names a route that has no
+// policy rule (a route renamed or removed), so that a limit cannot
+// silently stop applying. Call it once every edge has added its rules.
+func (e *Edge) CheckClasses() {
+	for k := range e.classes {
+		if _, ok := e.policy[k]; !ok {
+			panic(fmt.Sprintf("edge: limit class for route %q, which has no policy rule", k))
+		}
+	}
+}
+
+// rateLimit applies the request rate of Auth routes (per client address)
+// and Search routes (per token or session). It runs after authentication.
 func (e *Edge) rateLimit() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if e.limiter == nil {
+		var (
+			l    *rateLimiter
+			key  string
+			what string
+		)
+		switch e.classOf(c.Request.Method, c.FullPath()) {
+		case Auth:
+			l, key, what = e.authLimiter, "ip:"+c.ClientIP(), "sign-in and token requests from this address"
+		case Search:
+			l, key, what = e.searchLimiter, credentialKey(c), "searches with this token or session"
+		}
+		if l == nil {
 			c.Next()
 			return
 		}
-		key := "ip:" + c.ClientIP()
-		if p := identity.FromContext(c.Request.Context()); p != nil {
-			key = "user:" + p.UserID.String() + ":" + p.TokenID.String() + p.SessionID.String()
-		}
-		if ok, wait := e.limiter.allow(key); !ok {
-			e.Fail(c, &apperr.Error{Code: apperr.RateLimited, Message: "too many requests; slow down",
-				RetryAfterSeconds: int(math.Ceil(wait.Seconds()))})
+		if ok, wait := l.allow(key, time.Now()); !ok {
+			secs := max(int(math.Ceil(wait.Seconds())), 1)
+			e.Fail(c, &apperr.Error{Code: apperr.RateLimited, RetryAfterSeconds: secs,
+				Message: fmt.Sprintf("too many %s; retry in %d s", what, secs)})
 			return
 		}
+		c.Next()
+	}
+}
+
+// credentialKey names the caller's credential: its token or session, or
+// its address when it has none.
+func credentialKey(c *gin.Context) string {
+	if p := identity.FromContext(c.Request.Context()); p != nil {
+		return "user:" + p.UserID.String() + ":" + p.TokenID.String() + p.SessionID.String()
+	}
+	return "ip:" + c.ClientIP()
+}
+
+// boundUploads admits an upload request while its organisation is within
+// the upload bounds and holds its place until the handler returns (also
+// when it panics or aborts). Over a bound, it answers 429 with
+// Retry-After before reading any of the body. It runs after
+// authorization, so refused requests take no place.
+func (e *Edge) boundUploads() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p := identity.FromContext(c.Request.Context())
+		if e.uploads == nil || p == nil || e.classOf(c.Request.Method, c.FullPath()) != Upload {
+			c.Next()
+			return
+		}
+		release, err := e.uploads.acquire(p.OrgID, c.Request.ContentLength)
+		if err != nil {
+			e.Fail(c, err)
+			return
+		}
+		defer release()
 		c.Next()
 	}
 }

@@ -36,8 +36,10 @@ type Deps struct {
 	MaxRequestBytes int64
 	// MaxUploadBytes caps one uploaded file.
 	MaxUploadBytes int64
-	// RateLimitPerMinute is each caller's request budget; 0 disables it.
-	RateLimitPerMinute int
+	// Limits are the request rates of sign-ins, token creation and
+	// searches, and the per-organisation upload bounds (docs/operations.md,
+	// "Limits"); zero ones are off. Which routes they apply to is limited.
+	Limits edge.Limits
 	// SecureCookies sets the Secure attribute on the session cookie.
 	SecureCookies bool
 	Pool          *pgxpool.Pool
@@ -74,7 +76,7 @@ type API struct {
 // New returns the HTTP handler with every route.
 func New(d Deps) *gin.Engine {
 	e := edge.New(edge.Config{Logger: d.Logger, Identity: d.Identity, MaxRequestBytes: d.MaxRequestBytes,
-		MaxUploadBytes: d.MaxUploadBytes, RateLimitPerMinute: d.RateLimitPerMinute})
+		MaxUploadBytes: d.MaxUploadBytes, Limits: d.Limits, Classes: limited()})
 	e.Allow(policy)
 	a := &API{logger: d.Logger, pool: d.Pool, identity: d.Identity, cases: d.Cases, intake: d.Intake,
 		worklist: d.Worklist, delivery: d.Delivery, reports: d.Reports, jobs: d.Jobs, edge: e, secure: d.SecureCookies}
@@ -153,7 +155,39 @@ func New(d Deps) *gin.Engine {
 	// (handlers in delivery.go).
 	a.reportRoutes(v1)
 	a.deliveryRoutes(v1)
+	e.CheckClasses()
 	return r
+}
+
+// limited names the routes under a request rate or an upload bound
+// (docs/operations.md, "Limits"). Routes whose rule is an upload (file
+// uploads, STOW-RS) are bounded as uploads without being named here; all
+// other routes, single-object reads among them, are under no limit.
+func limited() map[string]edge.Class {
+	m := map[string]edge.Class{
+		"POST /api/v1/auth/login": edge.Auth,
+		"POST /api/v1/tokens":     edge.Auth,
+
+		"GET /api/v1/cases":            edge.Search,
+		"GET /api/v1/worklist":         edge.Search,
+		"GET /api/v1/incoming-studies": edge.Search,
+		"GET /api/v1/inbox":            edge.Search,
+		"GET /api/v1/audit":            edge.Search,
+		"GET /api/v1/unrouted":         edge.Search,
+		"GET /api/v1/stats":            edge.Search,
+
+		"POST /api/v1/cases/:id/uploads":                     edge.Upload,
+		"POST /api/v1/cases/:id/uploads/:upload_id/complete": edge.Upload,
+		"POST /api/v1/cases/:id/incoming-studies":            edge.Upload,
+	}
+	// QIDO-RS, site-wide and within one case.
+	for _, root := range []string{dicomweb.Prefix, dicomweb.Prefix + "/cases/:case"} {
+		for _, path := range []string{"/studies", "/series", "/instances", "/studies/:study/series",
+			"/studies/:study/instances", "/studies/:study/series/:series/instances"} {
+			m[edge.Key(http.MethodGet, root+path)] = edge.Search
+		}
+	}
+	return m
 }
 
 // fail answers c with err as a problem document.
