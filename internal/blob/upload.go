@@ -1,6 +1,7 @@
 package blob
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -50,6 +51,28 @@ func (s *Store) Promote(ctx context.Context, tmpKey, finalKey, sha256, contentTy
 		minio.CopySrcOptions{Bucket: s.bucket, Object: tmpKey})
 	if err != nil {
 		return false, fmt.Errorf("copy %s to %s: %w", tmpKey, finalKey, translate(err))
+	}
+	return false, nil
+}
+
+// PutBytes stores data, whose SHA-256 (hex) the caller computed, at
+// finalKey, a content address, in one PUT of known length, recording sha256
+// and contentType on it: what Promote does for a temporary object, without
+// the temporary object, the copy and the delete. The request is signed with
+// that SHA-256 as its payload hash (not hashed again by the client), so the
+// object store checks the bytes against it. When finalKey already exists it
+// holds the same bytes: nothing is sent and existed is true.
+func (s *Store) PutBytes(ctx context.Context, finalKey string, data []byte, sha256, contentType string) (existed bool, err error) {
+	if _, err := s.Stat(ctx, finalKey); err == nil {
+		return true, nil
+	} else if !apperr.Is(err, apperr.NotFound) {
+		return false, err
+	}
+	_, err = s.core().PutObject(ctx, s.bucket, finalKey, bytes.NewReader(data), int64(len(data)), "", sha256,
+		minio.PutObjectOptions{ContentType: contentType, UserMetadata: map[string]string{"Sha256": sha256},
+			DisableContentSha256: true})
+	if err != nil {
+		return false, fmt.Errorf("put %s: %w", finalKey, translate(err))
 	}
 	return false, nil
 }

@@ -3,6 +3,8 @@ package blob_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"testing"
 	"time"
@@ -36,6 +38,44 @@ func TestPromote(t *testing.T) {
 	require.True(t, existed, "the same bytes are not copied twice")
 
 	_, err = s.Promote(ctx, "tmp/missing", "blobs/other", "x", "text/plain")
+	require.True(t, apperr.Is(err, apperr.NotFound), "%v", err)
+}
+
+func TestPutBytes(t *testing.T) {
+	t.Parallel()
+	env := testenv.New(t)
+	ctx := context.Background()
+	s := env.Blob
+	data := []byte("a small DICOM instance")
+	sum := sha256.Sum256(data)
+	hexSum := hex.EncodeToString(sum[:])
+	key := "blobs/" + hexSum
+
+	existed, err := s.PutBytes(ctx, key, data, hexSum, "application/dicom")
+	require.NoError(t, err)
+	require.False(t, existed)
+	got, err := s.Stat(ctx, key)
+	require.NoError(t, err)
+	require.Equal(t, hexSum, got.SHA256)
+	require.Equal(t, "application/dicom", got.ContentType)
+	require.EqualValues(t, len(data), got.Size)
+	rc, _, err := s.Get(ctx, key, 0, -1)
+	require.NoError(t, err)
+	back, err := io.ReadAll(rc)
+	rc.Close()
+	require.NoError(t, err)
+	require.Equal(t, data, back)
+
+	existed, err = s.PutBytes(ctx, key, data, hexSum, "application/dicom")
+	require.NoError(t, err)
+	require.True(t, existed, "the same bytes are not sent twice")
+
+	// The payload is signed with the SHA-256 given: bytes that do not
+	// match it are refused by the object store, and nothing is stored.
+	other := sha256.Sum256([]byte("something else"))
+	_, err = s.PutBytes(ctx, "blobs/wrong", data, hex.EncodeToString(other[:]), "application/dicom")
+	require.Error(t, err)
+	_, err = s.Stat(ctx, "blobs/wrong")
 	require.True(t, apperr.Is(err, apperr.NotFound), "%v", err)
 }
 

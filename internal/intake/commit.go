@@ -46,7 +46,7 @@ func (s *Service) commit(ctx context.Context, p *identity.Principal, caseID uuid
 			if err := s.q.BlobLockShared(ctx, tx, final); err != nil {
 				return fmt.Errorf("lock object: %w", err)
 			}
-			existed, err := s.store.Promote(ctx, pf.object, final, pf.storedSHA, pf.contentType)
+			existed, err := s.place(ctx, pf, final)
 			if err != nil {
 				return err
 			}
@@ -67,6 +67,16 @@ func (s *Service) commit(ctx context.Context, p *identity.Principal, caseID uuid
 		return nil, false, err
 	}
 	return &out, dup, nil
+}
+
+// place puts the bytes of pf at their content address final: a small file
+// from memory in one PUT, else by a server-side copy of its temporary (or
+// presigned) object. existed says they were there already.
+func (s *Service) place(ctx context.Context, pf *pendingFile, final string) (bool, error) {
+	if pf.data != nil {
+		return s.store.PutBytes(ctx, final, pf.data, pf.storedSHA, pf.contentType)
+	}
+	return s.store.Promote(ctx, pf.object, final, pf.storedSHA, pf.contentType)
 }
 
 // findDuplicate returns the file of case c that already holds pf: the same

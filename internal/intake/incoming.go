@@ -83,7 +83,7 @@ func (s *Service) commitIncoming(ctx context.Context, p *identity.Principal, pf 
 		if err := s.q.BlobLockShared(ctx, tx, final); err != nil {
 			return fmt.Errorf("lock object: %w", err)
 		}
-		existed, err := s.store.Promote(ctx, pf.object, final, pf.storedSHA, pf.contentType)
+		existed, err := s.place(ctx, pf, final)
 		if err != nil {
 			return err
 		}

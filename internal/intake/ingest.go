@@ -2,6 +2,7 @@ package intake
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -109,9 +110,12 @@ type pendingFile struct {
 	kind        string
 	contentType string
 	// object holds the bytes to keep; owned objects are temporary and are
-	// removed once the file is committed or refused.
+	// removed once the file is committed or refused. A small file is in
+	// data instead (object ""), until release is called.
 	object     string
 	owned      bool
+	data       []byte
+	release    func()
 	size       int64
 	sha256     string
 	storedSize int64
@@ -187,6 +191,9 @@ func (s *Service) process(ctx context.Context, org uuid.UUID, c *cases.Case, src
 	if pf != nil && pf.owned {
 		defer s.removeObject(ctx, org, pf.object)
 	}
+	if pf != nil && pf.release != nil {
+		defer pf.release()
+	}
 	if err == nil {
 		pf.name = src.filename
 		err = checkDeclared(src, pf)
@@ -260,13 +267,28 @@ func (s *Service) stage(ctx context.Context, org uuid.UUID, src source, br *bufi
 	return nil, &rejection{reason: reason}
 }
 
-// storeDICOM streams a DICOM file to a temporary object while its SHA-256
-// is computed and its header parsed from the same bytes (through a pipe,
-// without holding pixel data). A presigned upload is only read back.
+// storeDICOM stages a DICOM file. One of at most maxSmallDICOM bytes is
+// read whole (stageSmallDICOM); a larger one streams to a temporary object
+// while its SHA-256 is computed and its header parsed from the same bytes
+// (through a pipe, without holding pixel data). A presigned upload is only
+// read back.
 func (s *Service) storeDICOM(ctx context.Context, org uuid.UUID, src source, br *bufio.Reader, hr *hashReader) (*pendingFile, error) {
 	pf := &pendingFile{kind: KindDICOM, contentType: "application/dicom", object: src.storedKey}
 	if pf.object == "" {
 		pf.object, pf.owned = tmpKey(org), true
+	}
+	var in io.Reader = br
+	if pf.owned {
+		// Most instances are small: read whole, they go straight to their
+		// content address at commit (PutBytes) instead of through a
+		// temporary object, a copy and a delete.
+		bp := s.small.Get().(*[]byte)
+		n, err := io.ReadFull(br, *bp)
+		if (err == io.EOF || err == io.ErrUnexpectedEOF) && !hr.over && hr.err == nil {
+			return s.stageSmallDICOM(pf, (*bp)[:n], func() { s.small.Put(bp) }, hr)
+		}
+		defer s.small.Put(bp)
+		in = io.MultiReader(bytes.NewReader((*bp)[:n]), br)
 	}
 	pr, pw := io.Pipe()
 	type parsed struct {
@@ -284,7 +306,7 @@ func (s *Service) storeDICOM(ctx context.Context, org uuid.UUID, src source, br 
 		_, _ = io.Copy(io.Discard, pr)
 		done <- parsed{h, err}
 	}()
-	tee := io.TeeReader(br, pw)
+	tee := io.TeeReader(in, pw)
 	var storeErr error
 	if pf.owned {
 		_, storeErr = s.store.Put(ctx, pf.object, tee, -1, pf.contentType)
@@ -306,7 +328,28 @@ func (s *Service) storeDICOM(ctx context.Context, org uuid.UUID, src source, br 
 	case got.err != nil:
 		return pf, got.err
 	}
-	h := got.h
+	describeDICOM(pf, got.h, hr)
+	return pf, nil
+}
+
+// stageSmallDICOM stages a DICOM file read whole into data (released by
+// release once the file is committed or refused).
+func (s *Service) stageSmallDICOM(pf *pendingFile, data []byte, release func(), hr *hashReader) (*pendingFile, error) {
+	pf.object, pf.owned, pf.data, pf.release = "", false, data, release
+	h, err := dicomfile.ReadHeader(bytes.NewReader(data), int64(len(data)))
+	var inv *dicomfile.InvalidError
+	switch {
+	case errors.As(err, &inv):
+		return pf, &rejection{reason: "invalid DICOM: " + inv.Reason, unreadable: true}
+	case err != nil:
+		return pf, err
+	}
+	describeDICOM(pf, h, hr)
+	return pf, nil
+}
+
+// describeDICOM fills in what pf is, from its header and hashed bytes.
+func describeDICOM(pf *pendingFile, h *dicomfile.Header, hr *hashReader) {
 	pf.header, pf.size, pf.sha256 = h, hr.n, hex.EncodeToString(hr.h.Sum(nil))
 	pf.storedSize, pf.storedSHA = pf.size, pf.sha256
 	if h.Rows > 0 && h.Columns > 0 {
@@ -317,7 +360,6 @@ func (s *Service) storeDICOM(ctx context.Context, org uuid.UUID, src source, br 
 	pf.metadata = map[string]any{"transfer_syntax": h.TransferSyntaxUID, "sop_class_uid": h.SOPClassUID,
 		"modality": h.Modality, "frames": h.NumberOfFrames, "photometric": h.PhotometricInterpretation,
 		"has_pixel_data": h.HasPixelData}
-	return pf, nil
 }
 
 // storePhoto spools a photo to a temporary file on disk (the original may

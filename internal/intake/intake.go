@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -143,7 +144,14 @@ type Service struct {
 	photos chan struct{}
 	// renders bounds the deferred previews rendered on request.
 	renders chan struct{}
+	// small recycles the buffers of DICOM files read whole.
+	small *sync.Pool
 }
+
+// maxSmallDICOM is the largest DICOM file read whole into memory and put
+// at its content address in one PUT; larger ones stream to a temporary
+// object first.
+const maxSmallDICOM = 2 << 20
 
 // New returns a Service. store is the object storage (a *blob.Store). jobs
 // enqueues the preview job of each new file in the transaction that adds
@@ -151,7 +159,8 @@ type Service struct {
 func New(pool *pgxpool.Pool, store Storage, cs *cases.Service, jobs cases.JobInserter, opts Options) *Service {
 	opts = opts.withDefaults()
 	return &Service{pool: pool, store: store, cases: cs, jobs: jobs, q: intakedb.New(), opts: opts,
-		photos: make(chan struct{}, opts.PhotoConcurrency), renders: make(chan struct{}, runtime.GOMAXPROCS(0))}
+		photos: make(chan struct{}, opts.PhotoConcurrency), renders: make(chan struct{}, runtime.GOMAXPROCS(0)),
+		small: &sync.Pool{New: func() any { b := make([]byte, maxSmallDICOM+1); return &b }}}
 }
 
 // PreviewArgs is the River job that renders a file's thumbnail and

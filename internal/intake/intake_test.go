@@ -9,12 +9,15 @@ import (
 	_ "image/jpeg"
 	_ "image/png"
 	"io"
+	"sync"
 	"testing"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/teleread/teleread/internal/apperr"
+	"github.com/teleread/teleread/internal/blob"
+	"github.com/teleread/teleread/internal/dicomfile"
 	"github.com/teleread/teleread/internal/intake"
 	"github.com/teleread/teleread/internal/testenv"
 )
@@ -341,4 +344,97 @@ func TestConcurrentDuplicates(t *testing.T) {
 	require.Equal(t, 1, b.count(t, "SELECT count(*) FROM dicom_instances"))
 	require.Len(t, b.objects(t, b.siteA.Org, "blobs/"), 1)
 	require.Empty(t, b.objects(t, b.siteA.Org, "tmp/"))
+}
+
+// opCounter counts the object-store operations intake makes.
+type opCounter struct {
+	intake.Storage
+	mu  sync.Mutex
+	ops map[string]int
+}
+
+func (o *opCounter) count(op string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.ops[op]++
+}
+
+func (o *opCounter) Put(ctx context.Context, key string, r io.Reader, size int64, ct string) (blob.Info, error) {
+	o.count("Put")
+	return o.Storage.Put(ctx, key, r, size, ct)
+}
+
+func (o *opCounter) Promote(ctx context.Context, tmp, final, sum, ct string) (bool, error) {
+	o.count("Promote")
+	return o.Storage.Promote(ctx, tmp, final, sum, ct)
+}
+
+func (o *opCounter) PutBytes(ctx context.Context, final string, data []byte, sum, ct string) (bool, error) {
+	o.count("PutBytes")
+	return o.Storage.PutBytes(ctx, final, data, sum, ct)
+}
+
+func (o *opCounter) Delete(ctx context.Context, key string) error {
+	o.count("Delete")
+	return o.Storage.Delete(ctx, key)
+}
+
+func (o *opCounter) take() map[string]int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := o.ops
+	o.ops = map[string]int{}
+	return out
+}
+
+// TestSmallDICOMStraightToItsAddress: an instance that fits in memory goes
+// to its content address in one PUT (no temporary object, copy or delete);
+// a larger one streams through a temporary object. Both are stored the
+// same.
+func TestSmallDICOMStraightToItsAddress(t *testing.T) {
+	t.Parallel()
+	var oc *opCounter
+	b := setupWith(t, intake.Options{}, func(s intake.Storage) intake.Storage {
+		oc = &opCounter{Storage: s, ops: map[string]int{}}
+		return oc
+	})
+	c := b.newCase(t)
+	small := testdata(t, "CT_small.dcm")
+	res := b.add(t, c, "ct.dcm", small)
+	require.True(t, res.Accepted, res.Reason)
+	require.Equal(t, map[string]int{"PutBytes": 1}, oc.take())
+	sum := sha256.Sum256(small)
+	require.Equal(t, hex.EncodeToString(sum[:]), res.File.StoredSha256)
+
+	// Again: a duplicate, nothing sent.
+	res = b.add(t, c, "again.dcm", small)
+	require.True(t, res.Accepted && res.Duplicate, res.Reason)
+	require.Empty(t, oc.take())
+
+	// 1100 x 1100 16-bit pixels: over the in-memory bound.
+	var resampled, big bytes.Buffer
+	require.NoError(t, dicomfile.Resample(&resampled, bytes.NewReader(small), 1100, 1100))
+	require.NoError(t, dicomfile.RewriteUIDs(&big, &resampled, "2.25.1001", "2.25.1002", "2.25.1003"))
+	require.Greater(t, big.Len(), 2<<20)
+	smallFile := res.File
+	res = b.add(t, c, "big.dcm", big.Bytes())
+	require.True(t, res.Accepted, res.Reason)
+	ops := oc.take()
+	require.Equal(t, 1, ops["Put"], "%v", ops)
+	require.Equal(t, 1, ops["Promote"], "%v", ops)
+	require.Zero(t, ops["PutBytes"], "%v", ops)
+
+	// Both read back byte for byte.
+	for _, f := range []struct {
+		file *intake.File
+		want []byte
+	}{{smallFile, small}, {res.File, big.Bytes()}} {
+		rc, err := b.svc.OpenContent(context.Background(), b.staffA, *f.file, 0, -1)
+		require.NoError(t, err)
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(f.want, got))
+	}
+	require.Empty(t, b.objects(t, b.siteA.Org, "tmp/"), "no temporary object is left")
 }

@@ -18,6 +18,7 @@ type Storage interface {
 	Delete(ctx context.Context, key string) error
 	DeleteOlder(ctx context.Context, prefix string, before time.Time) (int, error)
 	Promote(ctx context.Context, tmpKey, finalKey, sha256, contentType string) (existed bool, err error)
+	PutBytes(ctx context.Context, finalKey string, data []byte, sha256, contentType string) (existed bool, err error)
 	PresignPut(ctx context.Context, key string, expiry time.Duration) (*url.URL, error)
 	NewMultipart(ctx context.Context, key, contentType string) (string, error)
 	PresignPart(ctx context.Context, key, uploadID string, part int, expiry time.Duration) (*url.URL, error)
