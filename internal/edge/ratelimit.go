@@ -151,11 +151,11 @@ func (u *uploadBound) acquire(org uuid.UUID, size int64) (release func(), err er
 		switch {
 		case u.maxUploads > 0 && f.uploads >= u.maxUploads:
 			return nil, &apperr.Error{Code: apperr.RateLimited, RetryAfterSeconds: uploadRetryAfter, Message: fmt.Sprintf(
-				"your organisation already has %d uploads in progress on this server (the bound is %d); retry when one finishes",
-				f.uploads, u.maxUploads)}
+				"your organisation has reached its bound of %d uploads in progress on this server; retry when one finishes",
+				u.maxUploads)}
 		case u.maxBytes > 0 && f.bytes+size > u.maxBytes:
 			return nil, &apperr.Error{Code: apperr.RateLimited, RetryAfterSeconds: uploadRetryAfter, Message: fmt.Sprintf(
-				"your organisation already has %d bytes of uploads in progress on this server and this one declares %d (the bound is %d); retry when one finishes",
+				"your organisation's uploads in progress on this server declare %d bytes, and this one's %d would pass the bound of %d; retry when one finishes",
 				f.bytes, size, u.maxBytes)}
 		}
 	} else {

@@ -41,17 +41,18 @@ func newLimitBed(t *testing.T, l edge.Limits) *limitBed {
 
 	e := edge.New(edge.Config{Logger: testenv.Logger(t), Identity: fx.Service, MaxRequestBytes: 1 << 20,
 		MaxUploadBytes: 64 << 20, Limits: l, Classes: map[string]edge.Class{
-			"POST /api/login":  edge.Auth,
-			"GET /api/search":  edge.Search,
-			"POST /api/upload": edge.Upload, // also an upload by its rule
+			"POST /api/login":   edge.Auth,
+			"GET /api/search":   edge.Search,
+			"POST /api/presign": edge.Upload, // /api/upload and /api/panic are uploads by their rule
 		}})
 	site := edge.Rule{Roles: []identity.Role{identity.RoleSiteStaff, identity.RoleReferringPhysician}}
 	e.Allow(edge.Policy{
-		"POST /api/login":  {Public: true},
-		"GET /api/search":  site,
-		"GET /api/read":    site,
-		"POST /api/upload": site.AsUpload(),
-		"POST /api/panic":  site.AsUpload(),
+		"POST /api/login":   {Public: true},
+		"GET /api/search":   site,
+		"GET /api/read":     site,
+		"POST /api/upload":  site.AsUpload(),
+		"POST /api/panic":   site.AsUpload(),
+		"POST /api/presign": site,
 	})
 	e.CheckClasses()
 	r := gin.New()
@@ -61,6 +62,7 @@ func newLimitBed(t *testing.T, l edge.Limits) *limitBed {
 	api.POST("/login", ok)
 	api.GET("/search", ok)
 	api.GET("/read", ok)
+	api.POST("/presign", ok)
 	api.POST("/upload", func(c *gin.Context) {
 		if c.GetHeader(holdHeader) != "" {
 			b.uploadsBegun <- struct{}{}
@@ -153,8 +155,9 @@ func TestUploadConcurrencyBound(t *testing.T) {
 
 	body := &countingBody{r: bytes.NewReader(make([]byte, 1000))}
 	w := b.do(http.MethodPost, "/api/upload", b.tokenA2, body, 1000)
-	requireLimited(t, w, "3 uploads in progress")
+	requireLimited(t, w, "bound of 3 uploads in progress")
 	require.Zero(t, body.n.Load(), "the refused upload's body is not read")
+	requireLimited(t, b.do(http.MethodPost, "/api/presign", b.tokenA, nil, 0), "bound of 3 uploads in progress")
 
 	require.Equal(t, http.StatusCreated, b.upload(b.tokenB, 1000).Code, "another site has bounds of its own")
 	require.Equal(t, http.StatusNoContent, b.do(http.MethodGet, "/api/read", b.tokenA, nil, 0).Code,
@@ -162,7 +165,7 @@ func TestUploadConcurrencyBound(t *testing.T) {
 
 	held[0].finish(t)
 	again := b.hold(t, b.tokenA2, 1000)
-	requireLimited(t, b.upload(b.tokenA, 10), "3 uploads in progress")
+	requireLimited(t, b.upload(b.tokenA, 10), "bound of 3 uploads in progress")
 	again.finish(t)
 	for _, h := range held[1:] {
 		h.finish(t)
@@ -178,11 +181,11 @@ func TestUploadBytesBound(t *testing.T) {
 	t.Parallel()
 	b := newLimitBed(t, edge.Limits{UploadBytesPerOrg: 1000})
 	first := b.hold(t, b.tokenA, 600)
-	requireLimited(t, b.upload(b.tokenA, 500), "600 bytes of uploads in progress")
+	requireLimited(t, b.upload(b.tokenA, 500), "declare 600 bytes")
 	require.Equal(t, http.StatusCreated, b.upload(b.tokenB, 900).Code, "another site has bounds of its own")
 	second := b.hold(t, b.tokenA, 400)
 	chunked := b.hold(t, b.tokenA, -1)
-	requireLimited(t, b.upload(b.tokenA, 1), "1000 bytes of uploads in progress")
+	requireLimited(t, b.upload(b.tokenA, 1), "declare 1000 bytes")
 	first.finish(t)
 	second.finish(t)
 	chunked.finish(t)
@@ -196,9 +199,14 @@ func TestUploadBytesBound(t *testing.T) {
 func TestUploadBoundReleasedOnPanic(t *testing.T) {
 	t.Parallel()
 	b := newLimitBed(t, edge.Limits{UploadsPerOrg: 1})
-	w := b.do(http.MethodPost, "/api/panic", b.tokenA, bytes.NewReader([]byte("x")), 1)
-	require.Equal(t, http.StatusInternalServerError, w.Code)
-	require.Equal(t, http.StatusCreated, b.upload(b.tokenA, 10).Code, "the panicking upload's place was released")
+	for range 3 {
+		w := b.do(http.MethodPost, "/api/panic", b.tokenA, bytes.NewReader([]byte("x")), 1)
+		require.Equal(t, http.StatusInternalServerError, w.Code)
+	}
+	held := b.hold(t, b.tokenA, 10) // the panicking uploads' places were released
+	requireLimited(t, b.do(http.MethodPost, "/api/panic", b.tokenA, bytes.NewReader([]byte("x")), 1),
+		"bound of 1 uploads in progress")
+	held.finish(t)
 }
 
 // TestUploadsHaveNoRequestRate sends 2,000 one-instance uploads of one

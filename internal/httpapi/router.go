@@ -38,7 +38,8 @@ type Deps struct {
 	MaxUploadBytes int64
 	// Limits are the request rates of sign-ins, token creation and
 	// searches, and the per-organisation upload bounds (docs/operations.md,
-	// "Limits"); zero ones are off. Which routes they apply to is limited.
+	// "Limits"); zero ones are off. The routes they apply to are named in
+	// limited.
 	Limits edge.Limits
 	// SecureCookies sets the Secure attribute on the session cookie.
 	SecureCookies bool
