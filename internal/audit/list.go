@@ -16,8 +16,8 @@ import (
 type Filter struct {
 	// Platform, for platform admins, lists every organisation's events;
 	// otherwise List returns those whose actor or object belongs to OrgID.
-	Platform bool
-	OrgID    uuid.UUID
+	Platform   bool
+	OrgID      uuid.UUID
 	ActorID    *uuid.UUID
 	ObjectType *string
 	ObjectID   *string

@@ -45,9 +45,14 @@ const ImplementationClassUID = "2.25.137806190412163179408126544040336810504"
 // implementationVersion is the Implementation Version Name (SH, 16 chars).
 const implementationVersion = "TELEREAD"
 
+// PhotoWriterVersion is the version of WritePhoto's output: raise it when
+// the bytes it writes for the same input change. Callers that keep
+// generated objects key them by it.
+const PhotoWriterVersion = 2
+
 // photoSoftwareVersion is the Software Versions (0018,1020) of generated
-// objects; raise it when WritePhoto's output changes.
-const photoSoftwareVersion = "dicomfile.WritePhoto 1"
+// objects.
+var photoSoftwareVersion = "dicomfile.WritePhoto " + strconv.Itoa(PhotoWriterVersion)
 
 // Limits of the photos WritePhoto converts.
 const (

@@ -35,7 +35,6 @@ var studyFiles = []string{
 	"../intake/testdata/dicomdir/77654033/CR3/6278",
 }
 
-
 // authzBed is the whole server (REST and DICOMweb) with two sites, a
 // reading group and a platform admin, and site A's draft case for the
 // patient of studyFiles.

@@ -147,17 +147,45 @@ func personName(name string) string {
 	return strings.TrimRight(strings.Join(comps, "^"), "^")
 }
 
-// PhotoObject generates the DICOM VL Photographic Image of the photo file
-// id of organisation org, which the caller found through a query scoped to
-// what its principal may see and audited (as DICOMweb does). The bytes are
-// the same each time.
-func (s *Service) PhotoObject(ctx context.Context, org, id uuid.UUID) ([]byte, error) {
+// PhotoObject returns the stored key and size of the DICOM object (VL
+// Photographic or Dermoscopic Photography Image) of the photo file id of
+// organisation org, which the caller found through a query scoped to what
+// its principal may see and audited (as DICOMweb does); read it with
+// OpenStored. It is generated from the stored photo on first use and kept
+// under the file's derived objects, keyed by the writer's version, so it is
+// the same bytes each time and a PNG is decoded once, not on every read.
+func (s *Service) PhotoObject(ctx context.Context, org, id uuid.UUID) (string, int64, error) {
+	key := derivedKey(org, id, fmt.Sprintf("photo-v%d.dcm", dicomfile.PhotoWriterVersion))
+	if info, err := s.store.Stat(ctx, key); err == nil {
+		return key, info.Size, nil
+	} else if !apperr.Is(err, apperr.NotFound) {
+		return "", 0, fmt.Errorf("photo object: %w", err)
+	}
+	obj, err := s.generatePhoto(ctx, org, id)
+	if err != nil {
+		return "", 0, err
+	}
+	if _, err := s.store.Put(ctx, key, bytes.NewReader(obj), int64(len(obj)), "application/dicom"); err != nil {
+		return "", 0, fmt.Errorf("keep photo object: %w", err)
+	}
+	return key, int64(len(obj)), nil
+}
+
+// generatePhoto writes the DICOM object of photo file id of org.
+func (s *Service) generatePhoto(ctx context.Context, org, id uuid.UUID) ([]byte, error) {
 	r, err := s.q.PhotoObject(ctx, s.pool, intakedb.PhotoObjectParams{FileID: id, OrgID: org})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, apperr.New(apperr.NotFound, "photo not found")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("photo object: %w", err)
+	}
+	// A decoded photo is large: share the upload path's bound.
+	select {
+	case s.photos <- struct{}{}:
+		defer func() { <-s.photos }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	rc, _, err := s.store.Get(ctx, r.BlobKey, 0, -1)
 	if err != nil {

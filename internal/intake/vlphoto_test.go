@@ -5,9 +5,11 @@ import (
 	"context"
 	"image"
 	"image/png"
+	"io"
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/teleread/teleread/internal/dicomfile"
@@ -81,11 +83,16 @@ func TestPhotoIndex(t *testing.T) {
 	require.Equal(t, []any{second.seriesUID, 3}, []any{r3.seriesUID, r3.number})
 
 	// The generated object is stable, and is what the index says.
-	obj, err := b.svc.PhotoObject(ctx, c.SiteOrgID, jpg.File.ID)
+	obj := b.photoObject(t, c.SiteOrgID, jpg.File.ID)
+	key, size, err := b.svc.PhotoObject(ctx, c.SiteOrgID, jpg.File.ID)
 	require.NoError(t, err)
-	obj2, err := b.svc.PhotoObject(ctx, c.SiteOrgID, jpg.File.ID)
-	require.NoError(t, err)
-	require.True(t, bytes.Equal(obj, obj2), "the same bytes each time")
+	require.EqualValues(t, len(obj), size)
+	// Generated once and kept; a second read is the kept object, and a
+	// regenerated one (the kept one removed) is the same bytes.
+	require.True(t, bytes.Equal(obj, b.photoObject(t, c.SiteOrgID, jpg.File.ID)), "the same bytes each time")
+	require.NoError(t, b.env.Blob.Delete(ctx, key))
+	require.True(t, bytes.Equal(obj, b.photoObject(t, c.SiteOrgID, jpg.File.ID)), "the same bytes when generated again")
+	require.True(t, strings.Contains(key, "/derived/"+jpg.File.ID.String()+"/"), key)
 	h, err := dicomfile.ReadHeader(bytes.NewReader(obj), int64(len(obj)))
 	require.NoError(t, err)
 	require.Equal(t, dicomfile.DermoscopicPhotographyImageStorage, h.SOPClassUID)
@@ -96,7 +103,7 @@ func TestPhotoIndex(t *testing.T) {
 	require.Equal(t, dicomfile.JPEGBaseline, h.TransferSyntaxUID)
 
 	// Another organisation's photo is not found.
-	_, err = b.svc.PhotoObject(ctx, b.siteB.Org.ID, jpg.File.ID)
+	_, _, err = b.svc.PhotoObject(ctx, b.siteB.Org.ID, jpg.File.ID)
 	require.ErrorContains(t, err, "not found")
 }
 
@@ -140,4 +147,19 @@ func flatPNGSized(t testing.TB, side int) []byte {
 	var buf bytes.Buffer
 	require.NoError(t, png.Encode(&buf, img))
 	return buf.Bytes()
+}
+
+// photoObject reads the DICOM object of a photo.
+func (b *testBundle) photoObject(t *testing.T, org, file uuid.UUID) []byte {
+	t.Helper()
+	ctx := context.Background()
+	key, size, err := b.svc.PhotoObject(ctx, org, file)
+	require.NoError(t, err)
+	rc, err := b.svc.OpenStored(ctx, key, 0, -1)
+	require.NoError(t, err)
+	defer rc.Close()
+	obj, err := io.ReadAll(rc)
+	require.NoError(t, err)
+	require.EqualValues(t, size, len(obj))
+	return obj
 }
