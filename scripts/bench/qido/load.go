@@ -60,14 +60,16 @@ func measure(ctx context.Context, e *benchEnv, opts options) (*results, error) {
 	}
 	timed := jobs(opts.n)
 	e.Logf("timing %d searches (%d per kind) at concurrency %d", len(timed), opts.n, opts.c)
+	cpu0 := sampleCPU(e.ServerPID(), e.DBName)
 	elapsed, err := e.runJobs(ctx, runs, timed, opts.c, true)
 	if err != nil {
 		return nil, err
 	}
+	cpu := sampleCPU(e.ServerPID(), e.DBName).since(cpu0)
 	res := &results{
 		Studies: opts.studies, PhotoStudies: opts.photos, Concurrency: opts.c, PerKind: opts.n,
 		TargetMS: opts.targetMS, Seconds: elapsed.Seconds(), SearchesPerSec: float64(len(timed)) / elapsed.Seconds(),
-		Seeded: e.seeded, Machine: e.machine(ctx), Date: time.Now().UTC().Format(time.RFC3339),
+		Seeded: e.seeded, Machine: e.machine(ctx), Date: time.Now().UTC().Format(time.RFC3339), CPU: cpu,
 	}
 	for _, r := range runs {
 		kr := kindResult{Name: r.kind.name, Who: r.kind.who, Desc: r.kind.desc, Values: len(r.searches),

@@ -24,6 +24,7 @@ type results struct {
 	TargetMS       float64      `json:"target_p99_ms"`
 	Seconds        float64      `json:"timed_seconds"`
 	SearchesPerSec float64      `json:"searches_per_sec"`
+	CPU            cpuUse       `json:"cpu"`
 	Kinds          []kindResult `json:"kinds"`
 }
 
@@ -92,8 +93,11 @@ func writeTable(w io.Writer, r *results) {
 		r.Seeded.BigSiteStudies, r.Seeded.GPStudies, r.Seeded.SpecialistStuds, r.Seeded.SeedSeconds, r.Seeded.AnalyzeSeconds)
 	fmt.Fprintf(w, "machine: nproc %d, GOMAXPROCS %d, %s; %s; %s (shared_buffers %s, work_mem %s)\n",
 		m.NumCPU, m.GOMAXPROCS, m.CPUModel, m.GoVersion, m.PostgreSQL, m.SharedBuffers, m.WorkMem)
-	fmt.Fprintf(w, "concurrency %d, %d timed searches per kind, shuffled together: %.1f searches/s over %.1fs\n\n",
+	fmt.Fprintf(w, "concurrency %d, %d timed searches per kind, shuffled together: %.1f searches/s over %.1fs\n",
 		r.Concurrency, r.PerKind, r.SearchesPerSec, r.Seconds)
+	c := r.CPU
+	fmt.Fprintf(w, "CPU while timing: machine %.0f%% busy; client %.1fs, teleread %.1fs, postgres %.1fs, other %.1fs (load %.1f -> %.1f)\n\n",
+		c.MachineBusyPct, c.ClientSec, c.ServerSec, c.PostgresSec, c.OtherSec, c.LoadBefore, c.LoadAfter)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "kind\tas\tcount\tmatches\tp50 ms\tp95 ms\tp99 ms\tmax ms\t\t")
 	slow := 0
