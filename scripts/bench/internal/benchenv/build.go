@@ -48,7 +48,6 @@ func (e *Env) ServerEnv() []string {
 		"TELEREAD_S3_REGION="+e.Services.S3Region,
 		"TELEREAD_S3_BUCKET="+e.Bucket,
 		"TELEREAD_LISTEN=127.0.0.1:0",
-		"TELEREAD_RATE_LIMIT_PER_MINUTE=0",
 		"TELEREAD_LOG_LEVEL=warn",
 	)
 	return append(env, e.ExtraEnv...)
