@@ -240,8 +240,8 @@ func TestUploadLargeDICOMMemoryFlat(t *testing.T) {
 	grew := int64(peak.Load()) - int64(before.HeapInuse)
 	t.Logf("file %d MB; allocated %d MB in all; heap in use grew by at most %d MB",
 		size>>20, allocated>>20, grew>>20)
-	// What is allocated at all is short-lived garbage, mostly minio-go's
-	// chunked request signing over plain HTTP (about an eighth of the bytes).
-	require.Less(t, allocated, uint64(size/4), "allocations are a small fraction of the file")
+	// What is allocated at all is short-lived garbage (about a twelfth of
+	// the bytes; it was a quarter while minio-go signed each chunk).
+	require.Less(t, allocated, uint64(size/8), "allocations are a small fraction of the file")
 	require.Less(t, grew, int64(64<<20), "the heap stays flat")
 }
