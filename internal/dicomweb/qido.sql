@@ -104,8 +104,10 @@ FROM (
     ORDER BY study_date DESC, study_time DESC, study_instance_uid
     LIMIT @lim::int OFFSET @off::int
 ) u
-LEFT JOIN dicom_studies ds ON NOT u.photo AND ds.id = u.id AND ds.org_id = u.org_id
-LEFT JOIN photo_studies ps ON u.photo AND ps.id = u.id AND ps.org_id = u.org_id
+-- Each page row's study is looked up by id (LIMIT 1 keeps PostgreSQL from
+-- making a join of it, which hashes every photo study for a page of 100).
+LEFT JOIN LATERAL (SELECT * FROM dicom_studies ds WHERE NOT u.photo AND ds.id = u.id AND ds.org_id = u.org_id LIMIT 1) ds ON true
+LEFT JOIN LATERAL (SELECT * FROM photo_studies ps WHERE u.photo AND ps.id = u.id AND ps.org_id = u.org_id LIMIT 1) ps ON true
 CROSS JOIN LATERAL (
     SELECT string_agg(DISTINCT se.modality, '\' ORDER BY se.modality) FILTER (WHERE se.modality <> '') AS modalities,
            count(*) AS series_count,
