@@ -17,6 +17,7 @@ import (
 
 	"github.com/teleread/teleread/internal/app"
 	"github.com/teleread/teleread/internal/testenv"
+	"github.com/teleread/teleread/migrations"
 )
 
 // server is a running `teleread serve` started through app.Run.
@@ -254,4 +255,30 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 
 	err = app.Run(context.Background(), []string{"frobnicate"}, getenv, io.Discard, io.Discard, "test")
 	require.Equal(t, 2, app.ExitCode(err))
+}
+
+// TestMigrateOutOfOrder: a migration that landed with a lower number than
+// ones a database already has (work merged in parallel) is applied.
+func TestMigrateOutOfOrder(t *testing.T) {
+	t.Parallel()
+	env := testenv.NewUnmigrated(t)
+	getenv := env.Getenv(nil)
+	require.NoError(t, app.Run(context.Background(), []string{"migrate"}, getenv, io.Discard, io.Discard, "test"))
+	ctx := context.Background()
+	// As if 00014 had not been there when this database was migrated:
+	// its Down section undone, its version forgotten.
+	src, err := migrations.FS.ReadFile("00014_qido_indexes.sql")
+	require.NoError(t, err)
+	down := strings.SplitN(string(src), "-- +goose Down", 2)
+	require.Len(t, down, 2)
+	_, err = env.Pool.Exec(ctx, down[1])
+	require.NoError(t, err)
+	_, err = env.Pool.Exec(ctx, `DELETE FROM goose_db_version WHERE version_id = 14`)
+	require.NoError(t, err)
+	var out bytes.Buffer
+	require.NoError(t, app.Run(ctx, []string{"migrate"}, getenv, &out, io.Discard, "test"))
+	require.Contains(t, out.String(), "(1 applied now")
+	var n int
+	require.NoError(t, env.Pool.QueryRow(ctx, `SELECT count(*) FROM goose_db_version WHERE version_id = 14`).Scan(&n))
+	require.Equal(t, 1, n)
 }

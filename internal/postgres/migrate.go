@@ -65,8 +65,12 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (Migr
 	}
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
+	// Out of order: a migration that landed with a lower number than one
+	// a database already has (work merged in parallel: 00014 after 00016)
+	// is applied rather than refused. Migrations are written so that
+	// their order among those of one release does not matter.
 	provider, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS,
-		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
+		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return res, fmt.Errorf("goose provider: %w", err)
 	}
