@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -392,21 +393,62 @@ func (h *Handler) searchStudies(c *gin.Context) {
 	hits := make([]seen, 0, len(rows))
 	for _, r := range rows {
 		hits = append(hits, seen{r.CaseID, r.OrgID})
-		sets = append(sets, Dataset{
-			"00080005": str("CS", "ISO_IR 192"), "00080020": str("DA", r.StudyDate), "00080030": str("TM", r.StudyTime),
-			"00080050": str("SH", r.AccessionNumber), "00080061": str("CS", strings.Split(r.Modalities, `\`)...),
-			"00080090": pn(r.ReferringPhysicianName), "00100010": pn(r.PatientName), "00100020": str("LO", r.PatientID),
-			"00100030": str("DA", r.PatientBirthDate), "00100040": str("CS", r.PatientSex),
-			"0020000D": str("UI", r.StudyInstanceUid), "00200010": str("SH"),
-			"00201206": num("IS", r.SeriesCount), "00201208": num("IS", r.InstanceCount),
-			tagRetrieveURL: str("UR", h.retrieveURL(c, r.StudyInstanceUid)),
-		})
+		sets = append(sets, h.studyDataset(c, r))
 	}
 	if err := h.auditSearch(c, sc.p, "study", hits); err != nil {
 		h.fail(c, err)
 		return
 	}
 	h.answer(c, sets)
+}
+
+// studyDataset is the answer of a study search for one study.
+func (h *Handler) studyDataset(c *gin.Context, r dicomwebdb.SearchStudiesRow) Dataset {
+	return Dataset{
+		"00080005": str("CS", "ISO_IR 192"), "00080020": str("DA", r.StudyDate), "00080030": str("TM", r.StudyTime),
+		"00080050": str("SH", r.AccessionNumber), "00080061": str("CS", strings.Split(r.Modalities, `\`)...),
+		"00080090": pn(r.ReferringPhysicianName), "00100010": pn(r.PatientName), "00100020": str("LO", r.PatientID),
+		"00100030": str("DA", r.PatientBirthDate), "00100040": str("CS", r.PatientSex),
+		"0020000D": str("UI", r.StudyInstanceUid), "00200010": str("SH"),
+		"00201206": num("IS", r.SeriesCount), "00201208": num("IS", r.InstanceCount),
+		tagRetrieveURL: str("UR", h.retrieveURL(c, r.StudyInstanceUid)),
+	}
+}
+
+// addStudyAttrs adds, to the answers of a search of all series or all
+// instances (one not under a study), the attributes of their studies
+// (PS3.18 10.6.3.3: the study-level attributes are included when the
+// search is not scoped to a study), found in one search of those studies
+// in the same scope. Each answer keeps its own Retrieve URL.
+func (h *Handler) addStudyAttrs(c *gin.Context, sc scope, sets []Dataset, studies []string) error {
+	uids := make([]string, 0, len(studies))
+	for _, u := range studies {
+		if !slices.Contains(uids, u) {
+			uids = append(uids, u)
+		}
+	}
+	if len(uids) == 0 {
+		return nil
+	}
+	p := sc.p
+	rows, err := h.q.SearchStudies(c.Request.Context(), customPlans{h.pool}, dicomwebdb.SearchStudiesParams{
+		CaseID: sc.caseID, Platform: p.IsPlatformAdmin(), OrgID: p.OrgID, SiteWide: p.SeesWholeSite(), UserID: p.UserID,
+		StudyUids: uids, Modalities: []string{}, Lim: int32(len(uids)), PageEnd: int32(len(uids))})
+	if err != nil {
+		return fmt.Errorf("search the studies of the answer: %w", err)
+	}
+	byUID := make(map[string]Dataset, len(rows))
+	for _, r := range rows {
+		byUID[r.StudyInstanceUid] = h.studyDataset(c, r)
+	}
+	for i, ds := range sets {
+		for tag, v := range byUID[studies[i]] {
+			if _, ok := ds[tag]; !ok {
+				ds[tag] = v
+			}
+		}
+	}
+	return nil
 }
 
 // studyParams turns a study search into the query's parameters.
@@ -471,6 +513,7 @@ func (h *Handler) searchSeries(c *gin.Context) {
 	}
 	sets := make([]Dataset, 0, len(rows))
 	hits := make([]seen, 0, len(rows))
+	studies := make([]string, 0, len(rows))
 	for _, r := range rows {
 		hits = append(hits, seen{r.CaseID, r.OrgID})
 		ds := Dataset{
@@ -483,6 +526,13 @@ func (h *Handler) searchSeries(c *gin.Context) {
 			ds["00200011"] = num("IS", int64(r.SeriesNumber))
 		}
 		sets = append(sets, ds)
+		studies = append(studies, r.StudyInstanceUid)
+	}
+	if t.study == "" {
+		if err := h.addStudyAttrs(c, sc, sets, studies); err != nil {
+			h.fail(c, err)
+			return
+		}
 	}
 	if err := h.auditSearch(c, p, "series", hits); err != nil {
 		h.fail(c, err)
@@ -524,6 +574,7 @@ func (h *Handler) searchInstances(c *gin.Context) {
 	}
 	sets := make([]Dataset, 0, len(rows))
 	hits := make([]seen, 0, len(rows))
+	studies := make([]string, 0, len(rows))
 	for _, r := range rows {
 		hits = append(hits, seen{r.CaseID, r.OrgID})
 		ds := Dataset{
@@ -542,6 +593,13 @@ func (h *Handler) searchInstances(c *gin.Context) {
 			ds["00280011"] = num("US", int64(r.Columns))
 		}
 		sets = append(sets, ds)
+		studies = append(studies, r.StudyInstanceUid)
+	}
+	if t.study == "" {
+		if err := h.addStudyAttrs(c, sc, sets, studies); err != nil {
+			h.fail(c, err)
+			return
+		}
 	}
 	if err := h.auditSearch(c, p, "instance", hits); err != nil {
 		h.fail(c, err)

@@ -166,6 +166,15 @@ func TestQIDOSeriesInstances(t *testing.T) {
 		st, all, raw := b.search(t, root+"/instances", nil, staff)
 		require.Equal(t, http.StatusOK, st, raw)
 		require.Len(t, all, 3, raw)
+		// A search of all series or all instances answers their studies'
+		// attributes too; one under a study does not repeat them.
+		require.Equal(t, "77654033", all.first(0, "00100020"), raw)
+		require.Equal(t, "77654033", one.first(0, "00100020"))
+		require.NotEmpty(t, one.first(0, "00100010"))
+		require.Equal(t, "3", one.first(0, "00201206"), "NumberOfStudyRelatedSeries")
+		require.Equal(t, b.srv.URL+root+"/studies/"+b.studyUID+"/series/"+seriesUID, one.first(0, "00081190"),
+			"the series keeps its own Retrieve URL")
+		require.Empty(t, series.first(0, "00100020"))
 		st, page, raw := b.search(t, root+"/studies/"+b.studyUID+"/instances", url.Values{"limit": {"2"}, "offset": {"1"}}, staff)
 		require.Equal(t, http.StatusOK, st, raw)
 		require.Len(t, page, 2, raw)
