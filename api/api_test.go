@@ -375,7 +375,7 @@ func TestConstantsMatchTheSpec(t *testing.T) {
 			api.RoleOrgAdmin, api.RolePlatformAdmin}},
 		{"Org*", prop(component("Org"), "kind"), []string{api.OrgSite, api.OrgReadingGroup, api.OrgPlatform}},
 		{"File{DICOM,Photo}", prop(component("File"), "kind"), []string{api.FileDICOM, api.FilePhoto}},
-		{"Preview*", prop(component("File"), "preview", "status"), []string{api.PreviewPending, api.PreviewReady,
+		{"Preview*", prop(component("File"), "preview", "status"), []string{api.PreviewPending, api.PreviewDeferred, api.PreviewReady,
 			api.PreviewUnavailable, api.PreviewFailed}},
 		{"File{Accepted,Rejected}", prop(component("FileResult"), "status"), []string{api.FileAccepted, api.FileRejected}},
 		{"Upload*", prop(component("Upload"), "status"), []string{api.UploadPending, api.UploadCompleting,
