@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/minio/minio-go/v7"
+
+	"github.com/teleread/teleread/scripts/bench/internal/benchenv"
 )
 
 // runPhases warms both paths up, then times them in opts.order.
@@ -154,57 +156,18 @@ type cpuSample struct {
 	haveMachine, haveServer, haveMinIO, havePG bool
 }
 
-// clockTicks is USER_HZ, 100 on every Linux this runs on.
-const clockTicks = 100
-
 func readCPU(serverPID, minioPID, pgPID int) cpuSample {
 	s := cpuSample{at: time.Now()}
-	if b, err := os.ReadFile("/proc/stat"); err == nil {
-		line, _, _ := strings.Cut(string(b), "\n")
-		f := strings.Fields(line)
-		if len(f) > 5 && f[0] == "cpu" {
-			for i, v := range f[1:] {
-				n, _ := strconv.ParseFloat(v, 64)
-				s.total += n
-				if i != 3 && i != 4 { // idle, iowait
-					s.busy += n
-				}
-			}
-			s.busy /= clockTicks
-			s.total /= clockTicks
-			s.haveMachine = true
-		}
-	}
-	s.self, _ = procCPU(os.Getpid())
-	s.server, s.haveServer = procCPU(serverPID)
+	s.busy, s.total, s.haveMachine = benchenv.MachineCPU()
+	s.self, _ = benchenv.ProcessCPU(os.Getpid())
+	s.server, s.haveServer = benchenv.ProcessCPU(serverPID)
 	if minioPID > 0 {
-		s.minio, s.haveMinIO = procCPU(minioPID)
+		s.minio, s.haveMinIO = benchenv.ProcessCPU(minioPID)
 	}
 	if pgPID > 0 {
-		s.pg, s.havePG = treeCPU(pgPID)
+		s.pg, s.havePG = benchenv.TreeCPU(pgPID)
 	}
 	return s
-}
-
-// treeCPU returns the CPU of pid and its children (PostgreSQL's postmaster
-// and its backends) that are alive now.
-func treeCPU(pid int) (float64, bool) {
-	total, ok := procCPU(pid)
-	if !ok {
-		return 0, false
-	}
-	dirs, _ := os.ReadDir("/proc")
-	for _, d := range dirs {
-		child, err := strconv.Atoi(d.Name())
-		if err != nil || child == pid {
-			continue
-		}
-		if ppid, _ := procField(child, 1); ppid == float64(pid) {
-			c, _ := procCPU(child)
-			total += c
-		}
-	}
-	return total, true
 }
 
 // postmasterPID returns the pid of the PostgreSQL server when it runs on
@@ -219,38 +182,11 @@ func (e *benchEnv) postmasterPID(ctx context.Context) int {
 	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
 		return 0
 	}
-	ppid, ok := procField(backend, 1)
+	ppid, ok := benchenv.ParentPID(backend)
 	if !ok {
 		return 0 // not on this machine, or not visible
 	}
-	return int(ppid)
-}
-
-// procCPU returns utime+stime of pid in seconds.
-func procCPU(pid int) (float64, bool) {
-	ut, ok := procField(pid, 11)
-	st, ok2 := procField(pid, 12)
-	return (ut + st) / clockTicks, ok && ok2
-}
-
-// procField returns field i of /proc/<pid>/stat counted from the one after
-// the command name (0 is the state, 1 the parent pid, 11 utime, 12 stime).
-func procField(pid, i int) (float64, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, false
-	}
-	// The command name is in parentheses and may hold spaces.
-	j := strings.LastIndexByte(string(b), ')')
-	if j < 0 {
-		return 0, false
-	}
-	f := strings.Fields(string(b[j+1:]))
-	if len(f) <= i {
-		return 0, false
-	}
-	v, err := strconv.ParseFloat(f[i], 64)
-	return v, err == nil
+	return ppid
 }
 
 // since returns the CPU used between s0 and s.

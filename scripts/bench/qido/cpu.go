@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/teleread/teleread/scripts/bench/internal/benchenv"
 )
 
 // cpuSample is CPU time used so far, in seconds: by the machine (busy and
@@ -16,34 +18,17 @@ type cpuSample struct {
 	load1            float64
 }
 
-// clockTicks is USER_HZ, 100 on every Linux this runs on.
-const clockTicks = 100
-
 func sampleCPU(serverPID int, dbName string) cpuSample {
 	var s cpuSample
-	if b, err := os.ReadFile("/proc/stat"); err == nil {
-		line, _, _ := strings.Cut(string(b), "\n")
-		f := strings.Fields(line)
-		if len(f) > 5 && f[0] == "cpu" {
-			for i, v := range f[1:] {
-				n, _ := strconv.ParseFloat(v, 64)
-				s.total += n
-				if i != 3 && i != 4 { // idle, iowait
-					s.busy += n
-				}
-			}
-			s.busy /= clockTicks
-			s.total /= clockTicks
-		}
-	}
+	s.busy, s.total, _ = benchenv.MachineCPU()
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		if f := strings.Fields(string(b)); len(f) > 0 {
 			s.load1, _ = strconv.ParseFloat(f[0], 64)
 		}
 	}
-	s.self = procCPU(os.Getpid())
+	s.self, _ = benchenv.ProcessCPU(os.Getpid())
 	if serverPID > 0 {
-		s.server = procCPU(serverPID)
+		s.server, _ = benchenv.ProcessCPU(serverPID)
 	}
 	// The backends of the database show it in their title:
 	// "postgres: user dbname host(port) state".
@@ -55,30 +40,11 @@ func sampleCPU(serverPID int, dbName string) cpuSample {
 		}
 		if f := strings.Fields(string(b)); len(f) > 2 && f[2] == dbName {
 			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(d)))
-			s.pg += procCPU(pid)
+			c, _ := benchenv.ProcessCPU(pid)
+			s.pg += c
 		}
 	}
 	return s
-}
-
-// procCPU returns utime+stime of pid in seconds (0 if unreadable).
-func procCPU(pid int) float64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	// The command may hold spaces: the fields start after its ")".
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b)[i+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (u + st) / clockTicks
 }
 
 // cpuUse is the CPU the timed searches used, in seconds.

@@ -1,11 +1,10 @@
 package main
 
 import (
-	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/teleread/teleread/scripts/bench/internal/benchenv"
 )
 
 // processes are the pids whose CPU a phase reports; 0 is unknown.
@@ -20,38 +19,21 @@ type cpuSample struct {
 	haveServer, haveOrthanc, haveMinIO, havePG bool
 }
 
-// clockTicks is USER_HZ, 100 on every Linux this runs on.
-const clockTicks = 100
-
 func readCPU(p processes) cpuSample {
 	s := cpuSample{at: time.Now()}
-	if b, err := os.ReadFile("/proc/stat"); err == nil {
-		line, _, _ := strings.Cut(string(b), "\n")
-		f := strings.Fields(line)
-		if len(f) > 5 && f[0] == "cpu" {
-			for i, v := range f[1:] {
-				n, _ := strconv.ParseFloat(v, 64)
-				s.total += n
-				if i != 3 && i != 4 { // idle, iowait
-					s.busy += n
-				}
-			}
-			s.busy /= clockTicks
-			s.total /= clockTicks
-		}
-	}
-	s.self, _ = procCPU(os.Getpid())
+	s.busy, s.total, _ = benchenv.MachineCPU()
+	s.self, _ = benchenv.ProcessCPU(os.Getpid())
 	if p.server > 0 {
-		s.server, s.haveServer = procCPU(p.server)
+		s.server, s.haveServer = benchenv.ProcessCPU(p.server)
 	}
 	if p.orthanc > 0 {
-		s.orthanc, s.haveOrthanc = procCPU(p.orthanc)
+		s.orthanc, s.haveOrthanc = benchenv.ProcessCPU(p.orthanc)
 	}
 	if p.minio > 0 {
-		s.minio, s.haveMinIO = procCPU(p.minio)
+		s.minio, s.haveMinIO = benchenv.ProcessCPU(p.minio)
 	}
 	if p.pg > 0 {
-		s.pg, s.havePG = treeCPU(p.pg)
+		s.pg, s.havePG = benchenv.TreeCPU(p.pg)
 	}
 	return s
 }
@@ -95,51 +77,4 @@ func (s cpuSample) since(s0 cpuSample) cpuUse {
 	}
 	u.OtherSec = max(other, 0)
 	return u
-}
-
-// treeCPU returns the CPU of pid and its children that are alive now
-// (PostgreSQL's postmaster and its backends).
-func treeCPU(pid int) (float64, bool) {
-	total, ok := procCPU(pid)
-	if !ok {
-		return 0, false
-	}
-	dirs, _ := os.ReadDir("/proc")
-	for _, d := range dirs {
-		child, err := strconv.Atoi(d.Name())
-		if err != nil || child == pid {
-			continue
-		}
-		if ppid, _ := procField(child, 1); ppid == float64(pid) {
-			c, _ := procCPU(child)
-			total += c
-		}
-	}
-	return total, true
-}
-
-// procCPU returns utime+stime of pid in seconds.
-func procCPU(pid int) (float64, bool) {
-	ut, ok := procField(pid, 11)
-	st, ok2 := procField(pid, 12)
-	return (ut + st) / clockTicks, ok && ok2
-}
-
-// procField returns field i of /proc/<pid>/stat counted from the one after
-// the command name (0 is the state, 1 the parent pid, 11 utime, 12 stime).
-func procField(pid, i int) (float64, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, false
-	}
-	j := strings.LastIndexByte(string(b), ')')
-	if j < 0 {
-		return 0, false
-	}
-	f := strings.Fields(string(b[j+1:]))
-	if len(f) <= i {
-		return 0, false
-	}
-	v, err := strconv.ParseFloat(f[i], 64)
-	return v, err == nil
 }

@@ -6,6 +6,8 @@ import (
 	"runtime"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/teleread/teleread/scripts/bench/internal/benchenv"
 )
 
 // runPhases times, for each size, every path of opts.paths in order,
@@ -163,9 +165,9 @@ func (e *benchEnv) postmasterPID(ctx context.Context) int {
 	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
 		return 0
 	}
-	ppid, ok := procField(backend, 1)
+	ppid, ok := benchenv.ParentPID(backend)
 	if !ok {
 		return 0
 	}
-	return int(ppid)
+	return ppid
 }
