@@ -62,6 +62,18 @@ INSERT INTO audit_reads (chain, window_start, at, actor_id, actor_org_id, action
 VALUES (@chain, @window_start, @at, @actor_id, @actor_org_id, @action, @object_type,
         @object_id, @object_org_id, @client_ip, @request_id, @details);
 
+-- name: ReadInsertMany :exec
+-- ReadInsertMany records several reads in one statement (a search's page
+-- of cases), each array holding one column of the rows in turn; '' is a
+-- NULL id.
+INSERT INTO audit_reads (chain, window_start, at, actor_id, actor_org_id, action, object_type,
+                         object_id, object_org_id, client_ip, request_id, details)
+SELECT unnest(@chains::text[]), unnest(@window_starts::timestamptz[]), unnest(@ats::timestamptz[]),
+       NULLIF(unnest(@actor_ids::text[]), '')::uuid, NULLIF(unnest(@actor_org_ids::text[]), '')::uuid,
+       unnest(@actions::text[]), unnest(@object_types::text[]), unnest(@object_ids::text[]),
+       NULLIF(unnest(@object_org_ids::text[]), '')::uuid, unnest(@client_ips::text[]), unnest(@request_ids::text[]),
+       unnest(@details::text[])::jsonb;
+
 -- scope: worker — the fold finds every organisation's closed read windows; a job (or a reader that won the chain's lock) runs it, never for a request's id.
 -- name: ReadChains :many
 SELECT DISTINCT chain FROM audit_reads WHERE window_start < @before ORDER BY chain;

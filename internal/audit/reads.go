@@ -60,6 +60,61 @@ func RecordRead(ctx context.Context, db postgres.Beginner, ev Event) error {
 	return nil
 }
 
+// RecordReads records several reads (a search's page of cases) as
+// RecordRead does, in one statement: one round trip and one INSERT
+// whatever their number.
+func RecordReads(ctx context.Context, db postgres.Beginner, evs []Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	at := now().UTC().Truncate(time.Microsecond)
+	var arg auditdb.ReadInsertManyParams
+	str := func(u *uuid.UUID) string {
+		if u == nil {
+			return ""
+		}
+		return u.String()
+	}
+	for _, ev := range evs {
+		if err := check(ev); err != nil {
+			return err
+		}
+		details, err := canonicalDetails(ev.Details)
+		if err != nil {
+			return fmt.Errorf("audit: details: %w", err)
+		}
+		arg.Chains = append(arg.Chains, chainOf(ev.Actor.OrgID))
+		arg.WindowStarts = append(arg.WindowStarts, at.Truncate(ReadWindow))
+		arg.Ats = append(arg.Ats, at)
+		arg.ActorIds = append(arg.ActorIds, str(ev.Actor.UserID))
+		arg.ActorOrgIds = append(arg.ActorOrgIds, str(ev.Actor.OrgID))
+		arg.Actions = append(arg.Actions, ev.Action)
+		arg.ObjectTypes = append(arg.ObjectTypes, ev.ObjectType)
+		arg.ObjectIds = append(arg.ObjectIds, ev.ObjectID)
+		arg.ObjectOrgIds = append(arg.ObjectOrgIds, str(ev.ObjectOrgID))
+		arg.ClientIps = append(arg.ClientIps, ev.Actor.ClientIP)
+		arg.RequestIds = append(arg.RequestIds, ev.Actor.RequestID)
+		arg.Details = append(arg.Details, string(details))
+	}
+	var err error
+	if d, ok := db.(postgres.DB); ok {
+		err = queries.ReadInsertMany(ctx, d, arg)
+	} else {
+		err = postgres.InTx(ctx, db, func(tx pgx.Tx) error { return queries.ReadInsertMany(ctx, tx, arg) })
+	}
+	if err != nil {
+		return fmt.Errorf("audit: record reads: %w", err)
+	}
+	folded := map[string]bool{}
+	for i, chain := range arg.Chains {
+		if !folded[chain] {
+			folded[chain] = true
+			foldSoon(ctx, db, chain, evs[i].Actor.OrgID)
+		}
+	}
+	return nil
+}
+
 // foldAttempts holds, per chain, when this process next tries to fold it
 // after a read.
 var foldAttempts sync.Map

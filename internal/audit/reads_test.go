@@ -340,3 +340,55 @@ func TestFoldWhileWritingAndReading(t *testing.T) {
 	require.EqualValues(t, 60, rep.Events, "30 writes and 30 readers' entries")
 	require.Zero(t, rep.PendingReads)
 }
+
+// TestRecordReadsIsEachRead: a page of reads recorded in one statement is
+// what as many RecordRead calls would be: one entry per object, with its
+// own details, pending then chained, and a second page of the same
+// objects in the window adds to their counts.
+func TestRecordReadsIsEachRead(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	clearOfWindowEnd(t)
+	ctx := context.Background()
+	r := newReader(b.orgB)
+	page := func(n int) []audit.Event {
+		evs := make([]audit.Event, 0, n)
+		for i := range n {
+			evs = append(evs, audit.Event{
+				Actor:  audit.Actor{UserID: &r.user, OrgID: &r.org, ClientIP: r.ip, RequestID: "req-page"},
+				Action: "dicomweb.search", ObjectType: "case", ObjectID: fmt.Sprintf("case-%d", i), ObjectOrgID: &b.orgA,
+				Details: map[string]any{"level": "study", "matches": i + 1},
+			})
+		}
+		return evs
+	}
+	require.NoError(t, audit.RecordReads(ctx, b.pool, nil))
+	require.NoError(t, audit.RecordReads(ctx, b.pool, page(50)))
+	require.Equal(t, 50, pendingReads(t, b))
+	require.NoError(t, audit.RecordReads(ctx, b.pool, page(10)))
+	require.Equal(t, 60, pendingReads(t, b))
+
+	list, err := audit.List(ctx, b.pool, audit.Filter{Platform: true})
+	require.NoError(t, err)
+	require.Len(t, list, 50)
+	reads := map[string]float64{}
+	for _, e := range list {
+		require.Equal(t, "dicomweb.search", e.Action)
+		require.Equal(t, r.user, *e.ActorID)
+		reads[e.ObjectID] = e.Details["reads"].(float64)
+	}
+	require.EqualValues(t, 2, reads["case-0"], "read on both pages")
+	require.EqualValues(t, 1, reads["case-49"])
+
+	require.Equal(t, 50, foldAll(t, b))
+	require.Zero(t, pendingReads(t, b))
+	rep, err := audit.Verify(ctx, b.pool)
+	require.NoError(t, err)
+	require.True(t, rep.OK(), "%+v", rep.Breaks)
+
+	// A read that fails its checks refuses the page: nothing is written.
+	bad := page(3)
+	bad[1].Action = ""
+	require.Error(t, audit.RecordReads(ctx, b.pool, bad))
+	require.Zero(t, pendingReads(t, b))
+}

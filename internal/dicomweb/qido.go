@@ -19,7 +19,6 @@ import (
 	"github.com/teleread/teleread/internal/audit"
 	"github.com/teleread/teleread/internal/dicomweb/dicomwebdb"
 	"github.com/teleread/teleread/internal/identity"
-	"github.com/teleread/teleread/internal/postgres"
 )
 
 // qidoRoutes are the QIDO-RS searches (PS3.18 10.6).
@@ -306,52 +305,19 @@ func (h *Handler) auditSearch(c *gin.Context, p *identity.Principal, level strin
 		}
 		count[k]++
 	}
-	record := func(ctx context.Context, db postgres.Beginner) error {
-		for _, k := range order {
-			if err := audit.RecordRead(ctx, db, audit.Event{Actor: p.Actor(), Action: "dicomweb.search",
-				ObjectType: "case", ObjectID: k.caseID.String(), ObjectOrgID: &k.org,
-				Details: map[string]any{"level": level, "matches": count[k], "query": c.Request.URL.RawQuery}}); err != nil {
-				return fmt.Errorf("audit search: %w", err)
-			}
-		}
-		return nil
+	evs := make([]audit.Event, 0, len(order))
+	for _, k := range order {
+		evs = append(evs, audit.Event{Actor: p.Actor(), Action: "dicomweb.search",
+			ObjectType: "case", ObjectID: k.caseID.String(), ObjectOrgID: &k.org,
+			Details: map[string]any{"level": level, "matches": count[k], "query": c.Request.URL.RawQuery}})
 	}
-	ctx := c.Request.Context()
-	if len(order) < 2 {
-		return record(ctx, h.pool)
+	// A page of studies is as many cases: their reads are one INSERT, not
+	// one per case (100 of them took longer than the search itself;
+	// docs/benchmarks.md, QIDO-RS).
+	if err := audit.RecordReads(c.Request.Context(), h.pool, evs); err != nil {
+		return fmt.Errorf("audit search: %w", err)
 	}
-	// A page of studies is as many cases: their reads are one transaction
-	// and one round trip, not one of each per case (100 of them took longer
-	// than the search itself; docs/benchmarks.md, QIDO-RS).
-	return postgres.InTx(ctx, h.pool, func(tx pgx.Tx) error {
-		bt := &batchedExec{Tx: tx}
-		if err := record(ctx, bt); err != nil {
-			return err
-		}
-		return bt.flush(ctx)
-	})
-}
-
-// batchedExec is a transaction whose Exec calls wait in a pgx.Batch until
-// flush sends them in one round trip: audit.RecordRead inserts each read
-// with one Exec. Everything else (Query, Begin, a fold of the reads) runs
-// on the transaction at once.
-type batchedExec struct {
-	pgx.Tx
-	b pgx.Batch
-}
-
-func (t *batchedExec) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	t.b.Queue(sql, args...)
-	return pgconn.CommandTag{}, nil
-}
-
-// flush runs the queued statements and returns the first error.
-func (t *batchedExec) flush(ctx context.Context) error {
-	if t.b.Len() == 0 {
-		return nil
-	}
-	return t.SendBatch(ctx, &t.b).Close()
+	return nil
 }
 
 // answer writes the matches as a DICOM JSON array. No match is 200 with []

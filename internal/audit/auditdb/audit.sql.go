@@ -327,6 +327,52 @@ func (q *Queries) ReadInsert(ctx context.Context, db DBTX, arg ReadInsertParams)
 	return err
 }
 
+const readInsertMany = `-- name: ReadInsertMany :exec
+INSERT INTO audit_reads (chain, window_start, at, actor_id, actor_org_id, action, object_type,
+                         object_id, object_org_id, client_ip, request_id, details)
+SELECT unnest($1::text[]), unnest($2::timestamptz[]), unnest($3::timestamptz[]),
+       NULLIF(unnest($4::text[]), '')::uuid, NULLIF(unnest($5::text[]), '')::uuid,
+       unnest($6::text[]), unnest($7::text[]), unnest($8::text[]),
+       NULLIF(unnest($9::text[]), '')::uuid, unnest($10::text[]), unnest($11::text[]),
+       unnest($12::text[])::jsonb
+`
+
+type ReadInsertManyParams struct {
+	Chains       []string
+	WindowStarts []time.Time
+	Ats          []time.Time
+	ActorIds     []string
+	ActorOrgIds  []string
+	Actions      []string
+	ObjectTypes  []string
+	ObjectIds    []string
+	ObjectOrgIds []string
+	ClientIps    []string
+	RequestIds   []string
+	Details      []string
+}
+
+// ReadInsertMany records several reads in one statement (a search's page
+// of cases), each array holding one column of the rows in turn; ” is a
+// NULL id.
+func (q *Queries) ReadInsertMany(ctx context.Context, db DBTX, arg ReadInsertManyParams) error {
+	_, err := db.Exec(ctx, readInsertMany,
+		arg.Chains,
+		arg.WindowStarts,
+		arg.Ats,
+		arg.ActorIds,
+		arg.ActorOrgIds,
+		arg.Actions,
+		arg.ObjectTypes,
+		arg.ObjectIds,
+		arg.ObjectOrgIds,
+		arg.ClientIps,
+		arg.RequestIds,
+		arg.Details,
+	)
+	return err
+}
+
 const readPendingCount = `-- name: ReadPendingCount :one
 SELECT count(*) FROM audit_reads
 `
