@@ -76,3 +76,27 @@ func TestLogValueRedactsSecrets(t *testing.T) {
 	require.NotContains(t, b.String(), `"sk"`)
 	require.Contains(t, b.String(), "xxxxx")
 }
+
+func TestLimits(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(nil))
+	require.NoError(t, err)
+	require.Equal(t, config.Limits{AuthPerMinute: 10, AuthBurst: 10, SearchPerMinute: 600, SearchBurst: 60,
+		UploadsPerOrg: 32, UploadBytesPerOrg: 4 << 30}, c.Limits)
+
+	c, err = config.Load(env(map[string]string{"TELEREAD_SEARCH_RATE_PER_MINUTE": "0", "TELEREAD_UPLOADS_PER_ORG": "0",
+		"TELEREAD_AUTH_RATE_BURST": "3", "TELEREAD_UPLOAD_BYTES_PER_ORG": "1048576"}))
+	require.NoError(t, err)
+	require.Zero(t, c.Limits.SearchPerMinute, "0 turns a limit off")
+	require.Zero(t, c.Limits.UploadsPerOrg)
+	require.Equal(t, 3, c.Limits.AuthBurst)
+	require.EqualValues(t, 1<<20, c.Limits.UploadBytesPerOrg)
+
+	// The removed per-request limit is ignored, not refused.
+	_, err = config.Load(env(map[string]string{"TELEREAD_RATE_LIMIT_PER_MINUTE": "0"}))
+	require.NoError(t, err)
+	for _, bad := range []string{"TELEREAD_SEARCH_RATE_PER_MINUTE", "TELEREAD_UPLOADS_PER_ORG", "TELEREAD_AUTH_RATE_BURST"} {
+		_, err := config.Load(env(map[string]string{bad: "-1"}))
+		require.ErrorContains(t, err, bad)
+	}
+}
