@@ -9,6 +9,10 @@
 #   scripts/services.sh down     stop what this script started (never an external service)
 #   scripts/services.sh reset    down, then delete all local service data (.data/)
 #
+# PostgreSQL runs with fsync, synchronous_commit and full_page_writes off
+# (disposable data); TELEREAD_PG_DURABLE=1 at `up` starts it with
+# PostgreSQL's production defaults instead (stop it first with `down`).
+#
 # External services: if TELEREAD_DATABASE_URL (or TELEREAD_S3_ENDPOINT) is set
 # and answers, it is used and nothing is started for it.
 #
@@ -359,10 +363,17 @@ pg_start() {
 		log "port ${old} is taken by another program; postgres moves to ${PG_PORT}"
 		pg_save_state
 	fi
+	# fsync off: this is disposable development/test data and it makes tests
+	# faster. TELEREAD_PG_DURABLE=1 keeps PostgreSQL's production defaults
+	# (fsync, synchronous_commit and full_page_writes on), for benchmarks.
+	local durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+	if [[ "${TELEREAD_PG_DURABLE:-}" == 1 ]]; then
+		durability=""
+		log "starting postgres with production durability (fsync, synchronous_commit, full_page_writes on)"
+	fi
 	log "starting postgres on 127.0.0.1:${PG_PORT} (log: $(pg_log))"
-	# fsync off: this is disposable development/test data and it makes tests faster.
 	if ! as_pg "${PG_BIN}/pg_ctl" start -w -t 60 -D "$data" -l "$(pg_log)" \
-		-o "-p ${PG_PORT} -c listen_addresses=127.0.0.1 -k '$(pg_sock)' -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+		-o "-p ${PG_PORT} -c listen_addresses=127.0.0.1 -k '$(pg_sock)' ${durability}" \
 		>&2; then
 		log "last lines of $(pg_log):"
 		tail -n 25 "$(pg_log)" >&2 || true
