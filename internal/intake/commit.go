@@ -174,15 +174,17 @@ func (s *Service) insert(ctx context.Context, tx pgx.Tx, p *identity.Principal, 
 	if err := cases.CheckComplete(ctx, tx, c.ID, p); err != nil {
 		return File{}, err
 	}
-	if err := audit.Record(ctx, tx, audit.Event{Actor: p.Actor(), Action: "file.upload", ObjectType: "file",
-		ObjectID: f.ID.String(), ObjectOrgID: &f.OrgID, Details: map[string]any{"case_id": c.ID, "kind": f.Kind,
-			"size": f.Size, "sha256": f.Sha256, "patient_mismatch": f.PatientMismatch}}); err != nil {
-		return File{}, err
-	}
 	if preview == PreviewPending {
 		if _, err := s.jobs.InsertTx(ctx, tx, PreviewArgs{FileID: f.ID}, nil); err != nil {
 			return File{}, fmt.Errorf("enqueue preview: %w", err)
 		}
+	}
+	// The audit record is the last statement: it takes the site's audit
+	// chain lock, which every upload of the site waits for until commit.
+	if err := audit.Record(ctx, tx, audit.Event{Actor: p.Actor(), Action: "file.upload", ObjectType: "file",
+		ObjectID: f.ID.String(), ObjectOrgID: &f.OrgID, Details: map[string]any{"case_id": c.ID, "kind": f.Kind,
+			"size": f.Size, "sha256": f.Sha256, "patient_mismatch": f.PatientMismatch}}); err != nil {
+		return File{}, err
 	}
 	return f, nil
 }
