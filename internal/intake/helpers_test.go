@@ -29,14 +29,14 @@ type testBundle struct {
 	staffB *identity.Principal
 }
 
-func setup(t *testing.T) *testBundle {
+func setup(t testing.TB) *testBundle {
 	t.Helper()
 	return setupWith(t, intake.Options{}, nil)
 }
 
 // setupWith is setup with options and, when wrap is not nil, the test's
 // store wrapped (to inject failures).
-func setupWith(t *testing.T, opts intake.Options, wrap func(intake.Storage) intake.Storage) *testBundle {
+func setupWith(t testing.TB, opts intake.Options, wrap func(intake.Storage) intake.Storage) *testBundle {
 	t.Helper()
 	env := testenv.New(t)
 	river, err := jobs.NewClient(env.Pool, testenv.Logger(t), jobs.Options{})
@@ -59,12 +59,12 @@ func setupWith(t *testing.T, opts intake.Options, wrap func(intake.Storage) inta
 
 // newCase opens a radiology draft for the patient of the dicomdir test
 // files (Doe^Archibald, ID 77654033) at site A.
-func (b *testBundle) newCase(t *testing.T) cases.Case {
+func (b *testBundle) newCase(t testing.TB) cases.Case {
 	t.Helper()
 	return b.newCaseFor(t, b.staffA, b.gpA)
 }
 
-func (b *testBundle) newCaseFor(t *testing.T, staff, gp *identity.Principal) cases.Case {
+func (b *testBundle) newCaseFor(t testing.TB, staff, gp *identity.Principal) cases.Case {
 	t.Helper()
 	c, err := b.cases.Create(context.Background(), staff, cases.NewCase{
 		ReferringPhysicianID: gp.UserID, Specialty: "radiology", Priority: "routine",
