@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -60,18 +61,18 @@ func (s *Store) Promote(ctx context.Context, tmpKey, finalKey, sha256, contentTy
 // and contentType on it: what Promote does for a temporary object, without
 // the temporary object, the copy and the delete. The request is signed with
 // that SHA-256 as its payload hash (not hashed again by the client), so the
-// object store checks the bytes against it. When finalKey already exists it
-// holds the same bytes: nothing is sent and existed is true.
+// object store checks the bytes against it. The PUT is conditional
+// (If-None-Match: *): when finalKey already exists it holds the same bytes,
+// the object store keeps it, and existed is true. One request either way.
 func (s *Store) PutBytes(ctx context.Context, finalKey string, data []byte, sha256, contentType string) (existed bool, err error) {
-	if _, err := s.Stat(ctx, finalKey); err == nil {
-		return true, nil
-	} else if !apperr.Is(err, apperr.NotFound) {
-		return false, err
-	}
-	_, err = s.core().PutObject(ctx, s.bucket, finalKey, bytes.NewReader(data), int64(len(data)), "", sha256,
-		minio.PutObjectOptions{ContentType: contentType, UserMetadata: map[string]string{"Sha256": sha256},
-			DisableContentSha256: true})
+	opts := minio.PutObjectOptions{ContentType: contentType, UserMetadata: map[string]string{"Sha256": sha256},
+		DisableContentSha256: true}
+	opts.SetMatchETagExcept("*")
+	_, err = s.core().PutObject(ctx, s.bucket, finalKey, bytes.NewReader(data), int64(len(data)), "", sha256, opts)
 	if err != nil {
+		if minio.ToErrorResponse(err).StatusCode == http.StatusPreconditionFailed {
+			return true, nil
+		}
 		return false, fmt.Errorf("put %s: %w", finalKey, translate(err))
 	}
 	return false, nil
