@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -56,7 +58,17 @@ type Config struct {
 	// from another origin (TELEREAD_DICOMWEB_CORS_ORIGINS, comma-separated
 	// scheme://host[:port]); none by default.
 	DICOMwebOrigins []string
+	// OHIFDir is the built OHIF viewer (the dist/ folder of @ohif/app)
+	// served under /viewer/ (TELEREAD_OHIF_DIR). It defaults to where
+	// scripts/ohif.sh puts the pinned version: the tools cache,
+	// ${TELEREAD_TOOLS_DIR:-$HOME/.cache/teleread/tools}/ohif-app-<OHIFVersion>/dist.
+	// A folder without index.html is no viewer: /viewer/ says how to fetch it.
+	OHIFDir string
 }
+
+// OHIFVersion is the @ohif/app version scripts/ohif.sh pins, which names
+// the default OHIFDir in the tools cache.
+const OHIFVersion = "3.13.2"
 
 // Limits are the request rates of what needs one and the per-organisation
 // upload bounds; a zero one is off. All are per API server.
@@ -133,6 +145,7 @@ func Load(getenv func(string) string) (Config, error) {
 		},
 		WebhookAllowPrivate: l.boolean("TELEREAD_WEBHOOK_ALLOW_PRIVATE", false),
 		DICOMwebOrigins:     l.origins("TELEREAD_DICOMWEB_CORS_ORIGINS"),
+		OHIFDir:             l.ohifDir("TELEREAD_OHIF_DIR"),
 	}
 	c.PublicURL = l.publicURL("TELEREAD_PUBLIC_URL", "http://"+c.Listen)
 	c.SecureCookies = l.boolean("TELEREAD_SECURE_COOKIES", !strings.HasPrefix(c.PublicURL, "http://"))
@@ -165,6 +178,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int64("upload_bytes_per_org", c.Limits.UploadBytesPerOrg),
 		slog.Bool("webhook_allow_private", c.WebhookAllowPrivate),
 		slog.String("dicomweb_cors_origins", strings.Join(c.DICOMwebOrigins, ",")),
+		slog.String("ohif_dir", c.OHIFDir),
 	)
 }
 
@@ -191,6 +205,23 @@ func (l *loader) str(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// ohifDir is the variable's folder, or the tools cache's OHIF dist (the
+// path scripts/ohif.sh prints; the same cache root as scripts/services.sh).
+func (l *loader) ohifDir(name string) string {
+	if v := l.str(name, ""); v != "" {
+		return filepath.Clean(v)
+	}
+	tools := l.str("TELEREAD_TOOLS_DIR", "")
+	if tools == "" {
+		home := l.str("HOME", "")
+		if home == "" {
+			home = os.TempDir() // no home: the path simply holds no viewer
+		}
+		tools = filepath.Join(home, ".cache", "teleread", "tools")
+	}
+	return filepath.Join(tools, "ohif-app-"+OHIFVersion, "dist")
 }
 
 func (l *loader) required(name string) string {

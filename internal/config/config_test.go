@@ -100,3 +100,16 @@ func TestLimits(t *testing.T) {
 		require.ErrorContains(t, err, bad)
 	}
 }
+
+func TestOHIFDir(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{"HOME": "/home/u"}))
+	require.NoError(t, err)
+	require.Equal(t, "/home/u/.cache/teleread/tools/ohif-app-"+config.OHIFVersion+"/dist", c.OHIFDir, "the tools cache scripts/ohif.sh fills")
+	c, err = config.Load(env(map[string]string{"HOME": "/home/u", "TELEREAD_TOOLS_DIR": "/opt/tools"}))
+	require.NoError(t, err)
+	require.Equal(t, "/opt/tools/ohif-app-"+config.OHIFVersion+"/dist", c.OHIFDir)
+	c, err = config.Load(env(map[string]string{"TELEREAD_OHIF_DIR": "/srv/ohif/dist/"}))
+	require.NoError(t, err)
+	require.Equal(t, "/srv/ohif/dist", c.OHIFDir)
+}
