@@ -85,6 +85,15 @@ var allAttrs = func() map[string]string {
 	return m
 }()
 
+// isTag reports whether k is a tag written as 8 hex digits.
+func isTag(k string) bool {
+	if len(k) != 8 {
+		return false
+	}
+	_, err := strconv.ParseUint(k, 16, 32)
+	return err == nil
+}
+
 // keywordOf reads a query key as a tag (8 hex digits) or keyword.
 func keywordOf(k string) (string, bool) {
 	if kw, ok := allAttrs[strings.ToUpper(k)]; ok && len(k) == 8 {
@@ -133,7 +142,10 @@ func searchOf(c *gin.Context, keys []string) (search, error) {
 					if f == "" || strings.EqualFold(f, "all") {
 						continue
 					}
-					if _, ok := keywordOf(f); !ok {
+					// A tag this server does not answer is ignored (OHIF
+					// always asks for StudyDescription, SeriesDate, ...);
+					// a name that is no attribute at all is a mistake.
+					if _, ok := keywordOf(f); !ok && !isTag(f) {
 						return s, invalid("includefield %q is not an attribute this server returns", f)
 					}
 				}

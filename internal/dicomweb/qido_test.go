@@ -107,6 +107,8 @@ func TestQIDOStudies(t *testing.T) {
 		"includefield=all":                               1,
 		"includefield=00100010,StudyDate":                1,
 		"includefield=PatientName&includefield=0020000D": 1,
+		// what OHIF sends: tags this server does not answer are ignored
+		"includefield=00081030,00080060,00080090,00100030": 1,
 		"limit=1":          1,
 		"limit=1&offset=1": 0,
 	} {
