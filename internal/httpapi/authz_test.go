@@ -44,6 +44,7 @@ var allowed = map[string]string{
 
 	"POST /api/v1/cases/:id/files":                       "SR",
 	"GET /api/v1/cases/:id/files":                        "SRPAX",
+	"POST /api/v1/cases/:id/files/lookup":                "SR",
 	"GET /api/v1/cases/:id/studies":                      "SRPAX",
 	"POST /api/v1/cases/:id/incoming-studies":            "SR",
 	"GET /api/v1/incoming-studies":                       "SRA",

@@ -22,6 +22,7 @@ import (
 func (a *API) fileRoutes(g *gin.RouterGroup) {
 	g.POST("/cases/:id/files", a.needIntake, a.uploadFiles)
 	g.GET("/cases/:id/files", a.needIntake, a.listFiles)
+	g.POST("/cases/:id/files/lookup", a.needIntake, a.lookupFiles)
 	g.GET("/cases/:id/studies", a.needIntake, a.listStudies)
 	g.POST("/cases/:id/incoming-studies", a.needIntake, a.attachIncoming)
 	g.GET("/incoming-studies", a.needIntake, a.listIncoming)

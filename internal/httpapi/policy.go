@@ -58,6 +58,7 @@ var policy = edge.Policy{
 	// Files (intake).
 	"POST /api/v1/cases/:id/files":                       siteUpload,
 	"GET /api/v1/cases/:id/files":                        everyone,
+	"POST /api/v1/cases/:id/files/lookup":                siteAuthors,
 	"GET /api/v1/cases/:id/studies":                      everyone,
 	"POST /api/v1/cases/:id/incoming-studies":            siteAuthors,
 	"GET /api/v1/incoming-studies":                       siteReaders,
