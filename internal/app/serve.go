@@ -149,6 +149,7 @@ func runServe(ctx context.Context, env Env, args []string, withHTTP bool) error 
 			Delivery:        deliverySvc,
 			MaxUploadBytes:  cfg.MaxUploadBytes,
 			DICOMwebOrigins: cfg.DICOMwebOrigins,
+			UploadOrigins:   []string{objectStoreOrigin(cfg.S3)},
 		})
 		srv = &http.Server{
 			Handler:           handler,
@@ -180,6 +181,15 @@ func runServe(ctx context.Context, env Env, args []string, withHTTP bool) error 
 	stopRiver(ctx, logger, river, work, cfg.ShutdownTimeout)
 	logger.Info("stopped")
 	return nil
+}
+
+// objectStoreOrigin is the origin of presigned URLs, which the web pages'
+// upload script sends large files to.
+func objectStoreOrigin(s3 config.S3) string {
+	if s3.UseTLS {
+		return "https://" + s3.Endpoint
+	}
+	return "http://" + s3.Endpoint
 }
 
 // stopRiver lets running jobs finish within timeout, then cancels them

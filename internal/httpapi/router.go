@@ -22,6 +22,7 @@ import (
 	"github.com/teleread/teleread/internal/identity"
 	"github.com/teleread/teleread/internal/intake"
 	"github.com/teleread/teleread/internal/reports"
+	"github.com/teleread/teleread/internal/web"
 	"github.com/teleread/teleread/internal/worklist"
 )
 
@@ -57,6 +58,9 @@ type Deps struct {
 	Jobs cases.JobInserter
 	// DICOMwebOrigins may call /dicomweb from other origins (CORS).
 	DICOMwebOrigins []string
+	// UploadOrigins are the object store origins the web pages' scripts
+	// send presigned uploads to (their CSP's connect-src).
+	UploadOrigins []string
 }
 
 // API holds the handlers' dependencies.
@@ -104,6 +108,11 @@ func New(d Deps) *gin.Engine {
 	// DICOMweb (STOW-RS, QIDO-RS, WADO-RS) on the same edge and intake.
 	dicomweb.New(dicomweb.Config{Logger: d.Logger, Edge: e, Pool: d.Pool, Intake: d.Intake, Cases: d.Cases,
 		AllowedOrigins: d.DICOMwebOrigins}).Mount(r)
+
+	// The web pages (internal/web) on the same edge and services.
+	web.New(web.Config{Logger: d.Logger, Edge: e, Pool: d.Pool, Identity: d.Identity, Cases: d.Cases, Intake: d.Intake,
+		Worklist: d.Worklist, Reports: d.Reports, Delivery: d.Delivery, SecureCookies: d.SecureCookies,
+		ConnectOrigins: d.UploadOrigins}).Mount(r)
 
 	v1 := r.Group("/api/v1", e.Guard(edge.GuardOptions{})...)
 	v1.POST("/auth/login", a.login)
@@ -167,6 +176,7 @@ func New(d Deps) *gin.Engine {
 func limited() map[string]edge.Class {
 	m := map[string]edge.Class{
 		"POST /api/v1/auth/login": edge.Auth,
+		"POST /login":             edge.Auth,
 		"POST /api/v1/tokens":     edge.Auth,
 
 		"GET /api/v1/cases":            edge.Search,
