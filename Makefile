@@ -8,6 +8,7 @@
 #   make bench-latency  go run ./scripts/bench/latency: routing, worklist (1M cases) and webhook latencies
 #   make bench-stow     go run ./scripts/bench/stow: STOW-RS into Teleread vs Orthanc vs raw MinIO PutObject
 #   make bench-qido     go run ./scripts/bench/qido: QIDO-RS latency per search kind over 100,000 studies
+#   make fuzz           every Go fuzz target for FUZZTIME (30s) in turn, on the services (FUZZTIME=10m: docs/hardening.md)
 #   make services-up / services-down / services-status / services-reset
 #   make generate       regenerate the sqlc query code after changing a .sql file or a migration
 #   make clean          remove build and test output (not service data: services-reset)
@@ -37,7 +38,7 @@ SERVICES  := scripts/services.sh
 # stops the recipe (eval "$(...)" alone would hide the failure).
 WITH_SERVICES = svc_env="$$($(SERVICES) up)"; eval "$$svc_env"
 
-.PHONY: help run test vet build fmt fmt-fix bench bench-latency bench-stow bench-qido clean generate \
+.PHONY: help run test vet build fmt fmt-fix bench bench-latency bench-stow bench-qido fuzz clean generate \
 	services-up services-down services-status services-reset
 
 help:
@@ -92,6 +93,25 @@ bench-stow:
 bench-qido:
 	$(WITH_SERVICES); \
 	$(GO) run ./scripts/bench/qido $(BENCHFLAGS)
+
+# fuzz runs each target of FUZZ_TARGETS (package:Func) on its own for
+# FUZZTIME; a crash stops the run and leaves its input in the package's
+# testdata/fuzz/<Func>/, to commit with the fix (docs/hardening.md).
+FUZZTIME     ?= 30s
+FUZZPARALLEL ?= 1
+FUZZ_TARGETS := internal/dicomfile:FuzzReadHeader internal/dicomfile:FuzzReadHeaderUpload \
+	internal/dicomfile:FuzzRenderFrame internal/dicomweb:FuzzStowBody internal/dicomweb:FuzzQIDOQuery \
+	internal/photo:FuzzProcess internal/photo:FuzzProcessBounds internal/httpapi:FuzzBindReportDraft \
+	internal/reports:FuzzNormalizeDraft
+
+fuzz:
+	$(WITH_SERVICES); \
+	for target in $(FUZZ_TARGETS); do \
+		pkg="./$${target%%:*}"; name="$${target##*:}"; \
+		echo "== fuzz $$name in $$pkg for $(FUZZTIME)" >&2; \
+		$(GO) test -run='^$$' -fuzz="^$${name}\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=10s \
+			-parallel=$(FUZZPARALLEL) "$$pkg"; \
+	done
 
 # sqlc is pinned and run through the Go module proxy; the generated code is
 # committed, so building and testing do not need it.
