@@ -152,7 +152,7 @@ func (s *Service) insert(ctx context.Context, tx pgx.Tx, p *identity.Principal, 
 		return File{}, fmt.Errorf("insert file: %w", err)
 	}
 	if series != nil {
-		if err := s.indexInstance(ctx, tx, c, f, pf, series.id); err != nil {
+		if err := s.indexInstance(ctx, tx, c, f, pf, series); err != nil {
 			return File{}, err
 		}
 	}
@@ -224,9 +224,10 @@ func (s *Service) indexSeries(ctx context.Context, tx pgx.Tx, c cases.Case, h *d
 }
 
 // indexInstance adds a DICOM file to its series in the index.
-func (s *Service) indexInstance(ctx context.Context, tx pgx.Tx, c cases.Case, f File, pf *pendingFile, series uuid.UUID) error {
+func (s *Service) indexInstance(ctx context.Context, tx pgx.Tx, c cases.Case, f File, pf *pendingFile, series *indexedSeries) error {
 	h := pf.header
-	_, err := s.q.InstanceInsert(ctx, tx, intakedb.InstanceInsertParams{OrgID: c.SiteOrgID, SeriesID: series, FileID: f.ID,
+	_, err := s.q.InstanceInsert(ctx, tx, intakedb.InstanceInsertParams{OrgID: c.SiteOrgID, SeriesID: series.id,
+		NewSeries: series.created, FileID: f.ID,
 		SopInstanceUid: h.SOPInstanceUID, SopClassUid: h.SOPClassUID, InstanceNumber: int32p(h.InstanceNumber),
 		Rows: pf.height, Columns: pf.width, Frames: int32(h.NumberOfFrames), TransferSyntax: h.TransferSyntaxUID,
 		Photometric: h.PhotometricInterpretation})

@@ -89,6 +89,24 @@ ON CONFLICT (org_id, series_instance_uid) DO UPDATE SET series_instance_uid = EX
 RETURNING id, study_id, (xmax = 0)::boolean AS created;
 
 -- name: InstanceInsert :one
+-- InstanceInsert adds an instance to its series and counts it on the series
+-- and study rows, which QIDO-RS answers from (migrations/00017); the
+-- upload's upserts already hold both rows' locks. @new_series is true for
+-- a series' first instance; a new series may add a modality to the study.
+WITH se AS (
+    UPDATE dicom_series SET instance_count = instance_count + 1
+    WHERE id = @series_id AND org_id = @org_id
+    RETURNING study_id, modality
+), st AS (
+    UPDATE dicom_studies s
+    SET instance_count = s.instance_count + 1,
+        series_count = s.series_count + CASE WHEN @new_series::boolean THEN 1 ELSE 0 END,
+        modalities = CASE WHEN se.modality = '' OR se.modality = ANY(string_to_array(s.modalities, '\')) THEN s.modalities
+                          ELSE array_to_string(ARRAY(SELECT m FROM unnest(string_to_array(s.modalities, '\') || se.modality) m
+                                                     ORDER BY m), '\') END
+    FROM se WHERE s.id = se.study_id AND s.org_id = @org_id
+    RETURNING s.id
+)
 INSERT INTO dicom_instances (org_id, series_id, file_id, sop_instance_uid, sop_class_uid, instance_number,
                              rows, columns, frames, transfer_syntax, photometric)
 VALUES (@org_id, @series_id, @file_id, @sop_instance_uid, @sop_class_uid, @instance_number,

@@ -159,10 +159,11 @@ const searchSeries = `-- name: SearchSeries :many
 SELECT u.study_instance_uid, u.case_id, u.org_id, u.series_instance_uid, u.modality, u.series_number,
        u.series_description,
        (CASE WHEN u.photo THEN u.photo_instances
-             ELSE (SELECT count(*) FROM dicom_instances i WHERE i.series_id = u.id AND i.org_id = u.org_id) END)::bigint AS instance_count
+             ELSE u.dicom_instances END)::bigint AS instance_count
 FROM (
     (SELECT se.id, false AS photo, st.study_instance_uid, st.case_id, st.org_id, se.series_instance_uid, se.modality,
-           COALESCE(se.series_number, 0)::int AS series_number, se.series_description, 0::bigint AS photo_instances
+           COALESCE(se.series_number, 0)::int AS series_number, se.series_description, 0::bigint AS photo_instances,
+           se.instance_count::bigint AS dicom_instances
     FROM dicom_studies st
     JOIN cases c ON c.id = st.case_id AND c.site_org_id = st.org_id
     JOIN dicom_series se ON se.study_id = st.id AND se.org_id = st.org_id
@@ -179,7 +180,7 @@ FROM (
     (SELECT st.id, true AS photo, st.study_instance_uid, st.case_id, st.org_id, pi.series_instance_uid, pi.modality,
            CASE pi.modality WHEN 'DMS' THEN 2 ELSE 1 END::int AS series_number,
            CASE pi.modality WHEN 'DMS' THEN 'Dermoscopic photographs' ELSE 'Clinical photographs' END::text AS series_description,
-           count(*)::bigint AS photo_instances
+           count(*)::bigint AS photo_instances, 0::bigint AS dicom_instances
     FROM photo_studies st
     JOIN cases c ON c.id = st.case_id AND c.site_org_id = st.org_id
     JOIN photo_instances pi ON pi.study_id = st.id AND pi.org_id = st.org_id
@@ -225,7 +226,8 @@ type SearchSeriesRow struct {
 }
 
 // SearchSeries finds the series the caller may see, optionally of one study.
-// As SearchStudies: each table's page first, then the counts of its series.
+// As SearchStudies: each table's page first; a DICOM series' instance
+// count is kept on its row (migrations/00017), a photo series' is counted.
 func (q *Queries) SearchSeries(ctx context.Context, db DBTX, arg SearchSeriesParams) ([]SearchSeriesRow, error) {
 	rows, err := db.Query(ctx, searchSeries,
 		arg.Off,
@@ -276,9 +278,9 @@ SELECT u.study_instance_uid, u.case_id, u.org_id,
        u.study_date, u.study_time,
        COALESCE(ds.accession_number, ps.accession_number, '')::text AS accession_number,
        COALESCE(ds.referring_physician_name, ps.referring_physician_name, '')::text AS referring_physician_name,
-       COALESCE(CASE WHEN u.photo THEN p.modalities ELSE d.modalities END, '')::text AS modalities,
-       (CASE WHEN u.photo THEN p.series_count ELSE d.series_count END)::bigint AS series_count,
-       (CASE WHEN u.photo THEN p.instance_count ELSE d.instance_count END)::bigint AS instance_count
+       COALESCE(CASE WHEN u.photo THEN p.modalities ELSE ds.modalities END, '')::text AS modalities,
+       (CASE WHEN u.photo THEN p.series_count ELSE ds.series_count END)::bigint AS series_count,
+       (CASE WHEN u.photo THEN p.instance_count ELSE ds.instance_count END)::bigint AS instance_count
 FROM (
     (SELECT st.id, false AS photo, st.study_instance_uid, st.case_id, st.org_id, st.study_date, st.study_time
     FROM dicom_studies st
@@ -296,8 +298,7 @@ FROM (
       AND ($14::text = '' OR (st.study_date <> '' AND st.study_date <= $14::text))
       AND ($15::text = '' OR (st.study_time <> '' AND st.study_time >= $15::text))
       AND ($16::text = '' OR (st.study_time <> '' AND st.study_time <= $16::text))
-      AND (cardinality($17::text[]) = 0 OR EXISTS (
-           SELECT 1 FROM dicom_series se WHERE se.study_id = st.id AND se.org_id = st.org_id AND se.modality = ANY($17::text[])))
+      AND (cardinality($17::text[]) = 0 OR string_to_array(st.modalities, '\') && $17::text[])
     ORDER BY st.study_date DESC, st.study_time DESC, st.study_instance_uid
     LIMIT $18::int)
     UNION ALL
@@ -324,13 +325,8 @@ FROM (
     ORDER BY study_date DESC, study_time DESC, study_instance_uid
     LIMIT $2::int OFFSET $1::int
 ) u
-LEFT JOIN LATERAL (SELECT id, org_id, case_id, study_instance_uid, patient_name, patient_id, patient_birth_date, patient_sex, study_date, study_time, study_description, accession_number, created_at, referring_physician_name FROM dicom_studies ds WHERE NOT u.photo AND ds.id = u.id AND ds.org_id = u.org_id LIMIT 1) ds ON true
+LEFT JOIN LATERAL (SELECT id, org_id, case_id, study_instance_uid, patient_name, patient_id, patient_birth_date, patient_sex, study_date, study_time, study_description, accession_number, created_at, referring_physician_name, series_count, instance_count, modalities FROM dicom_studies ds WHERE NOT u.photo AND ds.id = u.id AND ds.org_id = u.org_id LIMIT 1) ds ON true
 LEFT JOIN LATERAL (SELECT id, org_id, case_id, study_instance_uid, series_instance_uid, patient_name, patient_id, patient_birth_date, patient_sex, study_date, study_time, study_description, accession_number, referring_physician_name, created_at, dermoscopy_series_uid FROM photo_studies ps WHERE u.photo AND ps.id = u.id AND ps.org_id = u.org_id LIMIT 1) ps ON true
-CROSS JOIN LATERAL (
-    SELECT string_agg(DISTINCT se.modality, '\' ORDER BY se.modality) FILTER (WHERE se.modality <> '') AS modalities,
-           count(*) AS series_count,
-           COALESCE(sum((SELECT count(*) FROM dicom_instances i WHERE i.series_id = se.id AND i.org_id = se.org_id)), 0) AS instance_count
-    FROM dicom_series se WHERE NOT u.photo AND se.study_id = u.id AND se.org_id = u.org_id) d
 CROSS JOIN LATERAL (
     SELECT string_agg(DISTINCT pi.modality, '\' ORDER BY pi.modality) AS modalities,
            count(DISTINCT pi.series_instance_uid) AS series_count, count(*) AS instance_count
@@ -383,11 +379,13 @@ type SearchStudiesRow struct {
 // The run it is written for: each table's matches are found, ordered and
 // cut to the page by that table alone (an index in the order of the answer,
 // migrations/00014), choosing only keys, which the indexes hold; the page is
-// then merged, and only its studies are read whole and counted. (A LIMIT
+// then merged, and only its studies are read whole. (A LIMIT
 // over the UNION ALL alone makes PostgreSQL 15 join and sort every match,
 // and count the series of each, before cutting: seconds over 100,000
-// studies; docs/benchmarks.md, QIDO-RS.) The searches run with a plan made
-// for their values (qido.go, customPlans).
+// studies; docs/benchmarks.md, QIDO-RS.) A DICOM study's counts and
+// modalities are kept on its row by intake (migrations/00017); a photo
+// study's are counted. The searches run with a plan made for their values
+// (qido.go, customPlans).
 // Each page row's study is looked up by id (LIMIT 1 keeps PostgreSQL from
 // making a join of it, which hashes every photo study for a page of 100).
 func (q *Queries) SearchStudies(ctx context.Context, db DBTX, arg SearchStudiesParams) ([]SearchStudiesRow, error) {

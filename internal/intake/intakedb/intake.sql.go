@@ -955,6 +955,20 @@ func (q *Queries) IncomingStudyUpsert(ctx context.Context, db DBTX, arg Incoming
 }
 
 const instanceInsert = `-- name: InstanceInsert :one
+WITH se AS (
+    UPDATE dicom_series SET instance_count = instance_count + 1
+    WHERE id = $2 AND org_id = $1
+    RETURNING study_id, modality
+), st AS (
+    UPDATE dicom_studies s
+    SET instance_count = s.instance_count + 1,
+        series_count = s.series_count + CASE WHEN $12::boolean THEN 1 ELSE 0 END,
+        modalities = CASE WHEN se.modality = '' OR se.modality = ANY(string_to_array(s.modalities, '\')) THEN s.modalities
+                          ELSE array_to_string(ARRAY(SELECT m FROM unnest(string_to_array(s.modalities, '\') || se.modality) m
+                                                     ORDER BY m), '\') END
+    FROM se WHERE s.id = se.study_id AND s.org_id = $1
+    RETURNING s.id
+)
 INSERT INTO dicom_instances (org_id, series_id, file_id, sop_instance_uid, sop_class_uid, instance_number,
                              rows, columns, frames, transfer_syntax, photometric)
 VALUES ($1, $2, $3, $4, $5, $6,
@@ -974,8 +988,13 @@ type InstanceInsertParams struct {
 	Frames         int32
 	TransferSyntax string
 	Photometric    string
+	NewSeries      bool
 }
 
+// InstanceInsert adds an instance to its series and counts it on the series
+// and study rows, which QIDO-RS answers from (migrations/00017); the
+// upload's upserts already hold both rows' locks. @new_series is true for
+// a series' first instance; a new series may add a modality to the study.
 func (q *Queries) InstanceInsert(ctx context.Context, db DBTX, arg InstanceInsertParams) (DicomInstance, error) {
 	row := db.QueryRow(ctx, instanceInsert,
 		arg.OrgID,
@@ -989,6 +1008,7 @@ func (q *Queries) InstanceInsert(ctx context.Context, db DBTX, arg InstanceInser
 		arg.Frames,
 		arg.TransferSyntax,
 		arg.Photometric,
+		arg.NewSeries,
 	)
 	var i DicomInstance
 	err := row.Scan(
@@ -1060,7 +1080,7 @@ func (q *Queries) OrgIDs(ctx context.Context, db DBTX) ([]uuid.UUID, error) {
 }
 
 const seriesListByCase = `-- name: SeriesListByCase :many
-SELECT s.id, s.org_id, s.study_id, s.series_instance_uid, s.modality, s.body_part, s.series_description, s.series_number, s.created_at, count(i.id)::int AS instances, coalesce(sum(i.frames), 0)::int AS frames
+SELECT s.id, s.org_id, s.study_id, s.series_instance_uid, s.modality, s.body_part, s.series_description, s.series_number, s.created_at, s.instance_count, count(i.id)::int AS instances, coalesce(sum(i.frames), 0)::int AS frames
 FROM dicom_series s
 JOIN dicom_studies st ON st.id = s.study_id
 LEFT JOIN dicom_instances i ON i.series_id = s.id
@@ -1087,6 +1107,7 @@ type SeriesListByCaseRow struct {
 	SeriesDescription string
 	SeriesNumber      *int32
 	CreatedAt         time.Time
+	InstanceCount     int32
 	Instances         int32
 	Frames            int32
 }
@@ -1110,6 +1131,7 @@ func (q *Queries) SeriesListByCase(ctx context.Context, db DBTX, arg SeriesListB
 			&i.SeriesDescription,
 			&i.SeriesNumber,
 			&i.CreatedAt,
+			&i.InstanceCount,
 			&i.Instances,
 			&i.Frames,
 		); err != nil {
@@ -1182,7 +1204,7 @@ func (q *Queries) StudyCaseOf(ctx context.Context, db DBTX, arg StudyCaseOfParam
 }
 
 const studyListByCase = `-- name: StudyListByCase :many
-SELECT st.id, st.org_id, st.case_id, st.study_instance_uid, st.patient_name, st.patient_id, st.patient_birth_date, st.patient_sex, st.study_date, st.study_time, st.study_description, st.accession_number, st.created_at, st.referring_physician_name FROM dicom_studies st
+SELECT st.id, st.org_id, st.case_id, st.study_instance_uid, st.patient_name, st.patient_id, st.patient_birth_date, st.patient_sex, st.study_date, st.study_time, st.study_description, st.accession_number, st.created_at, st.referring_physician_name, st.series_count, st.instance_count, st.modalities FROM dicom_studies st
 WHERE st.case_id = $1
   AND ($2::boolean OR st.org_id = $3
        OR EXISTS (SELECT 1 FROM cases c WHERE c.id = st.case_id AND c.reading_group_id = $3))
@@ -1219,6 +1241,9 @@ func (q *Queries) StudyListByCase(ctx context.Context, db DBTX, arg StudyListByC
 			&i.AccessionNumber,
 			&i.CreatedAt,
 			&i.ReferringPhysicianName,
+			&i.SeriesCount,
+			&i.InstanceCount,
+			&i.Modalities,
 		); err != nil {
 			return nil, err
 		}
@@ -1242,7 +1267,7 @@ ON CONFLICT (org_id, study_instance_uid) DO UPDATE SET study_instance_uid = EXCL
                                     THEN EXCLUDED.referring_physician_name
                                     ELSE dicom_studies.referring_physician_name END
     WHERE dicom_studies.org_id = $1
-RETURNING id, org_id, case_id, study_instance_uid, patient_name, patient_id, patient_birth_date, patient_sex, study_date, study_time, study_description, accession_number, created_at, referring_physician_name
+RETURNING id, org_id, case_id, study_instance_uid, patient_name, patient_id, patient_birth_date, patient_sex, study_date, study_time, study_description, accession_number, created_at, referring_physician_name, series_count, instance_count, modalities
 `
 
 type StudyUpsertParams struct {
@@ -1293,6 +1318,9 @@ func (q *Queries) StudyUpsert(ctx context.Context, db DBTX, arg StudyUpsertParam
 		&i.AccessionNumber,
 		&i.CreatedAt,
 		&i.ReferringPhysicianName,
+		&i.SeriesCount,
+		&i.InstanceCount,
+		&i.Modalities,
 	)
 	return i, err
 }

@@ -41,6 +41,9 @@ type DicomStudy struct {
 	AccessionNumber        string
 	CreatedAt              time.Time
 	ReferringPhysicianName string
+	SeriesCount            int32
+	InstanceCount          int32
+	Modalities             string
 }
 
 type File struct {

@@ -79,9 +79,14 @@ type seedStats struct {
 	StudiesTableMB  float64 `json:"dicom_studies_mb"`
 }
 
+// seedStep is one statement of the seeding; one with ifColumn
+// ("table.column") runs only on a schema that has that column (-build-ref
+// may build an older commit).
+type seedStep struct{ name, sql, ifColumn string }
+
 // The seeding, in order, with the named arguments of seedData.
-var seedSteps = []struct{ name, sql string }{
-	{"stage studies", `
+var seedSteps = []seedStep{
+	{name: "stage studies", sql: `
 CREATE TEMP TABLE bench_studies AS
 SELECT g.i, ` + benchUUID("1", "g.i") + ` AS case_id, ` + benchUUID("2", "g.i") + ` AS study_id, g.photo, s.org_id, s.staff_id,
        s.physicians[1 + floor(g.r_phys * cardinality(s.physicians))::int] AS physician,
@@ -103,7 +108,7 @@ FROM (
     ) AS r
 ) AS g
 JOIN bench_sites s ON s.idx = g.site`},
-	{"name patients", `
+	{name: "name patients", sql: `
 CREATE TEMP TABLE bench_patients AS
 SELECT site, pnum, 'PID' || site || '-' || lpad(pnum::text, 7, '0') AS patient_id,
        CASE WHEN h % 2 = 0 THEN (@common::text[])[(1 + (h / 2) % cardinality(@common::text[]))::int]
@@ -112,7 +117,7 @@ SELECT site, pnum, 'PID' || site || '-' || lpad(pnum::text, 7, '0') AS patient_i
        CASE WHEN h % 3 = 0 THEN 'M' ELSE 'F' END AS sex,
        date '1930-01-01' + (h % 30000)::int AS birth
 FROM (SELECT DISTINCT site, pnum, ((site * 1000003 + pnum) * 2654435761) % 4294967291 AS h FROM bench_studies) AS p`},
-	{"cases", `
+	{name: "cases", sql: `
 INSERT INTO cases (id, site_org_id, created_by, referring_physician_id, status, specialty, priority,
     patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, reading_group_id,
     submitted_at, routed_at, created_at, updated_at)
@@ -123,7 +128,7 @@ SELECT b.case_id, b.org_id, b.staff_id, b.physician, CASE WHEN b.grp IS NULL THE
 FROM bench_studies b JOIN bench_patients p USING (site, pnum),
      LATERAL (SELECT to_timestamp(b.study_date || b.study_time, 'YYYYMMDDHH24MISS') AS t) AS ts
 ORDER BY b.case_id`},
-	{"dicom_studies", `
+	{name: "dicom_studies", sql: `
 INSERT INTO dicom_studies (id, org_id, case_id, study_instance_uid, patient_name, patient_id, patient_birth_date,
     patient_sex, study_date, study_time, study_description, accession_number)
 SELECT b.study_id, b.org_id, b.case_id, '` + uidRoot + `.1.' || b.i, p.patient_name, p.patient_id, to_char(p.birth, 'YYYYMMDD'),
@@ -133,7 +138,7 @@ FROM bench_studies b JOIN bench_patients p USING (site, pnum),
      LATERAL (SELECT CASE WHEN b.r_mod < 0.3 THEN 'CT' WHEN b.r_mod < 0.5 THEN 'MR' WHEN b.r_mod < 0.7 THEN 'CR'
                           WHEN b.r_mod < 0.85 THEN 'US' WHEN b.r_mod < 0.95 THEN 'DX' ELSE 'MG' END AS modality) AS m
 WHERE NOT b.photo ORDER BY b.study_id`},
-	{"stage series", `
+	{name: "stage series", sql: `
 CREATE TEMP TABLE bench_series AS
 SELECT ` + benchUUID("3", "row_number() OVER (ORDER BY b.i, k)") + ` AS id, st.org_id, st.id AS study_id, b.case_id, b.staff_id, k,
        st.study_instance_uid || '.' || k AS uid,
@@ -141,27 +146,36 @@ SELECT ` + benchUUID("3", "row_number() OVER (ORDER BY b.i, k)") + ` AS id, st.o
             ELSE (ARRAY['SR', 'PR', split_part(st.study_description, ' ', 1)])[1 + (b.i + k) % 3] END AS modality
 FROM bench_studies b JOIN dicom_studies st ON st.id = b.study_id,
      LATERAL generate_series(1, 1 + floor(b.r_ser * 4)::int) AS k`},
-	{"dicom_series", `
+	{name: "dicom_series", sql: `
 INSERT INTO dicom_series (id, org_id, study_id, series_instance_uid, modality, series_description, series_number)
 SELECT id, org_id, study_id, uid, modality, modality || ' series ' || k, k FROM bench_series ORDER BY id`},
-	{"stage instances", `
+	{name: "stage instances", sql: `
 CREATE TEMP TABLE bench_instances AS
 SELECT ` + benchUUID("4", "row_number() OVER (ORDER BY se.id, m)") + ` AS file_id, se.id AS series_id, se.org_id, se.case_id, se.staff_id, m,
        se.uid || '.' || m AS sop_uid, md5(se.uid || '.' || m) || md5(se.uid || '/' || m) AS sha
 FROM bench_series se, LATERAL generate_series(1, @per_series::int) AS m`},
-	{"dicom files", `
+	{name: "dicom files", sql: `
 INSERT INTO files (id, case_id, org_id, kind, filename, content_type, size, sha256, blob_key, stored_size,
     stored_sha256, uploaded_by, preview_status)
 SELECT file_id, case_id, org_id, 'dicom', sop_uid || '.dcm', 'application/dicom', 39000, sha,
     'orgs/' || org_id || '/sha256/' || sha, 39000, sha, staff_id, 'ready'
 FROM bench_instances ORDER BY file_id`},
-	{"dicom_instances", `
+	{name: "dicom_instances", sql: `
 INSERT INTO dicom_instances (id, org_id, series_id, file_id, sop_instance_uid, sop_class_uid, instance_number, rows,
     columns, frames, transfer_syntax, photometric)
 SELECT ` + benchUUID("5", "substr(file_id::text, 25)", true) + `, org_id, series_id, file_id, sop_uid, '1.2.840.10008.5.1.4.1.1.2', m, 128,
     128, 1, '1.2.840.10008.1.2.1', 'MONOCHROME2'
 FROM bench_instances ORDER BY file_id`},
-	{"photo_studies", `
+	// Intake keeps these counts on the rows (migrations/00017).
+	{name: "series counts", ifColumn: "dicom_series.instance_count", sql: `
+UPDATE dicom_series SET instance_count = @per_series::int`},
+	{name: "study counts", ifColumn: "dicom_studies.instance_count", sql: `
+UPDATE dicom_studies st SET series_count = n.series, instance_count = n.series * @per_series::int, modalities = n.modalities
+FROM (SELECT study_id, count(*) AS series,
+             COALESCE(string_agg(DISTINCT modality, '\' ORDER BY modality) FILTER (WHERE modality <> ''), '') AS modalities
+      FROM dicom_series GROUP BY study_id) n
+WHERE n.study_id = st.id`},
+	{name: "photo_studies", sql: `
 INSERT INTO photo_studies (id, org_id, case_id, study_instance_uid, series_instance_uid, patient_name, patient_id,
     patient_birth_date, patient_sex, study_date, study_time, study_description, accession_number,
     referring_physician_name)
@@ -170,7 +184,7 @@ SELECT b.study_id, b.org_id, b.case_id, '` + uidRoot + `.2.' || b.i, '` + uidRoo
     'ACC' || lpad(b.i::text, 9, '0'), 'PHYSICIAN^REFERRING'
 FROM bench_studies b JOIN bench_patients p USING (site, pnum)
 WHERE b.photo`},
-	{"photo files and instances", `
+	{name: "photo files and instances", sql: `
 WITH src AS (
     SELECT ` + benchUUID("6", "row_number() OVER (ORDER BY st.id, m)") + ` AS file_id, st.id AS study_id, st.org_id, st.case_id, b.staff_id, m,
            st.series_instance_uid, st.series_instance_uid || '.' || m AS sop_uid, md5(st.series_instance_uid || '.' || m) || md5(st.series_instance_uid || '/' || m) AS sha
@@ -232,6 +246,17 @@ func (e *benchEnv) seedData(ctx context.Context, opts options) (seedStats, error
 		cols, vals = ", series_instance_uid, sop_class_uid, modality", ", series_instance_uid, '1.2.840.10008.5.1.4.1.1.77.1.4', 'XC'"
 	}
 	for _, s := range seedSteps {
+		if s.ifColumn != "" {
+			table, column, _ := strings.Cut(s.ifColumn, ".")
+			var has bool
+			if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM information_schema.columns
+				WHERE table_name = $1 AND column_name = $2)`, table, column).Scan(&has); err != nil {
+				return st, fmt.Errorf("seed %s: %w", s.name, err)
+			}
+			if !has {
+				continue
+			}
+		}
 		t0 := time.Now()
 		q := strings.NewReplacer("/*cols*/", cols, "/*vals*/", vals).Replace(s.sql)
 		tag, err := conn.Exec(ctx, q, args)
