@@ -25,6 +25,7 @@ commands:
   migrate   apply database migrations (Teleread's and River's) and create the bucket
   seed      create demo organisations, users and tokens (--demo), or the first
             platform admin (--platform-admin EMAIL), and print logins as JSON
+  upload    send DICOM files and photos to a case, resuming what an interruption left (--help)
   audit     audit verify: walk the audit hash chains and report the first broken row
   version   print the version
 
@@ -50,6 +51,9 @@ func ExitCode(err error) int {
 	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
 		return 2
 	}
+	if e, ok := errors.AsType[*exitError](err); ok { // upload's exit codes
+		return e.code
+	}
 	return 1
 }
 
@@ -72,6 +76,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runSeed(ctx, env, rest)
 	case "audit":
 		return runAudit(ctx, env, rest)
+	case "upload":
+		return runUpload(ctx, env, rest)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "teleread", version)
 		return nil
