@@ -149,6 +149,7 @@ func runServe(ctx context.Context, env Env, args []string, withHTTP bool) error 
 			Delivery:        deliverySvc,
 			MaxUploadBytes:  cfg.MaxUploadBytes,
 			DICOMwebOrigins: cfg.DICOMwebOrigins,
+			OHIFDir:         cfg.OHIFDir,
 			UploadOrigins:   []string{objectStoreOrigin(cfg.S3)},
 		})
 		srv = &http.Server{

@@ -23,6 +23,7 @@ import (
 	"github.com/teleread/teleread/internal/intake"
 	"github.com/teleread/teleread/internal/reports"
 	"github.com/teleread/teleread/internal/web"
+	"github.com/teleread/teleread/internal/web/viewer"
 	"github.com/teleread/teleread/internal/worklist"
 )
 
@@ -58,6 +59,8 @@ type Deps struct {
 	Jobs cases.JobInserter
 	// DICOMwebOrigins may call /dicomweb from other origins (CORS).
 	DICOMwebOrigins []string
+	// OHIFDir is the OHIF build served under /viewer/ (config.Config.OHIFDir).
+	OHIFDir string
 	// UploadOrigins are the object store origins the web pages' scripts
 	// send presigned uploads to (their CSP's connect-src).
 	UploadOrigins []string
@@ -108,6 +111,8 @@ func New(d Deps) *gin.Engine {
 	// DICOMweb (STOW-RS, QIDO-RS, WADO-RS) on the same edge and intake.
 	dicomweb.New(dicomweb.Config{Logger: d.Logger, Edge: e, Pool: d.Pool, Intake: d.Intake, Cases: d.Cases,
 		AllowedOrigins: d.DICOMwebOrigins}).Mount(r)
+	// The OHIF viewer under /viewer/, reading /dicomweb with the session.
+	viewer.New(viewer.Config{Logger: d.Logger, Edge: e, Dir: d.OHIFDir}).Mount(r)
 
 	// The web pages (internal/web) on the same edge and services.
 	web.New(web.Config{Logger: d.Logger, Edge: e, Pool: d.Pool, Identity: d.Identity, Cases: d.Cases, Intake: d.Intake,
