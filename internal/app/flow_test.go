@@ -2,80 +2,35 @@ package app_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/teleread/teleread/api"
+	"github.com/teleread/teleread/internal/app"
+	"github.com/teleread/teleread/internal/client"
 	"github.com/teleread/teleread/internal/testenv"
 )
 
-// client is a tiny JSON client of the REST API for the flow test.
-type client struct {
-	t    *testing.T
-	base string
-}
-
-func (c client) do(token, method, path string, body any, want int) map[string]any {
-	c.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		require.NoError(c.t, err)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, c.base+"/api/v1"+path, rd)
-	require.NoError(c.t, err)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	return c.send(req, want)
-}
-
-func (c client) send(req *http.Request, want int) map[string]any {
-	c.t.Helper()
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(c.t, err)
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	require.Equal(c.t, want, resp.StatusCode, "%s %s: %s", req.Method, req.URL.Path, raw)
-	out := map[string]any{}
-	if len(raw) > 0 && strings.Contains(resp.Header.Get("Content-Type"), "json") {
-		require.NoError(c.t, json.Unmarshal(raw, &out), string(raw))
-	}
-	return out
-}
-
-// upload sends files as one multipart request.
-func (c client) upload(token, caseID string, paths ...string) map[string]any {
-	c.t.Helper()
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	for _, p := range paths {
-		w, err := mw.CreateFormFile("file", filepath.Base(p))
-		require.NoError(c.t, err)
-		b, err := os.ReadFile(p)
-		require.NoError(c.t, err)
-		_, _ = w.Write(b)
-	}
-	require.NoError(c.t, mw.Close())
-	req, _ := http.NewRequest(http.MethodPost, c.base+"/api/v1/cases/"+caseID+"/files", &buf)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("Authorization", "Bearer "+token)
-	return c.send(req, http.StatusCreated)
+// fileBody streams a file for the client.
+func fileBody(t *testing.T, path string) client.Body {
+	t.Helper()
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	return client.Body{Size: st.Size(), Open: func() (io.ReadCloser, error) { return os.Open(path) }}
 }
 
 // eventually polls get until ok says so.
@@ -134,6 +89,7 @@ func (r *receiver) count() int {
 // valid signature, inbox, acknowledge.
 func TestWholeFlow(t *testing.T) {
 	t.Parallel()
+	ctx := context.Background()
 	env := testenv.New(t)
 	doc := seedDemo(t, env.Getenv(nil))
 	tok := map[string]string{}
@@ -141,42 +97,55 @@ func TestWholeFlow(t *testing.T) {
 		tok[u.Role] = u.Token
 	}
 	srv := startServe(t, env.Getenv(map[string]string{"TELEREAD_WEBHOOK_ALLOW_PRIVATE": "true"}))
-	api := client{t: t, base: srv.URL}
+	as := func(role string) *client.Client {
+		c, err := client.New(srv.URL, tok[role])
+		require.NoError(t, err)
+		return c
+	}
+	platform, admin, staff, gp := as("platform_admin"), as("org_admin"), as("site_staff"), as("referring_physician")
 
 	// Platform admin: radiology goes to the demo radiology group.
-	orgs := api.do(tok["platform_admin"], http.MethodGet, "/orgs?kind=reading_group", nil, http.StatusOK)
-	var radGroup string
-	for _, o := range orgs["items"].([]any) {
-		if o.(map[string]any)["slug"] == "demo-rad" {
-			radGroup = o.(map[string]any)["id"].(string)
+	orgs, err := platform.ListOrgs(ctx, "reading_group")
+	require.NoError(t, err)
+	var radGroup uuid.UUID
+	for _, o := range orgs {
+		if o.Slug == "demo-rad" {
+			radGroup = o.ID
 		}
 	}
-	require.NotEmpty(t, radGroup)
-	api.do(tok["platform_admin"], http.MethodPost, "/routing-rules", map[string]any{"name": "all radiology",
-		"specialty": "radiology", "reading_group_id": radGroup, "is_default": true}, http.StatusCreated)
+	require.NotEqual(t, uuid.Nil, radGroup)
+	_, err = platform.CreateRoutingRule(ctx, api.CreateRoutingRuleRequest{Name: "all radiology", Specialty: "radiology",
+		ReadingGroupID: radGroup, IsDefault: true})
+	require.NoError(t, err)
 
 	// Site admin: the site's EHR receives reports by webhook.
 	rcv := &receiver{ids: map[string]bool{}}
 	ehr := httptest.NewServer(rcv)
 	defer ehr.Close()
-	hook := api.do(tok["org_admin"], http.MethodPost, "/webhooks", map[string]any{"url": ehr.URL + "/teleread"}, http.StatusCreated)
+	hook, err := admin.CreateWebhook(ctx, api.CreateWebhookRequest{URL: ehr.URL + "/teleread"})
+	require.NoError(t, err)
 	rcv.mu.Lock()
-	rcv.secret = hook["secret"].(string)
+	rcv.secret = hook.Secret
 	rcv.mu.Unlock()
 
 	// Site staff: a case, a study, submit.
-	me := api.do(tok["referring_physician"], http.MethodGet, "/me", nil, http.StatusOK)
-	cs := api.do(tok["site_staff"], http.MethodPost, "/cases", map[string]any{
-		"referring_physician_id": me["user_id"], "specialty": "radiology", "priority": "stat",
-		"patient":           map[string]any{"name": "Jane Doe", "birth_date": "1970-02-03", "sex": "F", "mrn": "MRN-1"},
-		"clinical_question": "Fracture?"}, http.StatusCreated)
-	caseID := cs["id"].(string)
-	up := api.upload(tok["site_staff"], caseID, "../intake/testdata/CT_small.dcm")
-	require.EqualValues(t, 1, up["accepted"])
-	api.do(tok["site_staff"], http.MethodPost, "/cases/"+caseID+"/submit", nil, http.StatusOK)
+	me, err := gp.Me(ctx)
+	require.NoError(t, err)
+	cs, err := staff.CreateCase(ctx, api.CreateCaseRequest{ReferringPhysicianID: me.UserID, Specialty: "radiology",
+		Priority: "stat", Patient: api.Patient{Name: "Jane Doe", BirthDate: "1970-02-03", Sex: "F", MRN: "MRN-1"},
+		ClinicalQuestion: "Fracture?"})
+	require.NoError(t, err)
+	caseID := cs.ID
+	up, err := staff.UploadFile(ctx, caseID, "CT_small.dcm", fileBody(t, "../intake/testdata/CT_small.dcm"), client.FileOptions{})
+	require.NoError(t, err)
+	require.Equal(t, 1, up.Accepted)
+	_, err = staff.SubmitCase(ctx, caseID)
+	require.NoError(t, err)
 
 	status := func() string {
-		return api.do(tok["site_staff"], http.MethodGet, "/cases/"+caseID, nil, http.StatusOK)["status"].(string)
+		c, err := staff.Case(ctx, caseID)
+		require.NoError(t, err)
+		return c.Status
 	}
 	eventually(t, "routing", func() bool { return status() == "routed" })
 
@@ -188,24 +157,38 @@ func TestWholeFlow(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, specToken)
-	wl := api.do(specToken, http.MethodGet, "/worklist", nil, http.StatusOK)
-	require.EqualValues(t, 1, wl["counts"].(map[string]any)["stat"])
-	api.do(specToken, http.MethodPost, "/cases/"+caseID+"/claim", nil, http.StatusOK)
-	api.do(specToken, http.MethodPost, "/cases/"+caseID+"/request-info", map[string]any{"message": "please add the lateral view"}, http.StatusOK)
+	spec, err := client.New(srv.URL, specToken)
+	require.NoError(t, err)
+	wl, err := spec.Worklist(ctx, nil)
+	require.NoError(t, err)
+	require.Equal(t, 1, wl.Counts["stat"])
+	_, err = spec.Claim(ctx, caseID)
+	require.NoError(t, err)
+	_, err = spec.RequestInfo(ctx, caseID, "please add the lateral view")
+	require.NoError(t, err)
 	require.Equal(t, "info_requested", status())
 
-	// Site: add the file, resubmit; it comes back to the same specialist.
-	api.upload(tok["site_staff"], caseID, "../intake/testdata/dicomdir/77654033/CR1/6154")
-	api.do(tok["site_staff"], http.MethodPost, "/cases/"+caseID+"/submit", nil, http.StatusOK)
+	// Site: `teleread upload` adds the file (and what is there already,
+	// which it does not send again) and resubmits; it comes back to the
+	// same specialist.
+	var out, errOut bytes.Buffer
+	err = app.Run(ctx, []string{"upload", "--server", srv.URL, "--case", caseID.String(), "--submit",
+		"--state-dir", t.TempDir(), "../intake/testdata/CT_small.dcm", "../intake/testdata/dicomdir/77654033/CR1/6154"},
+		env.Getenv(map[string]string{"TELEREAD_TOKEN": tok["site_staff"]}), &out, &errOut, "test")
+	require.NoError(t, err, "%s%s", out.String(), errOut.String())
+	require.Contains(t, out.String(), "1 sent, 1 already there, 0 skipped, 0 refused")
+	require.Contains(t, out.String(), "submitted")
 	eventually(t, "return to the specialist", func() bool { return status() == "in_review" })
 
 	// Specialist: draft, sign.
-	api.do(specToken, http.MethodPut, "/cases/"+caseID+"/report", map[string]any{
-		"findings": "Undisplaced fracture of the distal radius.", "impression": "Distal radius fracture.",
-		"diagnoses":       []any{map[string]any{"text": "Fracture of lower end of radius", "system": "ICD-10", "code": "S52.5"}},
-		"recommendations": "Orthopaedic referral.", "critical": true}, http.StatusCreated)
-	signed := api.do(specToken, http.MethodPost, "/cases/"+caseID+"/report/sign", nil, http.StatusOK)
-	reportID := signed["id"].(string)
+	_, err = spec.SaveReport(ctx, caseID, api.ReportDraftRequest{
+		Findings: "Undisplaced fracture of the distal radius.", Impression: "Distal radius fracture.",
+		Diagnoses:       []api.Diagnosis{{Text: "Fracture of lower end of radius", System: "ICD-10", Code: "S52.5"}},
+		Recommendations: "Orthopaedic referral.", Critical: true})
+	require.NoError(t, err)
+	signed, err := spec.SignReport(ctx, caseID)
+	require.NoError(t, err)
+	reportID := signed.ID
 
 	// The EHR receives it, signed; the referring physician sees it first in the inbox.
 	eventually(t, "webhook delivery", func() bool { return rcv.count() == 1 })
@@ -214,16 +197,24 @@ func TestWholeFlow(t *testing.T) {
 	require.Equal(t, "report.final", rcv.got[0]["event"])
 	rcv.mu.Unlock()
 	eventually(t, "delivered", func() bool { return status() == "delivered" })
-	inbox := api.do(tok["referring_physician"], http.MethodGet, "/inbox", nil, http.StatusOK)
-	items := inbox["items"].([]any)
-	require.NotEmpty(t, items)
-	first := items[0].(map[string]any)
-	require.Equal(t, reportID, first["report_id"])
-	require.Equal(t, true, first["critical"])
+	inbox, err := gp.Inbox(ctx)
+	require.NoError(t, err)
+	require.NotEmpty(t, inbox)
+	require.Equal(t, reportID, inbox[0].ReportID)
+	require.True(t, inbox[0].Critical)
 
-	api.do(tok["referring_physician"], http.MethodGet, "/reports/"+reportID, nil, http.StatusOK)
-	api.do(tok["referring_physician"], http.MethodPost, "/reports/"+reportID+"/acknowledge", nil, http.StatusOK)
+	_, err = gp.Report(ctx, reportID)
+	require.NoError(t, err)
+	_, err = gp.Acknowledge(ctx, reportID)
+	require.NoError(t, err)
 	require.Equal(t, "acknowledged", status())
+
+	// A problem is a *client.Error with the status and the reason.
+	_, err = spec.Claim(ctx, caseID)
+	var perr *client.Error
+	require.ErrorAs(t, err, &perr)
+	require.Equal(t, 409, perr.Status)
+	require.NotEmpty(t, perr.Reason)
 
 	// Every step of the flow is on /metrics.
 	resp, err := http.Get(srv.URL + "/metrics")
@@ -237,11 +228,12 @@ func TestWholeFlow(t *testing.T) {
 	}
 
 	// The timeline tells the whole story.
-	evs := api.do(tok["site_staff"], http.MethodGet, "/cases/"+caseID+"/events", nil, http.StatusOK)
+	evs, err := staff.CaseEvents(ctx, caseID)
+	require.NoError(t, err)
 	var statuses []string
-	for _, e := range evs["items"].([]any) {
-		if to, ok := e.(map[string]any)["to_status"].(string); ok {
-			statuses = append(statuses, to)
+	for _, e := range evs {
+		if e.ToStatus != nil {
+			statuses = append(statuses, *e.ToStatus)
 		}
 	}
 	require.Equal(t, []string{"draft", "submitted", "routed", "in_review", "info_requested", "submitted", "routed",
