@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -157,6 +158,10 @@ func searchOf(c *gin.Context, keys []string) (search, error) {
 			}
 			if len(vs) > 1 {
 				return s, invalid("%s is given more than once", kw)
+			}
+			if !utf8.ValidString(vs[0]) || strings.ContainsRune(vs[0], 0) {
+				// PostgreSQL refuses such text: it would be a 500.
+				return s, invalid("%s is not valid UTF-8 text", kw)
 			}
 			if vs[0] != "" {
 				s.match[kw] = vs[0]
