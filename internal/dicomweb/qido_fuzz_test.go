@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -34,7 +35,7 @@ var qidoSeeds = []string{
 // search handlers do before they query. A refusal must be an apperr
 // Invalid with a message; an accepted query may carry only the level's
 // matching keys, a page within the limits, and SQL arguments of the shapes
-// the queries expect: valid UIDs, DA and TM values, and LIKE patterns in
+// the queries expect: UTF-8 text without NUL (PostgreSQL refuses anything else), valid UIDs, DA and TM values, and LIKE patterns in
 // which every %, _ and \ stands for a DICOM wildcard or is escaped.
 func FuzzQIDOQuery(f *testing.F) {
 	for _, q := range qidoSeeds {
@@ -57,7 +58,7 @@ func FuzzQIDOQuery(f *testing.F) {
 			t.Fatalf("page limit %d offset %d out of bounds", q.limit, q.offset)
 		}
 		for kw, v := range q.match {
-			if !contains(keys, kw) || v == "" {
+			if !contains(keys, kw) || v == "" || !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
 				t.Fatalf("match %s=%q is not a key of this level %v", kw, v, keys)
 			}
 		}
