@@ -29,7 +29,8 @@ type BarReporter struct {
 
 // NewBarReporter draws on w (a terminal).
 func NewBarReporter(w io.Writer) *BarReporter {
-	b := &BarReporter{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(32), mpb.WithRefreshRate(150*time.Millisecond)),
+	b := &BarReporter{p: mpb.New(mpb.WithOutput(w), mpb.WithAutoRefresh(),
+		mpb.WithRefreshRate(150*time.Millisecond)),
 		bars: map[string]*mpb.Bar{}, w: w}
 	b.total = b.p.New(0, mpb.BarStyle(),
 		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
