@@ -229,12 +229,13 @@ func (p *Tab) Location() string {
 	return Eval[string](p, "location", "location.href")
 }
 
-// Eval evaluates a JavaScript expression in tab p and returns its value.
+// Eval evaluates a JavaScript expression in tab p and returns its value
+// (a promise's, once it settles).
 func Eval[T any](p *Tab, what, js string) T {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, Timeout)
 	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
 	if err != nil {
 		p.failed(what, err)
 	}
