@@ -126,10 +126,66 @@ func TestPresignedMultipartResume(t *testing.T) {
 	cresp, stored := b.get(t, f["content_url"].(string), b.staffA, map[string]string{"Range": "bytes=5242870-5242889"})
 	require.Equal(t, http.StatusPartialContent, cresp.StatusCode)
 	require.Equal(t, data[5242870:5242890], stored)
-	require.Empty(t, b.objects(t, b.siteA.Org, "uploads/"))
 	incomplete, err := b.env.Blob.ListUploads(context.Background(), "orgs/")
 	require.NoError(t, err)
 	require.Empty(t, incomplete)
+
+	// Completing did not copy the object: the file is the upload's object
+	// where it lies, and nothing is at the content address.
+	uploadKey := "orgs/" + b.siteA.Org.ID.String() + "/uploads/" + id
+	require.Equal(t, []string{uploadKey}, b.objects(t, b.siteA.Org, "uploads/"))
+	require.Empty(t, b.objects(t, b.siteA.Org, "blobs/"))
+	require.Equal(t, 1, b.count(t, "SELECT count(*) FROM files WHERE blob_key = $1 AND id = $2", uploadKey, f["id"]))
+
+	// A completion that committed its file but died before it marked the
+	// upload completed leaves the upload to expire: the sweep expires it
+	// and keeps the file's object.
+	_, err = b.env.Pool.Exec(context.Background(),
+		"UPDATE uploads SET status = 'pending', file_id = NULL, expires_at = now() - interval '1 minute' WHERE id = $1", id)
+	require.NoError(t, err)
+	require.NoError(t, b.intake.Sweep(context.Background()))
+	_, st = b.call(t, http.MethodGet, base+"/"+id, b.staffA, nil)
+	require.Equal(t, "expired", st["status"])
+	require.Equal(t, []string{uploadKey}, b.objects(t, b.siteA.Org, "uploads/"))
+	cresp, stored = b.get(t, f["content_url"].(string), b.staffA, map[string]string{"Range": "bytes=0-9"})
+	require.Equal(t, http.StatusPartialContent, cresp.StatusCode)
+	require.Equal(t, data[:10], stored)
+}
+
+// A multipart upload of bytes the case already holds (sent before through
+// the REST path, so at their content address) is the duplicate it is: the
+// existing file is answered and the upload's bytes are deleted.
+func TestPresignedMultipartDuplicate(t *testing.T) {
+	t.Parallel()
+	b := setupFiles(t)
+	caseID := b.newCase(t)
+	r, size := synthDICOM("1.2.826.0.1.3680043.2.1143.12", 1024, 1024, 12)
+	data, err := io.ReadAll(r)
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodPost, b.srv.URL+"/api/v1/cases/"+caseID+"/files?filename=big.dcm", bytes.NewReader(data))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/dicom")
+	req.Header.Set("Authorization", "Bearer "+b.staffA)
+	resp, body := do(t, req)
+	require.Equal(t, http.StatusCreated, resp.StatusCode, body)
+	first := results(t, body)["big.dcm"]["file"].(map[string]any)
+
+	base := "/api/v1/cases/" + caseID + "/uploads"
+	resp, up := b.call(t, http.MethodPost, base, b.staffA, map[string]any{
+		"filename": "big.dcm", "size": size, "sha256": sha256hex(data), "content_type": "application/dicom",
+		"part_size": 5 << 20})
+	require.Equal(t, http.StatusCreated, resp.StatusCode, up)
+	for _, m := range up["multipart"].(map[string]any)["missing"].([]any) {
+		mm := m.(map[string]any)
+		n := int(mm["part_number"].(float64))
+		put(t, mm["url"].(string), data[(n-1)*(5<<20):min(n*(5<<20), len(data))])
+	}
+	resp, done := b.call(t, http.MethodPost, base+"/"+up["id"].(string)+"/complete", b.staffA, nil)
+	require.Equal(t, http.StatusCreated, resp.StatusCode, done)
+	require.Equal(t, first["id"], results(t, done)["big.dcm"]["file"].(map[string]any)["id"])
+	require.Empty(t, b.objects(t, b.siteA.Org, "uploads/"))
+	require.Len(t, b.objects(t, b.siteA.Org, "blobs/"), 1)
+	require.Equal(t, 1, b.count(t, "SELECT count(*) FROM files WHERE case_id = $1", caseID))
 }
 
 func TestPresignedRejected(t *testing.T) {

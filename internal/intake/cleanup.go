@@ -81,7 +81,7 @@ func (s *Service) Cleanup(ctx context.Context, a CleanupArgs) error {
 		if !ownKey(a.Key) {
 			return apperr.New(apperr.Invalid, "clean-up: bad object key %q", a.Key)
 		}
-		return s.store.Delete(ctx, a.Key)
+		return s.deleteUploadObject(ctx, a.OrgID, a.Key)
 	case CleanupRemoveBlob:
 		return s.deleteUnreferenced(ctx, a.OrgID, a.Key)
 	case CleanupReleaseUpload:
@@ -99,6 +99,22 @@ func (s *Service) Cleanup(ctx context.Context, a CleanupArgs) error {
 		return nil
 	}
 	return apperr.New(apperr.Invalid, "clean-up: unknown action %q", a.Action)
+}
+
+// deleteUploadObject deletes a temporary object or a presigned upload's
+// bytes, unless a file adopted them (commit.go, adopt: a completion that
+// committed its file but died before it marked the upload completed).
+func (s *Service) deleteUploadObject(ctx context.Context, org uuid.UUID, key string) error {
+	if uploadKeyRe.MatchString(key) {
+		used, err := s.q.FileBlobInUse(ctx, s.pool, intakedb.FileBlobInUseParams{OrgID: org, BlobKey: key})
+		if err != nil {
+			return fmt.Errorf("check object %s: %w", key, err)
+		}
+		if used {
+			return nil
+		}
+	}
+	return s.store.Delete(ctx, key)
 }
 
 // compensate reports a compensating step that failed (ids only, never

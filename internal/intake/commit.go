@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/teleread/teleread/internal/audit"
+	"github.com/teleread/teleread/internal/apperr"
 	"github.com/teleread/teleread/internal/cases"
 	"github.com/teleread/teleread/internal/dicomfile"
 	"github.com/teleread/teleread/internal/identity"
@@ -43,15 +44,22 @@ func (s *Service) commit(ctx context.Context, p *identity.Principal, caseID uuid
 			if out, dup, err = s.findDuplicate(ctx, tx, c, pf); err != nil || dup {
 				return err
 			}
-			if err := s.q.BlobLockShared(ctx, tx, final); err != nil {
-				return fmt.Errorf("lock object: %w", err)
+			key := final
+			if pf.adoptable {
+				if key, err = s.adopt(ctx, tx, pf, final); err != nil {
+					return err
+				}
+			} else {
+				if err := s.q.BlobLockShared(ctx, tx, final); err != nil {
+					return fmt.Errorf("lock object: %w", err)
+				}
+				existed, err := s.place(ctx, pf, final)
+				if err != nil {
+					return err
+				}
+				created = created || !existed
 			}
-			existed, err := s.place(ctx, pf, final)
-			if err != nil {
-				return err
-			}
-			created = created || !existed
-			out, err = s.insert(ctx, tx, p, c, pf, final)
+			out, err = s.insert(ctx, tx, p, c, pf, key)
 			return err
 		})
 		if err == nil || !postgres.IsUniqueViolation(err, "") {
@@ -77,6 +85,27 @@ func (s *Service) place(ctx context.Context, pf *pendingFile, final string) (boo
 		return s.store.PutBytes(ctx, final, pf.data, pf.storedSHA, pf.contentType)
 	}
 	return s.store.Promote(ctx, pf.object, final, pf.storedSHA, pf.contentType)
+}
+
+// adopt chooses the object of a file whose bytes are in a completed
+// multipart upload (pf.adoptable): the object at their content address
+// final if the organisation has one (an incoming study's instance, or a
+// placement whose transaction failed before its clean-up), else the
+// upload's object itself, which then is the file's without a copy. Nothing
+// can write it again: its multipart upload is completed, and the part URLs
+// died with it. (The same bytes in another file of the organisation would
+// be the same DICOM instance, which a second case may not hold.) The
+// exclusive lock on final orders this with placements of the same bytes.
+func (s *Service) adopt(ctx context.Context, tx pgx.Tx, pf *pendingFile, final string) (string, error) {
+	if err := s.q.BlobLock(ctx, tx, final); err != nil {
+		return "", fmt.Errorf("lock object: %w", err)
+	}
+	if _, err := s.store.Stat(ctx, final); err == nil {
+		return final, nil
+	} else if !apperr.Is(err, apperr.NotFound) {
+		return "", err
+	}
+	return pf.object, nil
 }
 
 // findDuplicate returns the file of case c that already holds pf: the same

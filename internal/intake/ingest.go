@@ -91,6 +91,9 @@ type source struct {
 	// storedKey is the object that already holds exactly these bytes (a
 	// presigned upload); "" when they stream from the client.
 	storedKey string
+	// adoptable says that storedKey may become the file's object where it
+	// lies (a completed multipart upload, which nothing can write again).
+	adoptable bool
 	// expectSHA256 and expectSize are what the client declared; "" and -1
 	// when it declared nothing.
 	expectSHA256 string
@@ -112,8 +115,11 @@ type pendingFile struct {
 	// object holds the bytes to keep; owned objects are temporary and are
 	// removed once the file is committed or refused. A small file is in
 	// data instead (object ""), until release is called.
-	object     string
-	owned      bool
+	object string
+	owned  bool
+	// adoptable is source.adoptable: commit may keep object as the file's
+	// own instead of copying it to its content address (commit.go, adopt).
+	adoptable  bool
 	data       []byte
 	release    func()
 	size       int64
@@ -273,7 +279,7 @@ func (s *Service) stage(ctx context.Context, org uuid.UUID, src source, br *bufi
 // (through a pipe, without holding pixel data). A presigned upload is only
 // read back.
 func (s *Service) storeDICOM(ctx context.Context, org uuid.UUID, src source, br *bufio.Reader, hr *hashReader) (*pendingFile, error) {
-	pf := &pendingFile{kind: KindDICOM, contentType: "application/dicom", object: src.storedKey}
+	pf := &pendingFile{kind: KindDICOM, contentType: "application/dicom", object: src.storedKey, adoptable: src.adoptable}
 	if pf.object == "" {
 		pf.object, pf.owned = tmpKey(org), true
 	}

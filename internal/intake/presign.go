@@ -294,8 +294,9 @@ func (s *Service) CompleteUpload(ctx context.Context, p *identity.Principal, cas
 	if err != nil {
 		return Result{}, err
 	}
-	res := s.ingest(ctx, p, c, source{filename: name, r: rc, storedKey: u.ObjectKey, expectSHA256: u.Sha256,
-		expectSize: u.Size})
+	res := s.ingest(ctx, p, c, source{filename: name, r: rc, storedKey: u.ObjectKey, adoptable: u.MultipartID != nil,
+		expectSHA256: u.Sha256,
+		expectSize:   u.Size})
 	rc.Close()
 	switch {
 	case res.Accepted:
@@ -304,7 +305,9 @@ func (s *Service) CompleteUpload(ctx context.Context, p *identity.Principal, cas
 			ID: u.ID, OrgID: u.OrgID}); err != nil {
 			return Result{}, fmt.Errorf("finish upload: %w", err)
 		}
-		s.removeObject(ctx, u.OrgID, u.ObjectKey)
+		if res.File.BlobKey != u.ObjectKey { // else the file adopted the object (commit.go, adopt)
+			s.removeObject(ctx, u.OrgID, u.ObjectKey)
+		}
 		return res, nil
 	case res.Err != nil || res.BodyErr != nil:
 		// The bytes may be fine: keep them and let the client complete again.

@@ -45,7 +45,7 @@ func (s *Service) Sweep(ctx context.Context) error {
 					continue
 				}
 			}
-			if err := s.store.Delete(ctx, u.ObjectKey); err != nil {
+			if err := s.deleteUploadObject(ctx, u.OrgID, u.ObjectKey); err != nil {
 				errs = append(errs, err)
 				continue
 			}
