@@ -9,6 +9,12 @@
 #                             generated VL Photographic images
 #   dciodvfy (dicom3tools)    validates the generated VL Photographic and
 #                             Dermoscopic Photography images against the IODs
+#   chromium, fonts-liberation
+#                             the browser tests (internal/browsertest) drive
+#                             Debian's headless Chromium with chromedp; the
+#                             fonts give pages and screenshots real glyphs
+# and then fetches the pinned OHIF viewer with scripts/ohif.sh (quick when it
+# is cached), which internal/web/viewer's browser test opens.
 # As root it installs them with apt-get; otherwise it says what is missing
 # and fails. (Outside CI a test whose tool is missing skips with a message;
 # under CI=true it fails, so this script must have installed everything.)
@@ -25,7 +31,22 @@ command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
 [[ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ]] || missing+=(orthanc-dicomweb)
 command -v dcmdump >/dev/null 2>&1 || missing+=(dcmtk)
 command -v dciodvfy >/dev/null 2>&1 || missing+=(dicom3tools)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[[ -d /usr/share/fonts/truetype/liberation ]] || missing+=(fonts-liberation)
+
+# fetch_ohif: the viewer build; under CI=true not having it is a failure.
+fetch_ohif() {
+	if ! "$(dirname "${BASH_SOURCE[0]}")/ohif.sh" >/dev/null; then
+		if [[ "${CI:-}" == "true" ]]; then
+			echo "scripts/ohif.sh could not fetch the OHIF viewer (required under CI=true)" >&2
+			exit 1
+		fi
+		echo "OHIF viewer not fetched: its browser test will skip (run scripts/ohif.sh)" >&2
+	fi
+}
+
 if ((${#missing[@]} == 0)); then
+	fetch_ohif
 	exit 0
 fi
 if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
@@ -46,3 +67,4 @@ fi
 	echo "apt-get install ${missing[*]} failed" >&2
 	exit 1
 }
+fetch_ohif
