@@ -1,7 +1,7 @@
 # Teleread developer targets. GNU make.
 #
-#   make run            services up, build, migrate, seed demo data, serve on $(LISTEN)
-#   make test           services up, go vet, go test -race (PKG=..., TESTFLAGS=...)
+#   make run            services up, build, fetch the OHIF viewer, migrate, seed demo data, serve on $(LISTEN)
+#   make test           test tools (Chromium, OHIF: scripts/test-tools.sh), services up, go vet, go test -race (PKG=..., TESTFLAGS=...)
 #   make build          bin/teleread
 #   make fmt            fail if any Go file is not gofmt-formatted (make fmt-fix rewrites)
 #   make bench          go run ./scripts/bench/ingest against the local services
@@ -48,6 +48,7 @@ build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/teleread
 
 run: build
+	@scripts/ohif.sh >/dev/null || echo "== the OHIF viewer could not be fetched: /viewer/ says how to install it" >&2
 	@$(WITH_SERVICES); \
 	export TELEREAD_LISTEN="$(LISTEN)"; \
 	echo "== migrate" >&2; \
