@@ -142,8 +142,6 @@ var placeholderPages = pageSet{
 	{method: http.MethodGet, path: "/worklist", rule: specialists, handle: placeholder("Worklist",
 		"The worklist of your reading group comes here: priority, due time, claim and release, the case view, the photo viewer, OHIF and the report editor."),
 		fallback: true},
-	{method: http.MethodGet, path: "/inbox", rule: referrers, handle: placeholder("Inbox",
-		"The reports of your cases come here, critical and unread first."), fallback: true},
 	{method: http.MethodGet, path: "/admin", rule: admins, handle: placeholder("Administration",
 		"Users and tokens, reading groups and their service levels, routing rules, webhooks, the unrouted list, the audit log and turnaround come here."),
 		fallback: true},
@@ -262,8 +260,12 @@ var funcs = template.FuncMap{
 		}
 		return *s
 	},
-	"has": func(m map[string]string, k string) bool { _, ok := m[k]; return ok },
-	"add": func(a, b int) int { return a + b },
+	"has":       func(m map[string]string, k string) bool { _, ok := m[k]; return ok },
+	"add":       func(a, b int) int { return a + b },
+	"bytes":     fmtBytes,
+	"deref2":    func(b *bool) bool { return b != nil && *b },
+	"dicomName": dicomName,
+	"dicomDate": dicomDate,
 }
 
 // statusLabel is a case status as people say it.
