@@ -1,14 +1,29 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"log/slog"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/teleread/teleread/internal/audit"
+	"github.com/teleread/teleread/internal/cases"
 	"github.com/teleread/teleread/internal/config"
+	"github.com/teleread/teleread/internal/delivery"
 	"github.com/teleread/teleread/internal/identity"
+	"github.com/teleread/teleread/internal/intake"
+	"github.com/teleread/teleread/internal/jobs"
 	"github.com/teleread/teleread/internal/postgres"
+	"github.com/teleread/teleread/internal/reports"
+	"github.com/teleread/teleread/internal/worklist"
 )
 
 // seedOutput is the JSON document `teleread seed` prints. Its shape is
@@ -44,6 +59,9 @@ func runSeed(ctx context.Context, env Env, args []string) error {
 	out := seedOutput{URL: cfg.PublicURL}
 	if *demo {
 		out.Users, err = svc.SeedDemo(ctx)
+		if err == nil {
+			err = seedDemoWork(ctx, cfg, newLogger(cfg, env.Stderr), pool, svc, out.Users)
+		}
 	} else {
 		var login identity.DemoLogin
 		login, err = svc.Bootstrap(ctx, *admin, "Platform admin")
@@ -86,4 +104,194 @@ func runAudit(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "BROKEN chain %s at seq %d (row id %d): %s\n", b.Chain, b.Seq, b.ID, b.Reason)
 	}
 	return fmt.Errorf("audit log verification failed: %d chain(s) broken", len(rep.Breaks))
+}
+
+// demoMRN marks the demo's example cases, so that seeding again adds none.
+const demoMRN = "DEMO-"
+
+// seedDemoWork makes the demo walkable at once: routing rules that send
+// each specialty to its demo reading group, and example dermatology cases
+// in each state (draft, submitted and routed, claimed, more information
+// requested, signed and delivered, acknowledged), through the domain
+// services as the people would. Running it again changes nothing.
+func seedDemoWork(ctx context.Context, cfg config.Config, logger *slog.Logger, pool *pgxpool.Pool, idn *identity.Service,
+	logins []identity.DemoLogin) error {
+	who := map[identity.Role]*identity.Principal{}
+	groups := map[string]uuid.UUID{}
+	for _, l := range logins {
+		p, err := idn.AuthenticateToken(ctx, l.Token)
+		if err != nil {
+			return fmt.Errorf("demo principal %s: %w", l.Email, err)
+		}
+		if _, ok := who[l.Role]; !ok || l.Role != identity.RoleSpecialist || l.Org == "demo-derm" {
+			who[l.Role] = p
+		}
+		if l.Org == "demo-derm" || l.Org == "demo-rad" {
+			groups[l.Org] = p.OrgID
+		}
+	}
+	admin, staff, gp, derm := who[identity.RolePlatformAdmin], who[identity.RoleSiteStaff],
+		who[identity.RoleReferringPhysician], who[identity.RoleSpecialist]
+	if admin == nil || staff == nil || gp == nil || derm == nil {
+		return fmt.Errorf("seed: the demo users are incomplete")
+	}
+
+	store, err := newBlobStore(cfg)
+	if err != nil {
+		return err
+	}
+	if err := store.EnsureBucket(ctx); err != nil {
+		return fmt.Errorf("seed: object storage: %w", err)
+	}
+	inserter, err := jobs.NewClient(pool, logger, jobs.Options{})
+	if err != nil {
+		return err
+	}
+	cs := cases.NewService(pool, inserter)
+	in := intake.New(pool, store, cs, inserter, intake.Options{MaxFileBytes: cfg.MaxUploadBytes, Logger: logger})
+	wl := worklist.NewService(pool)
+	rs := reports.NewService(pool, store, inserter, wl, delivery.NewOpener(pool), reports.Options{PublicURL: cfg.PublicURL})
+	dl := delivery.NewService(pool, inserter, rs, delivery.Options{AllowPrivateWebhooks: cfg.WebhookAllowPrivate})
+
+	// Routing rules: each specialty to its demo reading group.
+	rules, err := wl.ListRules(ctx, admin)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, r := range rules {
+		have[r.Name] = true
+	}
+	for _, r := range []worklist.NewRule{
+		{Name: "Demo: dermatology to Demo Dermatology Readers", Specialty: identity.SpecialtyDermatology,
+			ReadingGroupID: groups["demo-derm"], IsDefault: true},
+		{Name: "Demo: radiology to Demo Radiology Readers", Specialty: identity.SpecialtyRadiology,
+			ReadingGroupID: groups["demo-rad"], IsDefault: true},
+	} {
+		if have[r.Name] || r.ReadingGroupID == uuid.Nil {
+			continue
+		}
+		if _, err := wl.CreateRule(ctx, admin, r); err != nil {
+			return fmt.Errorf("seed routing rule %q: %w", r.Name, err)
+		}
+	}
+
+	// Example cases, once.
+	existing, err := cs.List(ctx, staff, cases.Filter{Limit: 200})
+	if err != nil {
+		return err
+	}
+	for _, c := range existing {
+		if strings.HasPrefix(c.PatientMrn, demoMRN) {
+			return nil
+		}
+	}
+	type example struct {
+		name, birth, sex, site, question string
+		priority                         string
+		stage                            cases.Status
+		critical                         bool
+	}
+	examples := []example{
+		{"Olivia Draft", "1990-05-14", "F", "left forearm", "New mole, 4 mm. Benign?", "routine", cases.StatusDraft, false},
+		{"Ben Routed", "1958-11-02", "M", "back", "Changing pigmented lesion on the back. Melanoma?", "urgent", cases.StatusRouted, false},
+		{"Chloe Claimed", "1976-03-21", "F", "face", "Scaly patch on the cheek for 6 months. Actinic keratosis?", "routine", cases.StatusInReview, false},
+		{"Dan Moreinfo", "1949-08-30", "M", "right hand", "Non-healing ulcer on the hand. BCC or SCC?", "routine", cases.StatusInfoRequested, false},
+		{"Eva Delivered", "1983-01-09", "F", "left thigh", "Rapidly growing nodule. Melanoma?", "stat", cases.StatusDelivered, true},
+		{"Finn Acknowledged", "1967-07-17", "M", "chest", "Itchy rash on the chest. Eczema?", "routine", cases.StatusAcknowledged, false},
+	}
+	for i, ex := range examples {
+		c, err := cs.Create(ctx, staff, cases.NewCase{ReferringPhysicianID: gp.UserID, Specialty: identity.SpecialtyDermatology,
+			Priority: ex.priority, PatientName: ex.name, PatientBirthDate: ex.birth, PatientSex: ex.sex,
+			PatientMRN: fmt.Sprintf("%s%04d", demoMRN, i+1), ClinicalQuestion: ex.question, LesionBodySite: ex.site,
+			History: "Demo case made by `teleread seed --demo`."})
+		if err != nil {
+			return fmt.Errorf("seed demo case %d: %w", i+1, err)
+		}
+		res := in.Add(ctx, staff, c, intake.Input{Filename: fmt.Sprintf("lesion-%d.jpg", i+1), Body: bytes.NewReader(demoPhoto(i)),
+			BodySite: ex.site})
+		if !res.Accepted {
+			return fmt.Errorf("seed demo photo %d: %s", i+1, res.Reason)
+		}
+		if ex.stage == cases.StatusDraft {
+			continue
+		}
+		if _, err := cs.Submit(ctx, staff, c.ID); err != nil {
+			return fmt.Errorf("seed submit demo case %d: %w", i+1, err)
+		}
+		if _, err := wl.Route(ctx, c.ID); err != nil {
+			return fmt.Errorf("seed route demo case %d: %w", i+1, err)
+		}
+		if ex.stage == cases.StatusRouted {
+			continue
+		}
+		if _, err := wl.Claim(ctx, derm, c.ID); err != nil {
+			return fmt.Errorf("seed claim demo case %d: %w", i+1, err)
+		}
+		switch ex.stage {
+		case cases.StatusInReview:
+			continue
+		case cases.StatusInfoRequested:
+			if _, err := wl.RequestInfo(ctx, derm, c.ID, "Please send a close-up photo with a ruler beside the lesion."); err != nil {
+				return fmt.Errorf("seed request info on demo case %d: %w", i+1, err)
+			}
+			continue
+		}
+		content := reports.Content{Findings: "Clinical photo reviewed.", Impression: "Seborrhoeic dermatitis; no sign of malignancy.",
+			Recommendations: "Topical treatment; review in 3 months if not better.", FollowUp: "P3M"}
+		if ex.critical {
+			content = reports.Content{Findings: "Asymmetric nodule with irregular border and colour variation, about 12 mm.",
+				Impression: "Suspicious for nodular melanoma.", Recommendations: "Urgent excision biopsy within 2 weeks.",
+				Critical: true}
+		}
+		if _, err := rs.SaveDraft(ctx, derm, c.ID, content, nil); err != nil {
+			return fmt.Errorf("seed report on demo case %d: %w", i+1, err)
+		}
+		r, err := rs.Sign(ctx, derm, c.ID)
+		if err != nil {
+			return fmt.Errorf("seed sign demo case %d: %w", i+1, err)
+		}
+		// Deliver to the inbox now, as the deliver job would; the job
+		// finds it delivered.
+		ds, err := dl.ReportDeliveries(ctx, admin, r.ID)
+		if err != nil {
+			return fmt.Errorf("seed deliveries of demo case %d: %w", i+1, err)
+		}
+		for _, d := range ds.Deliveries {
+			if d.Channel == delivery.ChannelInbox {
+				if _, err := dl.Deliver(ctx, d.ID, 1, 25); err != nil {
+					return fmt.Errorf("seed deliver demo case %d: %w", i+1, err)
+				}
+			}
+		}
+		if ex.stage == cases.StatusAcknowledged {
+			if _, err := dl.Acknowledge(ctx, gp, r.ID); err != nil {
+				return fmt.Errorf("seed acknowledge demo case %d: %w", i+1, err)
+			}
+		}
+	}
+	return nil
+}
+
+// demoPhoto is a clinical-looking photo: a brown lesion on skin, a little
+// different for each case.
+func demoPhoto(n int) []byte {
+	const w, h = 800, 600
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	r := 60 + 15*n
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			// Skin with a soft gradient and texture.
+			v := uint8((x*7 + y*13 + (x*y)%17) % 12)
+			c := color.RGBA{218 + v, 178 + v, 156 + v, 255}
+			dx, dy := x-w/2-n*10, y-h/2
+			if d := dx*dx + dy*dy + (dx*dy)/3; d < r*r {
+				c = color.RGBA{uint8(90 + (d*40)/(r*r)), uint8(55 + (d*30)/(r*r)), 35, 255}
+			}
+			img.Set(x, y, c)
+		}
+	}
+	var buf bytes.Buffer
+	_ = jpeg.Encode(&buf, img, &jpeg.Options{Quality: 88})
+	return buf.Bytes()
 }

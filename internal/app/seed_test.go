@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -72,6 +74,49 @@ func TestSeedDemoPrintsWorkingTokens(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// TestSeedDemoWork checks that the demo is walkable at once: routing
+// rules for the demo reading groups and example cases in each state, made
+// once however often seed runs, and on each role's first page.
+func TestSeedDemoWork(t *testing.T) {
+	t.Parallel()
+	env := testenv.New(t)
+	seedDemo(t, env.Getenv(nil))
+	doc := seedDemo(t, env.Getenv(nil))
+	ctx := context.Background()
+	var rules int
+	require.NoError(t, env.Pool.QueryRow(ctx, "SELECT count(*) FROM routing_rules WHERE name LIKE 'Demo:%'").Scan(&rules))
+	require.Equal(t, 2, rules)
+	statuses := map[string]int{}
+	rows, err := env.Pool.Query(ctx, "SELECT status, count(*) FROM cases WHERE patient_mrn LIKE 'DEMO-%' GROUP BY status")
+	require.NoError(t, err)
+	for rows.Next() {
+		var st string
+		var n int
+		require.NoError(t, rows.Scan(&st, &n))
+		statuses[st] = n
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, map[string]int{"draft": 1, "routed": 1, "in_review": 1, "info_requested": 1, "delivered": 1,
+		"acknowledged": 1}, statuses)
+
+	srv := startServe(t, env.Getenv(nil), "--workers=false")
+	home := map[string]string{"site_staff": "Ben Routed", "referring_physician": "Eva Delivered", "specialist": "Worklist"}
+	for _, u := range doc.Users {
+		want, ok := home[u.Role]
+		if !ok {
+			continue
+		}
+		jar, _ := cookiejar.New(nil)
+		client := &http.Client{Jar: jar}
+		resp, err := client.PostForm(srv.URL+"/login", url.Values{"email": {u.Email}, "password": {u.Password}})
+		require.NoError(t, err)
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, u.Email)
+		require.Contains(t, string(page), want, u.Email)
+	}
 }
 
 func TestAuditVerifyCommandCatchesTampering(t *testing.T) {
