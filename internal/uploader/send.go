@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -227,8 +228,26 @@ func arrivedParts(up api.Upload) int {
 	return len(up.Multipart.Arrived)
 }
 
-// sendParts PUTs the parts that have not arrived, Parallel at a time.
+// sendParts PUTs the parts that have not arrived, Parallel at a time. When
+// object storage refuses a URL (it expired: they last 2 hours), the upload
+// is asked again for fresh URLs of the parts still missing.
 func (u *Uploader) sendParts(ctx context.Context, it item, up api.Upload) error {
+	c := u.cfg.Client
+	for round := 0; ; round++ {
+		err := u.putMissing(ctx, it, up)
+		if err == nil || round == 2 || client.StatusOf(err) != http.StatusForbidden {
+			return err
+		}
+		if up, err = c.Upload(ctx, u.cfg.CaseID, up.ID); err != nil {
+			return err
+		}
+		if up.Status != api.UploadPending {
+			return nil
+		}
+	}
+}
+
+func (u *Uploader) putMissing(ctx context.Context, it item, up api.Upload) error {
 	c := u.cfg.Client
 	if up.Multipart == nil {
 		if up.Received || up.URL == "" {
