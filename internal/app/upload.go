@@ -32,7 +32,7 @@ The token comes from TELEREAD_TOKEN or --token-file, never the command line.
 
 New case: --new-case --specialty radiology|dermatology --priority stat|urgent|routine
   --referring USER_ID --patient-name N --patient-mrn M --patient-birth-date YYYY-MM-DD
-  --patient-sex F|M|O|U --question TEXT
+  --patient-sex F|M|O|U --question TEXT (a dermatology case also --body-site)
 
 Exit codes: 0 every file is in the case (sent, or already there)
             1 some files were refused (the summary says why)
@@ -80,7 +80,7 @@ func runUpload(ctx context.Context, env Env, args []string) error {
 	fs.StringVar(&f.patientMRN, "patient-mrn", "", "new case: the patient's MRN")
 	fs.StringVar(&f.patientBirth, "patient-birth-date", "", "new case: the patient's birth date, YYYY-MM-DD")
 	fs.StringVar(&f.patientSex, "patient-sex", "", "new case: F, M, O or U")
-	fs.StringVar(&f.bodySite, "body-site", "", "photos: the body site shown (e.g. \"left forearm\")")
+	fs.StringVar(&f.bodySite, "body-site", "", "photos: the body site shown (e.g. \"left forearm\"); a new dermatology case's lesion site")
 	fs.StringVar(&f.dermoscopic, "dermoscopic", "", "photos: true if taken with a dermatoscope")
 	fs.BoolVar(&f.submit, "submit", false, "submit the case when every file is in")
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON event per line on stdout (each with its case_id)")
@@ -272,9 +272,13 @@ func uploadRun(ctx context.Context, env Env, f uploadFlags, uc uploadConfig, pat
 	var cs api.Case
 	if f.newCase {
 		ref, _ := uuid.Parse(f.referring)
-		cs, err = c.CreateCase(ctx, api.CreateCaseRequest{ReferringPhysicianID: ref, Specialty: f.specialty,
+		req := api.CreateCaseRequest{ReferringPhysicianID: ref, Specialty: f.specialty,
 			Priority: f.priority, ClinicalQuestion: f.question, Patient: api.Patient{Name: f.patientName,
-				MRN: f.patientMRN, BirthDate: f.patientBirth, Sex: f.patientSex}})
+				MRN: f.patientMRN, BirthDate: f.patientBirth, Sex: f.patientSex}}
+		if f.bodySite != "" && f.specialty == api.SpecialtyDermatology {
+			req.Lesion = &api.Lesion{BodySite: f.bodySite} // the lesion's site, as the photos'
+		}
+		cs, err = c.CreateCase(ctx, req)
 		if err != nil {
 			if st := client.StatusOf(err); st == 400 || st == 422 {
 				return &usageError{"upload: the case cannot be created: " + err.Error()}
