@@ -21,6 +21,7 @@ import (
 	"github.com/teleread/teleread/internal/app"
 	"github.com/teleread/teleread/internal/browsertest"
 	"github.com/teleread/teleread/internal/edge"
+	"github.com/teleread/teleread/internal/identity"
 	"github.com/teleread/teleread/internal/testenv"
 	"github.com/teleread/teleread/internal/web/viewer"
 )
@@ -52,42 +53,26 @@ func ohifDir(t *testing.T) string {
 func TestOHIFShowsTheStudy(t *testing.T) {
 	t.Parallel()
 	dir := ohifDir(t)
+	start := time.Now()
+	step := func(what string) { t.Logf("%s after %s", what, time.Since(start).Round(100*time.Millisecond)) }
 	br := browsertest.New(t)
 	env := testenv.New(t)
-	getenv := env.Getenv(map[string]string{"TELEREAD_OHIF_DIR": dir})
-	var seed bytes.Buffer
-	require.NoError(t, app.Run(context.Background(), []string{"seed", "--demo"}, getenv, &seed, io.Discard, "test"))
-	var doc struct {
-		Users []struct{ Role, Email, Password, Token, Org string } `json:"users"`
-	}
-	require.NoError(t, json.Unmarshal(seed.Bytes(), &doc), seed.String())
-	user := func(role, org string) (email, password, token string) {
-		for _, u := range doc.Users {
-			if u.Role == role && strings.Contains(u.Org, org) {
-				return u.Email, u.Password, u.Token
-			}
-		}
-		t.Fatalf("seed --demo has no %s of %s", role, org)
-		return
-	}
-	base := serve(t, getenv)
+	base := serve(t, env.Getenv(map[string]string{"TELEREAD_OHIF_DIR": dir}))
 	api := rest{t: t, base: base}
-	_, _, staff := user("site_staff", "site")
-	_, _, gp := user("referring_physician", "site")
-	_, _, platform := user("platform_admin", "")
-	radEmail, radPassword, _ := user("specialist", "rad")
+	fx := testenv.NewFixtures(t, env)
+	platform := fx.Tenant(t, identity.OrgPlatform, "platform", nil, identity.RolePlatformAdmin).Tokens[identity.RolePlatformAdmin]
+	site := fx.Tenant(t, identity.OrgSite, "site-a", nil, identity.RoleSiteStaff, identity.RoleReferringPhysician)
+	staff, gp := site.Tokens[identity.RoleSiteStaff], site.Tokens[identity.RoleReferringPhysician]
+	group := fx.Tenant(t, identity.OrgReadingGroup, "radiology", []string{"radiology"}, identity.RoleOrgAdmin)
+	const radEmail, radPassword = "radiologist@radiology.example", "a radiologist's long password"
+	_, err := fx.Service.CreateUser(context.Background(), fx.Root(), identity.NewUser{OrgID: group.Org.ID, Email: radEmail,
+		Name: "Radiologist", Roles: []identity.Role{identity.RoleSpecialist}, Specialties: []string{"radiology"}, Password: radPassword})
+	require.NoError(t, err)
+	step("started")
 
-	// Radiology goes to the demo radiology group.
-	groups := api.do(platform, http.MethodGet, "/orgs?kind=reading_group", nil, http.StatusOK)
-	var rad string
-	for _, o := range groups["items"].([]any) {
-		if o.(map[string]any)["slug"] == "demo-rad" {
-			rad = o.(map[string]any)["id"].(string)
-		}
-	}
-	require.NotEmpty(t, rad)
-	api.do(platform, http.MethodPost, "/routing-rules", map[string]any{"name": "viewer test radiology",
-		"specialty": "radiology", "reading_group_id": rad, "is_default": true}, 0)
+	// Radiology goes to the radiology group.
+	api.do(platform, http.MethodPost, "/routing-rules", map[string]any{"name": "radiology",
+		"specialty": "radiology", "reading_group_id": group.Org.ID, "is_default": true}, http.StatusCreated)
 
 	// The site: a case with a CT and a CT series, submitted; another case
 	// with another study, left in draft (no reading group may see it).
@@ -124,6 +109,7 @@ func TestOHIFShowsTheStudy(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	step("routed")
 	// The radiologist signs in (REST) and opens the viewer on the studies.
 	cookie := api.login(radEmail, radPassword)
 	tab := br.Tab(t)
@@ -132,6 +118,7 @@ func TestOHIFShowsTheStudy(t *testing.T) {
 	tab.WaitJSFor("OHIF's viewport canvas", 45*time.Second, `document.querySelector('canvas.cornerstone-canvas') !== null`)
 	tab.WaitJSFor("the first image drawn (a canvas that is not blank)", 45*time.Second, canvasNotBlank)
 	tab.WaitText("03-Sep-1995") // the prior in the study browser
+	step("drawn")
 	tab.Screenshot("ohif-ct-with-prior")
 
 	// The same session reads nothing of a case it was not routed: 404.
