@@ -186,3 +186,20 @@ SELECT EXISTS (
 -- name: CaseCompleteness :one
 SELECT (manifest_sealed_at IS NOT NULL)::boolean AS sealed, (complete_at IS NOT NULL)::boolean AS complete
 FROM cases WHERE id = @id AND site_org_id = @site_org_id;
+
+-- name: CasePriorsOfPatient :many
+-- CasePriorsOfPatient lists the other cases of a case's patient (the same
+-- site and MRN) that the caller may see, newest first: the specialist's
+-- case view shows them as the patient's history.
+SELECT p.* FROM cases c
+JOIN cases p ON p.site_org_id = c.site_org_id AND p.patient_mrn = c.patient_mrn AND p.id <> c.id
+WHERE c.id = @id AND c.patient_mrn <> '' AND (
+    @platform::boolean
+    OR (c.site_org_id = @org_id AND (@site_wide::boolean OR c.referring_physician_id = @user_id OR c.created_by = @user_id))
+    OR c.reading_group_id = @org_id)
+  AND (
+    @platform::boolean
+    OR (p.site_org_id = @org_id AND (@site_wide::boolean OR p.referring_physician_id = @user_id OR p.created_by = @user_id))
+    OR p.reading_group_id = @org_id)
+ORDER BY p.created_at DESC, p.id DESC
+LIMIT 50;

@@ -644,6 +644,92 @@ func (q *Queries) CaseMove(ctx context.Context, db DBTX, arg CaseMoveParams) (Ca
 	return i, err
 }
 
+const casePriorsOfPatient = `-- name: CasePriorsOfPatient :many
+SELECT p.id, p.site_org_id, p.created_by, p.referring_physician_id, p.status, p.specialty, p.priority, p.patient_name, p.patient_birth_date, p.patient_sex, p.patient_mrn, p.clinical_question, p.history, p.lesion_body_site, p.lesion_duration, p.manifest_sealed_at, p.complete_at, p.reading_group_id, p.assigned_to, p.due_at, p.submitted_at, p.cancelled_at, p.created_at, p.updated_at, p.priority_rank, p.routed_at, p.routing_rule_id, p.unrouted_reason, p.claimed_at, p.claim_expires_at, p.last_specialist_id, p.info_request, p.overdue_flagged_at FROM cases c
+JOIN cases p ON p.site_org_id = c.site_org_id AND p.patient_mrn = c.patient_mrn AND p.id <> c.id
+WHERE c.id = $1 AND c.patient_mrn <> '' AND (
+    $2::boolean
+    OR (c.site_org_id = $3 AND ($4::boolean OR c.referring_physician_id = $5 OR c.created_by = $5))
+    OR c.reading_group_id = $3)
+  AND (
+    $2::boolean
+    OR (p.site_org_id = $3 AND ($4::boolean OR p.referring_physician_id = $5 OR p.created_by = $5))
+    OR p.reading_group_id = $3)
+ORDER BY p.created_at DESC, p.id DESC
+LIMIT 50
+`
+
+type CasePriorsOfPatientParams struct {
+	ID       uuid.UUID
+	Platform bool
+	OrgID    uuid.UUID
+	SiteWide bool
+	UserID   uuid.UUID
+}
+
+// CasePriorsOfPatient lists the other cases of a case's patient (the same
+// site and MRN) that the caller may see, newest first: the specialist's
+// case view shows them as the patient's history.
+func (q *Queries) CasePriorsOfPatient(ctx context.Context, db DBTX, arg CasePriorsOfPatientParams) ([]Case, error) {
+	rows, err := db.Query(ctx, casePriorsOfPatient,
+		arg.ID,
+		arg.Platform,
+		arg.OrgID,
+		arg.SiteWide,
+		arg.UserID,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Case
+	for rows.Next() {
+		var i Case
+		if err := rows.Scan(
+			&i.ID,
+			&i.SiteOrgID,
+			&i.CreatedBy,
+			&i.ReferringPhysicianID,
+			&i.Status,
+			&i.Specialty,
+			&i.Priority,
+			&i.PatientName,
+			&i.PatientBirthDate,
+			&i.PatientSex,
+			&i.PatientMrn,
+			&i.ClinicalQuestion,
+			&i.History,
+			&i.LesionBodySite,
+			&i.LesionDuration,
+			&i.ManifestSealedAt,
+			&i.CompleteAt,
+			&i.ReadingGroupID,
+			&i.AssignedTo,
+			&i.DueAt,
+			&i.SubmittedAt,
+			&i.CancelledAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.PriorityRank,
+			&i.RoutedAt,
+			&i.RoutingRuleID,
+			&i.UnroutedReason,
+			&i.ClaimedAt,
+			&i.ClaimExpiresAt,
+			&i.LastSpecialistID,
+			&i.InfoRequest,
+			&i.OverdueFlaggedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const caseRead = `-- name: CaseRead :one
 SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at FROM cases c
 WHERE c.id = $1
