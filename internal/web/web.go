@@ -82,6 +82,10 @@ type Config struct {
 	// ConnectOrigins are extra origins the pages' scripts may send to
 	// (the object store of presigned uploads), for the CSP.
 	ConnectOrigins []string
+	// Viewer says whether OHIF is installed (nil: it is not).
+	Viewer Installer
+	// Jobs enqueues routing again from the unrouted list (nil: not offered).
+	Jobs cases.JobInserter
 }
 
 // Web serves the pages.
@@ -95,6 +99,8 @@ type Web struct {
 	worklist *worklist.Service
 	reports  *reports.Service
 	delivery *delivery.Service
+	viewer   Installer
+	jobs     cases.JobInserter
 	secure   bool
 	csp      string
 	pages    map[string]*template.Template
@@ -116,7 +122,7 @@ type pageSet []page
 
 // sets are every file's pages. Add yours here.
 func sets() []pageSet {
-	return []pageSet{corePages, placeholderPages, sitePages, referrerPages}
+	return []pageSet{corePages, placeholderPages, sitePages, referrerPages, specialistPages, adminPages}
 }
 
 // Rules used by the page sets.
@@ -151,7 +157,7 @@ var placeholderPages = pageSet{
 // policy.
 func New(cfg Config) *Web {
 	w := &Web{logger: cfg.Logger, edge: cfg.Edge, pool: cfg.Pool, identity: cfg.Identity, cases: cfg.Cases,
-		intake: cfg.Intake, worklist: cfg.Worklist, reports: cfg.Reports, delivery: cfg.Delivery,
+		intake: cfg.Intake, worklist: cfg.Worklist, reports: cfg.Reports, delivery: cfg.Delivery, viewer: cfg.Viewer, jobs: cfg.Jobs,
 		secure: cfg.SecureCookies, pages: parseTemplates()}
 	connect := append([]string{"'self'"}, cfg.ConnectOrigins...)
 	w.csp = "default-src 'self'; img-src 'self' data: blob:; connect-src " + strings.Join(connect, " ") +
