@@ -44,9 +44,32 @@ func (p *Tab) WaitJS(what, js string) {
 func (p *Tab) WaitJSFor(what string, limit time.Duration, js string) {
 	p.t.Helper()
 	p.RunFor("wait for "+what, limit, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := chromedp.Poll[any](js, chromedp.WithPollingInterval(100*time.Millisecond))(ctx, t)
-		return err
+		for {
+			_, err := chromedp.Poll[any](js, chromedp.WithPollingInterval(100*time.Millisecond))(ctx, t)
+			if err == nil || ctx.Err() != nil || !navigating(err) {
+				return err
+			}
+			// The page went on to another (a form was sent): ask the new one.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
 	}))
+}
+
+// navigating reports whether err says the page being asked went away
+// (navigated, reloaded) rather than that the question failed.
+func navigating(err error) bool {
+	msg := err.Error()
+	for _, m := range []string{"navigated or closed", "Not attached to an active page", "Execution context was destroyed",
+		"Cannot find context", "context with specified id"} {
+		if strings.Contains(msg, m) {
+			return true
+		}
+	}
+	return false
 }
 
 // control finds the element a person would mean by label: a button, link
