@@ -2,6 +2,8 @@ package viewer
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
@@ -35,19 +37,15 @@ func load(dir string) (*build, error) {
 		return nil, fmt.Errorf("%s/index.html names no app bundle (app.bundle.<hash>.js): not an OHIF 3 build", dir)
 	}
 	b.bundleName = string(m[1])
-	name := filepath.Join(dir, b.bundleName)
-	fi, err := os.Stat(name)
-	if err != nil {
-		return nil, fmt.Errorf("OHIF app bundle: %w", err)
-	}
-	bundle, err := os.ReadFile(name)
+	bundle, err := os.ReadFile(filepath.Join(dir, b.bundleName))
 	if err != nil {
 		return nil, fmt.Errorf("OHIF app bundle: %w", err)
 	}
 	if b.bundle, err = rewriteBundle(bundle); err != nil {
 		return nil, fmt.Errorf("%s: %w", b.bundleName, err)
 	}
-	b.modTime = fi.ModTime()
+	sum := sha256.Sum256(index)
+	b.etag = `"ohif-` + hex.EncodeToString(sum[:8]) + `"`
 	b.index = rewriteIndex(index)
 	b.csp = csp(inlineHashes(b.index))
 	b.config = appConfig()

@@ -171,7 +171,10 @@ func (h *Handler) serve(c *gin.Context) {
 	defer f.Close()
 	setType(c, p)
 	c.Header("Cache-Control", cacheControl(p))
-	http.ServeContent(c.Writer, c.Request, "", fi.ModTime(), f)
+	// The build's files all carry the npm tarball's fixed mtime (1985),
+	// so revalidation goes by the build's ETag, never by Last-Modified.
+	c.Header("ETag", h.site.etag)
+	http.ServeContent(c.Writer, c.Request, "", time.Time{}, f)
 }
 
 // hashed matches the names webpack gives content-hashed files
@@ -222,7 +225,9 @@ type build struct {
 	bundleName string
 	bundle     []byte
 	config     []byte
-	modTime    time.Time
+	// etag names the build (a hash of its index.html, which names the
+	// content-hashed app bundle): every file of one build has it.
+	etag string
 }
 
 func (b *build) writeIndex(c *gin.Context) {
@@ -237,7 +242,8 @@ func (b *build) writeConfig(c *gin.Context) {
 
 func (b *build) writeBundle(c *gin.Context) {
 	b.headers(c, "text/javascript; charset=utf-8", cacheControl(b.bundleName))
-	http.ServeContent(c.Writer, c.Request, "", b.modTime, bytes.NewReader(b.bundle))
+	c.Header("ETag", b.etag)
+	http.ServeContent(c.Writer, c.Request, "", time.Time{}, bytes.NewReader(b.bundle))
 }
 
 func (b *build) headers(c *gin.Context, contentType, cache string) {
