@@ -182,6 +182,7 @@ func TestHostileFiles(t *testing.T) {
 // the server's ReadHeaderTimeout (10 s, internal/app/serve.go) closes the
 // connection, and /healthz answers meanwhile.
 func TestSlowLorisHeaders(t *testing.T) {
+	t.Parallel() // sleeps or measures nothing: beside the others, after the measuring tests
 	if testing.Short() {
 		t.Skip("takes ReadHeaderTimeout (10 s)")
 	}
@@ -227,6 +228,7 @@ func TestSlowLorisHeaders(t *testing.T) {
 // (TELEREAD_UPLOADS_PER_ORG, here 2), and records that in the log
 // (docs/hardening.md). It fails only if /healthz stops answering.
 func TestSlowLorisBody(t *testing.T) {
+	t.Parallel() // sleeps or measures nothing: beside the others, after the measuring tests
 	if testing.Short() {
 		t.Skip("dribbles for 12 s")
 	}
@@ -439,6 +441,7 @@ func TestConcurrentUploads(t *testing.T) {
 // TestHostileQueries sends QIDO-RS searches with bytes PostgreSQL refuses
 // (invalid UTF-8, NUL) and an oversized value: each is a 4xx, never a 5xx.
 func TestHostileQueries(t *testing.T) {
+	t.Parallel() // sleeps or measures nothing: beside the others, after the measuring tests
 	if testing.Short() {
 		t.Skip("starts the server")
 	}
