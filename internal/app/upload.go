@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -169,7 +170,7 @@ func (f *uploadFlags) check(env Env, paths []string) (uploadConfig, error) {
 			}
 		}
 		if len(missing) > 0 {
-			return bad("--new-case needs %s", strings.Join(sortedStrings(missing), ", "))
+			return bad("--new-case needs %s", strings.Join(slices.Sorted(slices.Values(missing)), ", "))
 		}
 		if _, err := uuid.Parse(f.referring); err != nil {
 			return bad("--referring: %q is not a user id", f.referring)
@@ -212,17 +213,6 @@ func (f *uploadFlags) check(env Env, paths []string) (uploadConfig, error) {
 		return bad("no token: set TELEREAD_TOKEN or give --token-file")
 	}
 	return c, nil
-}
-
-func sortedStrings(ss []string) []string {
-	for i := range ss {
-		for j := i + 1; j < len(ss); j++ {
-			if ss[j] < ss[i] {
-				ss[i], ss[j] = ss[j], ss[i]
-			}
-		}
-	}
-	return ss
 }
 
 // parseBytes reads 1234, 500K, 2M or 1G (powers of 1024).
