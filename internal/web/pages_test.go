@@ -3,9 +3,13 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"image"
 	"image/color"
 	"image/jpeg"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"testing"
@@ -23,14 +27,19 @@ import (
 	"github.com/teleread/teleread/internal/worklist"
 )
 
-// photo is a small JPEG of a brown spot on skin.
-func photo(t *testing.T) []byte {
+// photo is a small JPEG of a brown spot on skin; shift moves the spot
+// (another photo).
+func photo(t *testing.T, shift ...int) []byte {
 	t.Helper()
 	img := image.NewRGBA(image.Rect(0, 0, 320, 240))
 	for y := 0; y < 240; y++ {
 		for x := 0; x < 320; x++ {
 			c := color.RGBA{230, 190, 170, 255}
-			if (x-160)*(x-160)+(y-120)*(y-120) < 40*40 {
+			dx := x - 160
+			if len(shift) > 0 {
+				dx -= shift[0]
+			}
+			if dx*dx+(y-120)*(y-120) < 40*40 {
 				c = color.RGBA{110, 70, 40, 255}
 			}
 			img.Set(x, y, c)
@@ -231,4 +240,72 @@ func TestIncomingEmpty(t *testing.T) {
 	staff := b.siteA.Users[identity.RoleSiteStaff]
 	b.browser(t).login(staff.Email, testenv.PasswordFor(identity.RoleSiteStaff)).get("/incoming").
 		sees("Incoming studies", "No incoming studies.")
+}
+
+// TestUploadLikeThePage sends files as upload.js does: with the session
+// cookie and the page's CSRF token in X-CSRF-Token, a small file as the raw
+// body of POST .../files, a large one through a presigned upload.
+func TestUploadLikeThePage(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	staff := b.siteA.Principals[identity.RoleSiteStaff]
+	cs, err := b.cases.Create(ctx, staff, cases.NewCase{ReferringPhysicianID: b.siteA.Users[identity.RoleReferringPhysician].ID,
+		Specialty: "dermatology", Priority: "routine", PatientName: "Ana Pérez", PatientBirthDate: "1971-02-03", PatientSex: "F",
+		PatientMRN: "MRN-7", ClinicalQuestion: "Mole?", LesionBodySite: "back"})
+	require.NoError(t, err)
+	br := b.browser(t).login(b.siteA.Users[identity.RoleSiteStaff].Email, testenv.PasswordFor(identity.RoleSiteStaff))
+	page := "/cases/" + cs.ID.String()
+	br.get(page).sees("Add photos and images")
+	token := br.csrf()
+	require.NotEmpty(t, token)
+
+	send := func(method, path, ctype string, body []byte, csrf string) (int, map[string]any) {
+		req, err := http.NewRequest(method, b.srv.URL+path, bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", ctype)
+		if csrf != "" {
+			req.Header.Set("X-CSRF-Token", csrf)
+		}
+		resp, err := br.client.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	// As FormData: body_site and dermoscopic before the file.
+	var form bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	require.NoError(t, mw.WriteField("body_site", "left forearm"))
+	require.NoError(t, mw.WriteField("dermoscopic", "false"))
+	fw, err := mw.CreateFormFile("file", "mole.jpg")
+	require.NoError(t, err)
+	_, _ = fw.Write(photo(t))
+	require.NoError(t, mw.Close())
+	small := "/api/v1/cases/" + cs.ID.String() + "/files"
+	status, _ := send(http.MethodPost, small, mw.FormDataContentType(), form.Bytes(), "")
+	require.Equal(t, http.StatusForbidden, status, "no CSRF header, no upload")
+	status, out := send(http.MethodPost, small, mw.FormDataContentType(), form.Bytes(), token)
+	require.Equal(t, http.StatusCreated, status, out)
+	require.Equal(t, "accepted", out["files"].([]any)[0].(map[string]any)["status"])
+
+	// The presigned path, as for a large file.
+	big := photo(t, 30)
+	sum := sha256.Sum256(big)
+	js, _ := json.Marshal(map[string]any{"filename": "big.jpg", "size": len(big), "sha256": hex.EncodeToString(sum[:]),
+		"content_type": "image/jpeg"})
+	status, up := send(http.MethodPost, "/api/v1/cases/"+cs.ID.String()+"/uploads", "application/json", js, token)
+	require.Equal(t, http.StatusCreated, status, up)
+	req, err := http.NewRequest(http.MethodPut, up["url"].(string), bytes.NewReader(big))
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	status, out = send(http.MethodPost, "/api/v1/cases/"+cs.ID.String()+"/uploads/"+up["id"].(string)+"/complete",
+		"application/json", nil, token)
+	require.Contains(t, []int{http.StatusOK, http.StatusCreated}, status, out)
+
+	br.get(page).sees("mole.jpg", "left forearm", "big.jpg", "at least 600 pixels on the shorter side is recommended")
 }

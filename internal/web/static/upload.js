@@ -1,6 +1,6 @@
 // Teleread case page: upload many files or a whole folder through the REST
 // API with the session cookie and the X-CSRF-Token header. Small files go
-// in one POST /api/v1/cases/{id}/files; large ones (above 32 MiB) through
+// in one POST /api/v1/cases/{id}/files each (multipart); large ones (above 32 MiB) through
 // the presigned path: POST .../uploads (with the file's SHA-256, computed
 // here in slices), PUT the bytes or each part to object storage, then POST
 // .../complete. Each file has its progress bar, the whole batch one more;
@@ -79,14 +79,6 @@
     done.hidden = false;
   }
 
-  function params() {
-    var q = "";
-    var site = document.getElementById("body_site").value;
-    if (site) { q += "&body_site=" + encodeURIComponent(site); }
-    if (document.getElementById("dermoscopic").checked) { q += "&dermoscopic=true"; }
-    return q;
-  }
-
   // xhr sends one request with upload progress; it resolves with the
   // status and the parsed JSON answer.
   function xhr(method, url, body, headers, onProgress) {
@@ -116,10 +108,17 @@
     return Date.now().toString(16) + Math.random().toString(16).slice(2);
   }
 
+  // small sends one file as multipart/form-data (the server tells DICOM
+  // from photos by their bytes, whatever the file is named); body_site and
+  // dermoscopic come before the file, so they apply to it.
   function small(item) {
     item.state.textContent = "sending";
-    var url = api + "/files?filename=" + encodeURIComponent(item.file.name) + params();
-    return xhr("POST", url, item.file, apiHeaders({ "Content-Type": "application/octet-stream" }), function (n) { progress(item, n); })
+    var fd = new FormData();
+    var site = document.getElementById("body_site").value;
+    if (site) { fd.append("body_site", site); }
+    fd.append("dermoscopic", document.getElementById("dermoscopic").checked ? "true" : "false");
+    fd.append("file", item.file, item.file.name);
+    return xhr("POST", api + "/files", fd, apiHeaders({}), function (n) { progress(item, Math.min(n, item.file.size)); })
       .then(function (res) { answer(item, res); }, function (err) { fail(item, err.message); });
   }
 
