@@ -112,12 +112,13 @@ func New(d Deps) *gin.Engine {
 	dicomweb.New(dicomweb.Config{Logger: d.Logger, Edge: e, Pool: d.Pool, Intake: d.Intake, Cases: d.Cases,
 		AllowedOrigins: d.DICOMwebOrigins}).Mount(r)
 	// The OHIF viewer under /viewer/, reading /dicomweb with the session.
-	viewer.New(viewer.Config{Logger: d.Logger, Edge: e, Dir: d.OHIFDir}).Mount(r)
+	ohif := viewer.New(viewer.Config{Logger: d.Logger, Edge: e, Dir: d.OHIFDir})
+	ohif.Mount(r)
 
 	// The web pages (internal/web) on the same edge and services.
 	web.New(web.Config{Logger: d.Logger, Edge: e, Pool: d.Pool, Identity: d.Identity, Cases: d.Cases, Intake: d.Intake,
 		Worklist: d.Worklist, Reports: d.Reports, Delivery: d.Delivery, SecureCookies: d.SecureCookies,
-		ConnectOrigins: d.UploadOrigins}).Mount(r)
+		ConnectOrigins: d.UploadOrigins, Viewer: ohif, Jobs: d.Jobs}).Mount(r)
 
 	v1 := r.Group("/api/v1", e.Guard(edge.GuardOptions{})...)
 	v1.POST("/auth/login", a.login)
