@@ -10,6 +10,7 @@ import (
 
 	"github.com/teleread/teleread/internal/identity"
 	"github.com/teleread/teleread/internal/reports"
+	"github.com/teleread/teleread/internal/worklist"
 )
 
 func TestAdminPages(t *testing.T) {
@@ -82,8 +83,23 @@ func TestAdminPages(t *testing.T) {
 		other.get("/admin/users").notSees(b.siteA.Users[identity.RoleSiteStaff].Email)
 		other.get("/admin/audit").notSees(cs.ID.String())
 	})
-	t.Run("Unrouted", func(t *testing.T) {
+	t.Run("UnroutedAndRouteAgain", func(t *testing.T) {
 		br.get("/admin/unrouted").sees("Every submitted case found its reading group")
+		rules, err := b.wl.ListRules(ctx, b.root)
+		require.NoError(t, err)
+		off := false
+		for _, r := range rules {
+			_, err := b.wl.UpdateRule(ctx, b.root, r.ID, worklist.RuleChange{Enabled: &off})
+			require.NoError(t, err)
+		}
+		stuck := b.submittedCase(t, "Rash. Psoriasis?")
+		d, err := b.wl.Route(ctx, stuck.ID)
+		require.NoError(t, err)
+		require.False(t, d.Routed)
+		br.get("/admin/unrouted").sees("Case "+stuck.ID.String()[:8], "site-a", "dermatology", "Route again")
+		br.post("/admin/unrouted/"+stuck.ID.String()+"/route", url.Values{})
+		require.Equal(t, http.StatusOK, br.status, br.text)
+		br.sees("Routing queued")
 	})
 	t.Run("Webhooks", func(t *testing.T) {
 		br.get("/admin/webhooks").sees("Webhooks", "Failed deliveries", "No failed deliveries")

@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -48,7 +49,14 @@ type worklistView struct {
 // holds its claim.
 type worklistRow struct {
 	worklist.Item
-	Mine bool
+	Mine, Claimable bool
+}
+
+// claimable is whether a case in status with that claim may be claimed:
+// it waits, or its claim lapsed.
+func claimable(status string, expires *time.Time) bool {
+	return status == string(cases.StatusRouted) ||
+		(status == string(cases.StatusInReview) && expires != nil && expires.Before(time.Now()))
 }
 
 func (w *Web) worklistPage(c *gin.Context) {
@@ -82,7 +90,8 @@ func (w *Web) worklistPage(c *gin.Context) {
 	p := principal(c)
 	rows := make([]worklistRow, 0, len(page.Items))
 	for _, it := range page.Items {
-		rows = append(rows, worklistRow{Item: it, Mine: it.AssignedTo != nil && *it.AssignedTo == p.UserID})
+		mine := it.AssignedTo != nil && *it.AssignedTo == p.UserID && it.Status == string(cases.StatusInReview)
+		rows = append(rows, worklistRow{Item: it, Mine: mine, Claimable: !mine && claimable(it.Status, it.ClaimExpiresAt)})
 	}
 	w.render(c, http.StatusOK, "specialist_worklist", worklistView{Items: rows, Counts: page.Counts,
 		Overdue: page.Overdue, Total: page.TotalCount, Priorities: cases.Priorities, Filter: f, Filtered: len(f) > 0})
@@ -149,7 +158,7 @@ func (w *Web) caseRead(c *gin.Context, id uuid.UUID) (readView, error) {
 	v := readView{Case: cs, ViewerInstalled: w.viewerInstalled()}
 	st := cases.Status(cs.Status)
 	v.Mine = cs.AssignedTo != nil && *cs.AssignedTo == p.UserID && st == cases.StatusInReview
-	v.Claimable = st == cases.StatusRouted || (st == cases.StatusInReview && !v.Mine)
+	v.Claimable = !v.Mine && claimable(cs.Status, cs.ClaimExpiresAt)
 	evs, err := w.cases.Events(ctx, p, id)
 	if err != nil {
 		return v, err

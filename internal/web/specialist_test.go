@@ -15,12 +15,24 @@ import (
 	"github.com/teleread/teleread/internal/cases"
 	"github.com/teleread/teleread/internal/identity"
 	"github.com/teleread/teleread/internal/intake"
+	"github.com/teleread/teleread/internal/testenv"
 	"github.com/teleread/teleread/internal/worklist"
 )
 
 // readCase makes a dermatology case of patient MRN-42 at site A with a
 // photo of the back, submitted and routed to b.readers.
 func (b *testBundle) readCase(t *testing.T, question string) cases.Case {
+	t.Helper()
+	cs := b.submittedCase(t, question)
+	d, err := b.wl.Route(context.Background(), cs.ID)
+	require.NoError(t, err)
+	require.True(t, d.Routed, d.Reason)
+	return cs
+}
+
+// submittedCase is readCase before routing; extra files are added with
+// the photo.
+func (b *testBundle) submittedCase(t *testing.T, question string, extra ...intake.Input) cases.Case {
 	t.Helper()
 	ctx := context.Background()
 	rules, err := b.wl.ListRules(ctx, b.root)
@@ -37,11 +49,12 @@ func (b *testBundle) readCase(t *testing.T, question string) cases.Case {
 	require.NoError(t, err)
 	res := b.intake.Add(ctx, staff, cs, intake.Input{Filename: "mole.jpg", Body: bytes.NewReader(photo(t)), BodySite: "back"})
 	require.True(t, res.Accepted, res.Reason)
+	for _, in := range extra {
+		res := b.intake.Add(ctx, staff, cs, in)
+		require.True(t, res.Accepted, res.Reason)
+	}
 	_, err = b.cases.Submit(ctx, staff, cs.ID)
 	require.NoError(t, err)
-	d, err := b.wl.Route(ctx, cs.ID)
-	require.NoError(t, err)
-	require.True(t, d.Routed, d.Reason)
 	return cs
 }
 
@@ -158,4 +171,20 @@ func TestSpecialistReads(t *testing.T) {
 		br.get(path + "/report").sees("Dermoscopy reviewed again: unchanged.")
 		br.get(path).sees("Report signed")
 	})
+}
+
+func TestSpecialistDICOMWithoutOHIF(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.readCase(t, "Itchy patch. Eczema?")
+	cs := b.submittedCase(t, "Deep lesion. Depth?", intake.Input{Filename: "us.dcm",
+		Body: bytes.NewReader(append(testenv.DICOMHeader("1.2.826.0.1.3680043.10.1.77", 1, 2, 1, 2), 0, 0))})
+	d, err := b.wl.Route(context.Background(), cs.ID)
+	require.NoError(t, err)
+	require.True(t, d.Routed, d.Reason)
+	email, pw := b.person(t, b.readers.Org, "reader", identity.RoleSpecialist, "dermatology")
+	br := b.browser(t).login(email, pw)
+	br.get("/worklist/" + cs.ID.String())
+	require.Equal(t, http.StatusOK, br.status, br.text)
+	br.sees("DICOM studies", "1 series", "The OHIF viewer is not installed on this server").notSees("Open in viewer")
 }
