@@ -46,6 +46,46 @@ func TestPutUnknownSizeSmallAndLarge(t *testing.T) {
 	}
 }
 
+// A stream of known length above one part goes up part by part without a
+// part buffer (putStream): the bytes, the SHA-256 and the size are the
+// stream's; a stream shorter or longer than its length leaves nothing,
+// neither an object nor a multipart upload.
+func TestPutKnownSizeStream(t *testing.T) {
+	t.Parallel()
+	env := testenv.New(t)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(3, 4))
+	n := blob.StreamPartSize + 5<<20 + 7 // two parts, the last short and odd
+	data := make([]byte, n)
+	for i := range data {
+		data[i] = byte(rng.UintN(256))
+	}
+	sum := sha256.Sum256(data)
+	info, err := env.Blob.Put(ctx, "t/stream", onlyReader{bytes.NewReader(data)}, int64(n), "application/dicom")
+	require.NoError(t, err)
+	require.EqualValues(t, n, info.Size)
+	require.Equal(t, hex.EncodeToString(sum[:]), info.SHA256)
+	rc, st, err := env.Blob.Get(ctx, "t/stream", 0, -1)
+	require.NoError(t, err)
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	require.NoError(t, err)
+	require.EqualValues(t, n, st.Size)
+	require.Equal(t, "application/dicom", st.ContentType)
+	require.True(t, bytes.Equal(data, got))
+
+	for name, body := range map[string][]byte{"short": data[:n-100], "long": append(data[:n:n], 'x')} {
+		_, err := env.Blob.Put(ctx, "t/"+name, onlyReader{bytes.NewReader(body)}, int64(n), "application/dicom")
+		require.Error(t, err, name)
+		require.True(t, apperr.Is(err, apperr.Invalid), "%s: %v", name, err)
+		_, err = env.Blob.Stat(ctx, "t/"+name)
+		require.True(t, apperr.Is(err, apperr.NotFound), "%s: nothing half-written stays", name)
+		uploads, err := env.Blob.ListUploads(ctx, "t/"+name)
+		require.NoError(t, err)
+		require.Empty(t, uploads, name)
+	}
+}
+
 func TestPutKnownSizeMismatch(t *testing.T) {
 	t.Parallel()
 	env := testenv.New(t)

@@ -180,7 +180,8 @@ func eachUploadFile(c *gin.Context, mt, route string, fn func(intake.Input) (str
 		if err != nil {
 			return "", err
 		}
-		err = add(intake.Input{Filename: c.Query("filename"), Body: c.Request.Body, BodySite: c.Query("body_site"), Dermoscopic: derm})
+		err = add(intake.Input{Filename: c.Query("filename"), Body: c.Request.Body, Size: c.Request.ContentLength,
+			BodySite: c.Query("body_site"), Dermoscopic: derm})
 		return hashHex(rh), err
 	}
 	mr, err := c.Request.MultipartReader()

@@ -28,6 +28,11 @@ type Input struct {
 	Filename string
 	// Body streams the bytes as uploaded.
 	Body io.Reader
+	// Size, when above 0, is the body's exact length (a raw body's
+	// Content-Length): a large file then streams to object storage part
+	// by part without a part buffer, and a body of another length is
+	// refused.
+	Size int64
 	// BodySite and Dermoscopic describe a photo; DICOM files ignore them.
 	BodySite    string
 	Dermoscopic *bool
@@ -170,7 +175,11 @@ func (s *Service) CheckUploadable(ctx context.Context, p *identity.Principal, ca
 // CheckUploadable returned). It never fails as a whole: what became of the
 // file, accepted or rejected and why, is in the Result.
 func (s *Service) Add(ctx context.Context, p *identity.Principal, c cases.Case, in Input) Result {
-	return s.ingest(ctx, p, c, source{filename: SanitizeFilename(in.Filename), r: in.Body, expectSize: -1,
+	size := in.Size
+	if size <= 0 {
+		size = -1
+	}
+	return s.ingest(ctx, p, c, source{filename: SanitizeFilename(in.Filename), r: in.Body, expectSize: size,
 		bodySite: in.BodySite, dermoscopic: in.Dermoscopic, onlyDICOM: in.OnlyDICOM, strictPatient: in.StrictPatient,
 		check: in.CheckDICOM})
 }
@@ -315,7 +324,8 @@ func (s *Service) storeDICOM(ctx context.Context, org uuid.UUID, src source, br 
 	tee := io.TeeReader(in, pw)
 	var storeErr error
 	if pf.owned {
-		_, storeErr = s.store.Put(ctx, pf.object, tee, -1, pf.contentType)
+		// A declared size is the length of the whole body, which tee is.
+		_, storeErr = s.store.Put(ctx, pf.object, tee, src.expectSize, pf.contentType)
 	} else {
 		_, storeErr = io.Copy(io.Discard, tee)
 	}
