@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/teleread/teleread/internal/apperr"
 	"github.com/teleread/teleread/internal/audit"
 	"github.com/teleread/teleread/internal/cases"
 	"github.com/teleread/teleread/internal/config"
@@ -171,7 +172,8 @@ func seedDemoWork(ctx context.Context, cfg config.Config, logger *slog.Logger, p
 		if have[r.Name] || r.ReadingGroupID == uuid.Nil {
 			continue
 		}
-		if _, err := wl.CreateRule(ctx, admin, r); err != nil {
+		// A default rule made by hand for the specialty stays: it routes.
+		if _, err := wl.CreateRule(ctx, admin, r); err != nil && !apperr.Is(err, apperr.Conflict) {
 			return fmt.Errorf("seed routing rule %q: %w", r.Name, err)
 		}
 	}
