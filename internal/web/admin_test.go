@@ -41,6 +41,16 @@ func TestAdminPages(t *testing.T) {
 		require.Equal(t, http.StatusOK, br.status, br.text)
 		br.sees("New token “ehr bridge”", "Copy it now: it is shown this once", "ehr bridge")
 		br.get("/admin/users").notSees("Copy it now")
+		toks, err := b.svc.ListTokens(ctx, b.root, &staff.ID)
+		require.NoError(t, err)
+		var id string
+		for _, tk := range toks {
+			if tk.Name == "ehr bridge" {
+				id = tk.ID.String()
+			}
+		}
+		require.NotEmpty(t, id)
+		br.post("/admin/tokens/"+id+"/revoke", url.Values{}).sees("The token is revoked", "revoked")
 		br.post("/admin/users", url.Values{"org_id": {b.siteB.Org.ID.String()}, "name": {"Nia Nurse"},
 			"email": {"nia@site-b.example"}, "roles": {"site_staff"}, "password": {"a long enough password"}})
 		require.Equal(t, http.StatusOK, br.status, br.text)
@@ -60,6 +70,18 @@ func TestAdminPages(t *testing.T) {
 			"reading_group_id": {b.others.Org.ID.String()}, "position": {"10"}})
 		require.Equal(t, http.StatusOK, br.status, br.text)
 		br.sees("Rule faces added.", "body site face", "other-readers")
+		rules, err := b.wl.ListRules(ctx, b.root)
+		require.NoError(t, err)
+		for _, r := range rules {
+			if r.Name != "faces" {
+				continue
+			}
+			br.post("/admin/rules/"+r.ID.String(), url.Values{"name": {"faces and necks"}, "position": {"20"},
+				"reading_group_id": {b.readers.Org.ID.String()}})
+			require.Equal(t, http.StatusOK, br.status, br.text)
+			br.sees("Rule saved.", "faces and necks", "disabled")
+			br.post("/admin/rules/"+r.ID.String()+"/delete", url.Values{}).sees("Rule deleted.").notSees("faces and necks")
+		}
 	})
 	t.Run("AuditSearch", func(t *testing.T) {
 		br.get("/admin/audit").sees("Audit log", "case.claim", "case.submit")
@@ -102,6 +124,11 @@ func TestAdminPages(t *testing.T) {
 		br.sees("Routing queued")
 	})
 	t.Run("Webhooks", func(t *testing.T) {
-		br.get("/admin/webhooks").sees("Webhooks", "Failed deliveries", "No failed deliveries")
+		br.get("/admin/webhooks").sees("Webhooks", "Failed deliveries", "No failed deliveries", "No webhooks")
+		br.post("/admin/webhooks", url.Values{"org_id": {b.siteA.Org.ID.String()}, "url": {"https://ehr.site-a.example/hook"},
+			"description": {"EHR"}})
+		require.Equal(t, http.StatusOK, br.status, br.text)
+		br.sees("Signing secret of the new webhook", "https://ehr.site-a.example/hook", "active")
+		br.get("/admin/webhooks").notSees("Signing secret of the new webhook")
 	})
 }
