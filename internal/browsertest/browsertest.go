@@ -217,10 +217,17 @@ func (p *Tab) SetCookie(baseURL, name, value string) {
 	}))
 }
 
-// Open navigates to url and waits for the page to load.
+// Open navigates to url and waits for the page to load, within Timeout.
 func (p *Tab) Open(url string) {
 	p.t.Helper()
-	p.Run("open "+url, chromedp.Navigate(url))
+	p.OpenFor(url, Timeout)
+}
+
+// OpenFor is Open with its own time limit (a page that loads a big
+// application, such as OHIF, on a busy machine).
+func (p *Tab) OpenFor(url string, limit time.Duration) {
+	p.t.Helper()
+	p.RunFor("open "+url, limit, chromedp.Navigate(url))
 }
 
 // Location is the tab's current URL.

@@ -114,9 +114,11 @@ func TestOHIFShowsTheStudy(t *testing.T) {
 	cookie := api.login(radEmail, radPassword)
 	tab := br.Tab(t)
 	tab.SetCookie(base, edge.SessionCookie, cookie)
-	tab.Open(base + viewer.StudyURL(ct, prior))
-	tab.WaitJSFor("OHIF's viewport canvas", 45*time.Second, `document.querySelector('canvas.cornerstone-canvas') !== null`)
-	tab.WaitJSFor("the first image drawn (a canvas that is not blank)", 45*time.Second, canvasNotBlank)
+	// OHIF is about 60 MB of scripts: the limits allow for a busy machine
+	// (unloaded, the page draws within 30 s of the start).
+	tab.OpenFor(base+viewer.StudyURL(ct, prior), 2*time.Minute)
+	tab.WaitJSFor("OHIF's viewport canvas", 2*time.Minute, `document.querySelector('canvas.cornerstone-canvas') !== null`)
+	tab.WaitJSFor("the first image drawn (a canvas that is not blank)", time.Minute, canvasNotBlank)
 	tab.WaitText("03-Sep-1995") // the prior in the study browser
 	step("drawn")
 	tab.Screenshot("ohif-ct-with-prior")

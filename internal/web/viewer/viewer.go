@@ -173,9 +173,12 @@ func (h *Handler) serve(c *gin.Context) {
 	c.Header("Cache-Control", cacheControl(p))
 	// The build's files all carry the npm tarball's fixed mtime (1985),
 	// so revalidation goes by the build's ETag, never by Last-Modified.
-	c.Header("ETag", h.site.etag)
-	http.ServeContent(c.Writer, c.Request, "", time.Time{}, f)
+	serveFile(c, p, h.site.etag, fi.Size(), f)
 }
+
+// zeroTime is no modification time: http.ServeContent sends no
+// Last-Modified.
+var zeroTime time.Time
 
 // hashed matches the names webpack gives content-hashed files
 // ("app.bundle.0f6159c501addfe9.js", "5130ccb17e3f3f5b.wasm").
@@ -242,8 +245,7 @@ func (b *build) writeConfig(c *gin.Context) {
 
 func (b *build) writeBundle(c *gin.Context) {
 	b.headers(c, "text/javascript; charset=utf-8", cacheControl(b.bundleName))
-	c.Header("ETag", b.etag)
-	http.ServeContent(c.Writer, c.Request, "", time.Time{}, bytes.NewReader(b.bundle))
+	serveFile(c, b.bundleName, b.etag, int64(len(b.bundle)), bytes.NewReader(b.bundle))
 }
 
 func (b *build) headers(c *gin.Context, contentType, cache string) {

@@ -1,6 +1,7 @@
 package viewer_test
 
 import (
+	"compress/gzip"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -54,6 +55,7 @@ func fakeDist(t *testing.T) string {
 		"app.bundle.css":                  "html{}",
 		"app-config.js":                   "window.config = {dataSources: ['the public demo server']}",
 		"assets/favicon.ico":              "ico",
+		bigChunk:                          bigBody,
 	} {
 		p := filepath.Join(dir, filepath.FromSlash(name))
 		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
@@ -61,6 +63,10 @@ func fakeDist(t *testing.T) string {
 	}
 	return dir
 }
+
+const bigChunk = "7841.bundle.58ac0fd73e8a784f.js"
+
+var bigBody = strings.Repeat("console.log('a chunk of OHIF');\n", 200)
 
 type bundle struct {
 	srv     *httptest.Server
@@ -176,6 +182,40 @@ func TestServesTheBuildUnderViewer(t *testing.T) {
 		require.Equal(t, http.StatusNotFound, resp.StatusCode, "a missing file is 404, not the page")
 		resp, _ = b.get(t, "/viewer/../go.mod", true)
 		require.NotEqual(t, http.StatusOK, resp.StatusCode)
+	})
+	t.Run("Gzip", func(t *testing.T) {
+		get := func(h map[string]string) *http.Response {
+			req, _ := http.NewRequest(http.MethodGet, b.srv.URL+"/viewer/"+bigChunk, nil)
+			req.AddCookie(b.cookie)
+			for k, v := range h {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultTransport.RoundTrip(req) // no transparent decompression
+			require.NoError(t, err)
+			t.Cleanup(func() { resp.Body.Close() })
+			return resp
+		}
+		resp := get(map[string]string{"Accept-Encoding": "gzip, deflate, br"})
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Equal(t, "gzip", resp.Header.Get("Content-Encoding"))
+		require.Equal(t, "Accept-Encoding", resp.Header.Get("Vary"))
+		require.Equal(t, "text/javascript; charset=utf-8", resp.Header.Get("Content-Type"))
+		zr, err := gzip.NewReader(resp.Body)
+		require.NoError(t, err)
+		raw, err := io.ReadAll(zr)
+		require.NoError(t, err)
+		require.Equal(t, bigBody, string(raw))
+		tag := resp.Header.Get("ETag")
+		require.True(t, strings.HasSuffix(tag, `-gz"`), tag)
+		require.Equal(t, http.StatusNotModified, get(map[string]string{"Accept-Encoding": "gzip", "If-None-Match": tag}).StatusCode)
+		for _, h := range []map[string]string{{"Accept-Encoding": "identity"}, {"Accept-Encoding": "gzip;q=0"},
+			{"Accept-Encoding": "gzip", "Range": "bytes=0-9"}} {
+			resp := get(h)
+			require.Empty(t, resp.Header.Get("Content-Encoding"), h)
+			raw, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			require.True(t, strings.HasPrefix(bigBody, string(raw)), h)
+		}
 	})
 	t.Run("WithoutSession", func(t *testing.T) {
 		resp, _ := b.get(t, "/viewer/viewer?StudyInstanceUIDs=1.2.3", false)
