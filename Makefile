@@ -100,6 +100,9 @@ bench-qido:
 # testdata/fuzz/<Func>/, to commit with the fix (docs/hardening.md).
 FUZZTIME     ?= 30s
 FUZZPARALLEL ?= 1
+# FUZZMINIMIZE bounds the minimisation of each new input (Go's default, a
+# minute, can take a whole FUZZTIME).
+FUZZMINIMIZE ?= 200x
 FUZZ_TARGETS := internal/dicomfile:FuzzReadHeader internal/dicomfile:FuzzReadHeaderUpload \
 	internal/dicomfile:FuzzRenderFrame internal/dicomweb:FuzzStowBody internal/dicomweb:FuzzQIDOQuery \
 	internal/photo:FuzzProcess internal/photo:FuzzProcessBounds internal/httpapi:FuzzBindReportDraft \
@@ -110,7 +113,7 @@ fuzz:
 	for target in $(FUZZ_TARGETS); do \
 		pkg="./$${target%%:*}"; name="$${target##*:}"; \
 		echo "== fuzz $$name in $$pkg for $(FUZZTIME)" >&2; \
-		$(GO) test -run='^$$' -fuzz="^$${name}\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=10s \
+		$(GO) test -run='^$$' -fuzz="^$${name}\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) \
 			-parallel=$(FUZZPARALLEL) "$$pkg"; \
 	done
 
