@@ -6,13 +6,19 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/teleread/teleread/internal/cases"
+	"github.com/teleread/teleread/internal/httpapi"
 	"github.com/teleread/teleread/internal/identity"
 	"github.com/teleread/teleread/internal/intake"
 	"github.com/teleread/teleread/internal/testenv"
@@ -141,7 +147,7 @@ func TestSpecialistReads(t *testing.T) {
 	})
 
 	t.Run("ReportDraftConflictSignAddendum", func(t *testing.T) {
-		br.get(path + "/report").sees("Report on case "+short(cs.ID), "Findings", "Impression", "This is a critical result",
+		br.get(path+"/report").sees("Report on case "+short(cs.ID), "Findings", "Impression", "This is a critical result",
 			"Nothing saved yet", "Sign the report")
 		api := "/api/v1/cases/" + cs.ID.String() + "/report"
 		draft := map[string]any{"findings": "Asymmetric pigmented lesion, 9 mm.", "impression": "Suspicious for melanoma.",
@@ -161,10 +167,10 @@ func TestSpecialistReads(t *testing.T) {
 		require.Equal(t, v2, h.Get("ETag"))
 		require.Contains(t, body["detail"], "reload")
 
-		br.get(path + "/report").sees("irregular border", "Critical result", "Draft version")
+		br.get(path+"/report").sees("irregular border", "Critical result", "Draft version")
 		st, _, body = br.call(http.MethodPost, api+"/sign", nil, "")
 		require.Equal(t, http.StatusOK, st, body)
-		br.get(path + "/report").sees("Signed report", "Critical result. Excision within two weeks.", "irregular border",
+		br.get(path+"/report").sees("Signed report", "Critical result. Excision within two weeks.", "irregular border",
 			"No addenda.", "Add an addendum").notSees("Sign the report…")
 		st, _, body = br.call(http.MethodPost, api+"/addenda", map[string]any{"text": "Dermoscopy reviewed again: unchanged."}, "")
 		require.Equal(t, http.StatusCreated, st, body)
@@ -187,4 +193,26 @@ func TestSpecialistDICOMWithoutOHIF(t *testing.T) {
 	br.get("/worklist/" + cs.ID.String())
 	require.Equal(t, http.StatusOK, br.status, br.text)
 	br.sees("DICOM studies", "1 series", "The OHIF viewer is not installed on this server").notSees("Open in viewer")
+
+	t.Run("InstalledOpensTheStudyWithPriors", func(t *testing.T) {
+		// A stand-in for OHIF's build: what viewer.New needs to serve one.
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "index.html"),
+			[]byte(`<!doctype html><html><head><script defer src="/app.bundle.0123abcd.js"></script></head><body></body></html>`), 0o600))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "app.bundle.0123abcd.js"), []byte(`__webpack_require__.p = "/";`), 0o600))
+		srv := httptest.NewServer(httpapi.New(httpapi.Deps{Logger: testenv.Logger(t), Registry: prometheus.NewRegistry(),
+			MaxRequestBytes: 1 << 20, MaxUploadBytes: 1 << 20, Pool: b.env.Pool, Identity: b.svc, Cases: b.cases,
+			Intake: b.intake, Worklist: b.wl, Reports: b.reports, Delivery: b.delivery, OHIFDir: dir}))
+		t.Cleanup(srv.Close)
+		// An earlier case of the patient with a study: the prior.
+		prior := b.submittedCase(t, "Earlier scan.", intake.Input{Filename: "old.dcm",
+			Body: bytes.NewReader(append(testenv.DICOMHeader("1.2.826.0.1.3680043.10.1.78", 1, 2, 1, 2), 0, 0))})
+		_, err := b.wl.Route(context.Background(), prior.ID)
+		require.NoError(t, err)
+		ob := &browser{t: t, base: srv.URL, client: &http.Client{Jar: br.client.Jar}}
+		ob.login(email, pw).get("/worklist/" + cs.ID.String())
+		require.Equal(t, http.StatusOK, ob.status, ob.text)
+		ob.sees("Open in viewer", "with the patient's earlier studies as priors").notSees("not installed")
+		require.Regexp(t, `href="/viewer/viewer\?StudyInstanceUIDs=[0-9.]+,[0-9.]+`, ob.page)
+	})
 }

@@ -20,9 +20,9 @@ var Stages = []string{"routed", "claimed", "signed", "acknowledged"}
 // StageTimes are the durations of one stage for the cases of one reading
 // group and site.
 type StageTimes struct {
-	ReadingGroup, Site string
-	Stage              string
-	Count              int
+	ReadingGroup, Site      string
+	Stage                   string
+	Count                   int
 	Min, P25, P50, P75, Max time.Duration
 }
 
