@@ -6,12 +6,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"html"
 	"image"
 	"image/color"
 	"image/jpeg"
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
 	"testing"
 
 	"github.com/google/uuid"
@@ -308,4 +312,59 @@ func TestUploadLikeThePage(t *testing.T) {
 	require.Contains(t, []int{http.StatusOK, http.StatusCreated}, status, out)
 
 	br.get(page).sees("mole.jpg", "left forearm", "big.jpg", "at least 600 pixels on the shorter side is recommended")
+}
+
+// TestIncomingStudyToCase: a study pushed by DICOMweb waits under
+// Incoming studies; "Make a case" opens the form with its patient, and
+// the case opened holds its images.
+func TestIncomingStudyToCase(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	raw, err := os.ReadFile(filepath.Join("..", "intake", "testdata", "CT_small.dcm"))
+	require.NoError(t, err)
+	res := b.intake.Receive(context.Background(), b.siteA.Principals[identity.RoleSiteStaff],
+		intake.Input{Filename: "CT_small.dcm", Body: bytes.NewReader(raw)})
+	require.True(t, res.Accepted, res.Reason)
+
+	staff := b.siteA.Users[identity.RoleSiteStaff]
+	br := b.browser(t).login(staff.Email, testenv.PasswordFor(identity.RoleSiteStaff))
+	br.get("/incoming").sees("Incoming studies", "CT", "Make a case")
+	m := regexp.MustCompile(`href="(/cases/new\?incoming=[0-9a-f-]+)"`).FindStringSubmatch(br.page)
+	require.NotNil(t, m, br.page)
+	br.get(html.UnescapeString(m[1])).sees("Made of the incoming study")
+	form := url.Values{}
+	for _, f := range []string{"incoming_study_id", "patient_name", "patient_birth_date", "patient_mrn"} {
+		v := regexp.MustCompile(`name="` + f + `"[^>]*value="([^"]*)"`).FindStringSubmatch(br.page)
+		require.NotNil(t, v, f)
+		form.Set(f, html.UnescapeString(v[1]))
+	}
+	require.NotEmpty(t, form.Get("patient_mrn"), "the patient comes from the study")
+	form.Set("specialty", "radiology")
+	form.Set("priority", "routine")
+	form.Set("patient_sex", "O")
+	form.Set("referring_physician_id", b.siteA.Users[identity.RoleReferringPhysician].ID.String())
+	form.Set("clinical_question", "Abnormality?")
+	if form.Get("patient_birth_date") == "" {
+		form.Set("patient_birth_date", "1950-01-01")
+	}
+	br.post("/cases", form)
+	require.Equal(t, http.StatusOK, br.status, br.text)
+	require.Regexp(t, `^/cases/[0-9a-f-]{36}$`, br.url)
+	br.sees("Case opened with the incoming study", "DICOM studies").notSees("No DICOM studies.")
+	br.get("/incoming").sees("No incoming studies.")
+}
+
+// TestTimeZone: times are shown in the zone the browser's cookie names,
+// UTC without it.
+func TestTimeZone(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	staff := b.siteA.Users[identity.RoleSiteStaff]
+	br := b.browser(t).login(staff.Email, testenv.PasswordFor(identity.RoleSiteStaff))
+	br.get("/cases").sees("Times are shown in UTC.")
+	u, _ := url.Parse(b.srv.URL)
+	br.client.Jar.SetCookies(u, []*http.Cookie{{Name: web.TZCookie, Value: "Europe/Paris", Path: "/"}})
+	br.get("/cases").sees("Times are shown in Europe/Paris.")
+	br.client.Jar.SetCookies(u, []*http.Cookie{{Name: web.TZCookie, Value: "Not/AZone", Path: "/"}})
+	br.get("/cases").sees("Times are shown in UTC.")
 }
