@@ -96,6 +96,11 @@ func TestAdminPages(t *testing.T) {
 		require.Contains(t, br.page, "<svg")
 		br.sees("Stage times, derm-readers", "site-a: submitted → routed", "site-a: routed → claimed",
 			"site-a: claimed → signed", "SLA breaches", "No case of this period passed its due time")
+		// The case was due an hour after it was routed and signed later.
+		_, err := b.env.Pool.Exec(ctx, `UPDATE cases SET due_at = routed_at - interval '1 hour' WHERE id = $1`, cs.ID)
+		require.NoError(t, err)
+		br.get("/admin/turnaround").sees("SLA breaches per reading group", "Case "+cs.ID.String()[:8], "1 h").
+			notSees("No case of this period passed its due time")
 		br.get("/admin/turnaround?from=2020-01-01&to=2020-01-31").sees("No case was submitted in this period")
 	})
 	t.Run("OrgAdminSeesOnlyTheirOrg", func(t *testing.T) {
