@@ -311,6 +311,9 @@ type editorView struct {
 	Case   cases.Case
 	Report *reports.Report
 	Mine   bool
+	// SecondRead is whether the report waits for this specialist's final
+	// signature after another's preliminary one.
+	SecondRead bool
 	// API is the REST resource the editor's script saves to.
 	API string
 }
@@ -331,6 +334,8 @@ func (w *Web) reportEditor(c *gin.Context) {
 		Mine: cs.AssignedTo != nil && *cs.AssignedTo == p.UserID}
 	if r, err := w.reports.GetForCase(ctx, p, id); err == nil {
 		v.Report = &r
+		pre, ok := r.Signature(reports.StatusPreliminary)
+		v.SecondRead = v.Mine && r.Status == reports.StatusPreliminary && (!ok || pre.SignerID != p.UserID)
 	} else if e, ok := apperr.As(err); !ok || e.Code != apperr.NotFound {
 		w.fail(c, err)
 		return

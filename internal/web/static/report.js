@@ -115,6 +115,18 @@
     dialog.querySelector("[data-sign-yes]").addEventListener("click", sign);
   }
 
+  var fin = document.querySelector("[data-final]");
+  if (fin) {
+    fin.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      if (!window.confirm("Sign the report final? It is sent to the referring physician and cannot be changed.")) { return; }
+      send("POST", fin.getAttribute("data-api") + "/sign").then(function (resp) {
+        if (!resp.ok) { return reason(resp).then(function (s) { show(fin.querySelector("[data-error]"), "The report was not signed: " + s); }); }
+        location.reload();
+      });
+    });
+  }
+
   var add = document.querySelector("[data-addendum]");
   if (add) {
     add.addEventListener("submit", function (ev) {
