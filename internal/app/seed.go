@@ -3,13 +3,16 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
 	"log/slog"
+	"math/big"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -272,7 +275,112 @@ func seedDemoWork(ctx context.Context, cfg config.Config, logger *slog.Logger, p
 			}
 		}
 	}
+	return seedDemoRadiology(ctx, cs, in, wl, staff, gp)
+}
+
+// seedDemoRadiology makes a routed radiology case with a small chest
+// X-ray (made here), for the radiology readers' worklist.
+func seedDemoRadiology(ctx context.Context, cs *cases.Service, in *intake.Service, wl *worklist.Service,
+	staff, gp *identity.Principal) error {
+	mrn := demoMRN + "0007"
+	c, err := cs.Create(ctx, staff, cases.NewCase{ReferringPhysicianID: gp.UserID, Specialty: identity.SpecialtyRadiology,
+		Priority: "urgent", PatientName: "Rita Radiology", PatientBirthDate: "1955-04-12", PatientSex: "F", PatientMRN: mrn,
+		ClinicalQuestion: "Cough and fever for a week. Pneumonia?", History: "Demo case made by `teleread seed --demo`."})
+	if err != nil {
+		return fmt.Errorf("seed demo radiology case: %w", err)
+	}
+	res := in.Add(ctx, staff, c, intake.Input{Filename: "chest.dcm", Body: bytes.NewReader(demoDICOM("Radiology^Rita", mrn, "19550412", "F"))})
+	if !res.Accepted {
+		return fmt.Errorf("seed demo X-ray: %s", res.Reason)
+	}
+	if _, err := cs.Submit(ctx, staff, c.ID); err != nil {
+		return fmt.Errorf("seed submit demo radiology case: %w", err)
+	}
+	if _, err := wl.Route(ctx, c.ID); err != nil {
+		return fmt.Errorf("seed route demo radiology case: %w", err)
+	}
 	return nil
+}
+
+// demoDICOM is a Secondary Capture chest X-ray of 256x256 8-bit pixels
+// (a drawing of a chest), Explicit VR Little Endian, with fresh UIDs.
+func demoDICOM(name, id, birth, sex string) []byte {
+	le := binary.LittleEndian
+	elem := func(out []byte, group, el uint16, vr, val string) []byte {
+		if len(val)%2 == 1 {
+			if vr == "UI" {
+				val += "\x00"
+			} else {
+				val += " "
+			}
+		}
+		out = append(le.AppendUint16(le.AppendUint16(out, group), el), vr...)
+		if vr == "OB" || vr == "OW" {
+			out = le.AppendUint32(append(out, 0, 0), uint32(len(val)))
+		} else {
+			out = le.AppendUint16(out, uint16(len(val)))
+		}
+		return append(out, val...)
+	}
+	us := func(v int) string { return string(le.AppendUint16(nil, uint16(v))) }
+	uid := func() string {
+		u := uuid.New()
+		return "2.25." + new(big.Int).SetBytes(u[:]).String()
+	}
+	const sc, rows, cols = "1.2.840.10008.5.1.4.1.1.7", 256, 256
+	sop := uid()
+	var meta []byte
+	meta = elem(meta, 2, 1, "OB", "\x00\x01")
+	meta = elem(meta, 2, 2, "UI", sc)
+	meta = elem(meta, 2, 3, "UI", sop)
+	meta = elem(meta, 2, 0x10, "UI", "1.2.840.10008.1.2.1")
+	out := append(make([]byte, 128), "DICM"...)
+	out = elem(out, 2, 0, "UL", string(le.AppendUint32(nil, uint32(len(meta)))))
+	out = append(out, meta...)
+	out = elem(out, 8, 0x16, "UI", sc)
+	out = elem(out, 8, 0x18, "UI", sop)
+	out = elem(out, 8, 0x20, "DA", time.Now().UTC().Format("20060102"))
+	out = elem(out, 8, 0x60, "CS", "CR")
+	out = elem(out, 8, 0x1030, "LO", "Chest X-ray (demo)")
+	out = elem(out, 8, 0x103E, "LO", "PA")
+	out = elem(out, 0x10, 0x10, "PN", name)
+	out = elem(out, 0x10, 0x20, "LO", id)
+	out = elem(out, 0x10, 0x30, "DA", birth)
+	out = elem(out, 0x10, 0x40, "CS", sex)
+	out = elem(out, 0x18, 0x15, "CS", "CHEST")
+	out = elem(out, 0x20, 0x0D, "UI", uid())
+	out = elem(out, 0x20, 0x0E, "UI", uid())
+	out = elem(out, 0x20, 0x11, "IS", "1")
+	out = elem(out, 0x20, 0x13, "IS", "1")
+	out = elem(out, 0x28, 0x02, "US", us(1))
+	out = elem(out, 0x28, 0x04, "CS", "MONOCHROME2")
+	out = elem(out, 0x28, 0x10, "US", us(rows))
+	out = elem(out, 0x28, 0x11, "US", us(cols))
+	out = elem(out, 0x28, 0x100, "US", us(8))
+	out = elem(out, 0x28, 0x101, "US", us(8))
+	out = elem(out, 0x28, 0x102, "US", us(7))
+	out = elem(out, 0x28, 0x103, "US", us(0))
+	px := make([]byte, rows*cols)
+	for y := 0; y < rows; y++ {
+		for x := 0; x < cols; x++ {
+			v := 20
+			// Two lungs (dark) in a lighter chest, a spine and ribs.
+			lx, rx, cy := (x-80)*(x-80), (x-176)*(x-176), (y-130)*(y-130)*10/25
+			switch {
+			case x > 118 && x < 138:
+				v = 200
+			case lx*10/9+cy < 45*45 || rx*10/9+cy < 45*45:
+				v = 60 + (y%24)/3*4
+				if y%24 < 3 {
+					v = 170
+				}
+			case x > 25 && x < 231 && y > 40 && y < 240:
+				v = 150
+			}
+			px[y*cols+x] = byte(v)
+		}
+	}
+	return elem(out, 0x7FE0, 0x10, "OB", string(px))
 }
 
 // demoPhoto is a clinical-looking photo: a brown lesion on skin, a little

@@ -98,7 +98,7 @@ func TestSeedDemoWork(t *testing.T) {
 		statuses[st] = n
 	}
 	require.NoError(t, rows.Err())
-	require.Equal(t, map[string]int{"draft": 1, "routed": 1, "in_review": 1, "info_requested": 1, "delivered": 1,
+	require.Equal(t, map[string]int{"draft": 1, "routed": 2, "in_review": 1, "info_requested": 1, "delivered": 1,
 		"acknowledged": 1}, statuses)
 
 	srv := startServe(t, env.Getenv(nil), "--workers=false")
