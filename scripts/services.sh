@@ -665,6 +665,11 @@ cmd_env() {
 	print_export TELEREAD_S3_SECRET_KEY "$secret"
 	print_export TELEREAD_S3_BUCKET "$S3_BUCKET"
 	print_export TELEREAD_S3_USE_TLS "$tls"
+	# The development key that seals webhook secrets at rest, made once in
+	# .data (production sets its own: docs/operations.md, "Secrets").
+	[[ -n "${TELEREAD_SECRET_KEY:-}" || -s "$DATA/secret.key" ]] ||
+		(umask 077 && mkdir -p "$DATA" && head -c 32 /dev/urandom | base64 >"$DATA/secret.key")
+	print_export TELEREAD_SECRET_KEY "${TELEREAD_SECRET_KEY:-$(cat "$DATA/secret.key")}"
 }
 
 cmd_up() {

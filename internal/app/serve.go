@@ -111,8 +111,14 @@ func runServe(ctx context.Context, env Env, args []string, withHTTP bool) error 
 		ObserveStep: flow.Observer()})
 	// Delivery renders webhooks through reports (its ReportSource) and
 	// enqueues replays through the insert-only client.
+	// Webhook secrets are sealed under TELEREAD_SECRET_KEY (none set: no
+	// webhook can be created).
+	secrets, err := delivery.NewKeyring(cfg.SecretKey, cfg.SecretKeysOld...)
+	if err != nil {
+		return err
+	}
 	deliverySvc := delivery.NewService(pool, inserter, reportsSvc, delivery.Options{
-		AllowPrivateWebhooks: cfg.WebhookAllowPrivate, ObserveStep: flow.Observer()})
+		AllowPrivateWebhooks: cfg.WebhookAllowPrivate, ObserveStep: flow.Observer(), Secrets: secrets})
 	river, err := jobs.NewClient(pool, logger, jobs.Options{
 		Work: work, Concurrency: cfg.WorkerConcurrency,
 		Deps: jobs.Deps{Identity: identitySvc, Worklist: worklistSvc, Intake: intakeSvc, Logger: logger,

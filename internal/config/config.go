@@ -3,6 +3,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -64,6 +65,14 @@ type Config struct {
 	// ${TELEREAD_TOOLS_DIR:-$HOME/.cache/teleread/tools}/ohif-app-<OHIFVersion>/dist.
 	// A folder without index.html is no viewer: /viewer/ says how to fetch it.
 	OHIFDir string
+	// SecretKey is the 32-byte key that encrypts webhook signing secrets at
+	// rest (TELEREAD_SECRET_KEY, base64); nil when unset, and then no
+	// webhook can be created. SecretKeysOld are the keys it replaced
+	// (TELEREAD_SECRET_KEYS_OLD, comma-separated base64), kept only to read
+	// secrets sealed under them until they are rewritten under SecretKey
+	// (docs/operations.md, "Secrets").
+	SecretKey     []byte
+	SecretKeysOld [][]byte
 }
 
 // OHIFVersion is the @ohif/app version scripts/ohif.sh pins, which names
@@ -146,6 +155,12 @@ func Load(getenv func(string) string) (Config, error) {
 		WebhookAllowPrivate: l.boolean("TELEREAD_WEBHOOK_ALLOW_PRIVATE", false),
 		DICOMwebOrigins:     l.origins("TELEREAD_DICOMWEB_CORS_ORIGINS"),
 		OHIFDir:             l.ohifDir("TELEREAD_OHIF_DIR"),
+		SecretKey:           l.secretKey("TELEREAD_SECRET_KEY", l.getenv("TELEREAD_SECRET_KEY")),
+	}
+	for _, k := range strings.Split(l.getenv("TELEREAD_SECRET_KEYS_OLD"), ",") {
+		if strings.TrimSpace(k) != "" {
+			c.SecretKeysOld = append(c.SecretKeysOld, l.secretKey("TELEREAD_SECRET_KEYS_OLD", k))
+		}
 	}
 	c.PublicURL = l.publicURL("TELEREAD_PUBLIC_URL", "http://"+c.Listen)
 	c.SecureCookies = l.boolean("TELEREAD_SECURE_COOKIES", !strings.HasPrefix(c.PublicURL, "http://"))
@@ -179,7 +194,17 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("webhook_allow_private", c.WebhookAllowPrivate),
 		slog.String("dicomweb_cors_origins", strings.Join(c.DICOMwebOrigins, ",")),
 		slog.String("ohif_dir", c.OHIFDir),
+		slog.String("at_rest_key", keyState(c.SecretKey)),
+		slog.Int("at_rest_keys_old", len(c.SecretKeysOld)),
 	)
+}
+
+// keyState says whether the secret key is set, never what it is.
+func keyState(k []byte) string {
+	if k == nil {
+		return "unset (webhooks cannot be created)"
+	}
+	return "[redacted]"
 }
 
 // RedactURL returns a connection URL with its password replaced.
@@ -222,6 +247,26 @@ func (l *loader) ohifDir(name string) string {
 		tools = filepath.Join(home, ".cache", "teleread", "tools")
 	}
 	return filepath.Join(tools, "ohif-app-"+OHIFVersion, "dist")
+}
+
+// secretKey decodes one 32-byte key written in base64 (standard or
+// URL-safe, padded or not); "" is no key. The error never shows the value.
+func (l *loader) secretKey(name, v string) []byte {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(v); err == nil {
+			if len(b) != 32 {
+				l.fail(name, "must be 32 bytes written in base64 (make one with `openssl rand -base64 32`), got %d bytes", len(b))
+				return nil
+			}
+			return b
+		}
+	}
+	l.fail(name, "must be 32 bytes written in base64 (make one with `openssl rand -base64 32`); the value is not base64")
+	return nil
 }
 
 func (l *loader) required(name string) string {

@@ -113,3 +113,34 @@ func TestOHIFDir(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "/srv/ohif/dist", c.OHIFDir)
 }
+
+func TestSecretKey(t *testing.T) {
+	t.Parallel()
+	key := strings.Repeat("k", 32)
+	b64 := "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=" // base64 of key
+	old := "b2xkb2xkb2xkb2xkb2xkb2xkb2xkb2xkb2xkb2xkb2w"  // unpadded, 32 bytes
+
+	c, err := config.Load(env(nil))
+	require.NoError(t, err, "unset is allowed: webhooks cannot then be created")
+	require.Nil(t, c.SecretKey)
+
+	c, err = config.Load(env(map[string]string{"TELEREAD_SECRET_KEY": b64, "TELEREAD_SECRET_KEYS_OLD": " " + old + " ,"}))
+	require.NoError(t, err)
+	require.Equal(t, []byte(key), c.SecretKey)
+	require.Len(t, c.SecretKeysOld, 1)
+	require.Len(t, c.SecretKeysOld[0], 32)
+
+	for name, bad := range map[string]string{"short": "c2hvcnQ=", "not base64": "not*base64*" + b64} {
+		_, err = config.Load(env(map[string]string{"TELEREAD_SECRET_KEY": bad}))
+		require.ErrorContains(t, err, "TELEREAD_SECRET_KEY must be 32 bytes written in base64", name)
+		require.NotContains(t, err.Error(), bad, "the error never shows the value")
+	}
+	_, err = config.Load(env(map[string]string{"TELEREAD_SECRET_KEY": b64, "TELEREAD_SECRET_KEYS_OLD": "c2hvcnQ="}))
+	require.ErrorContains(t, err, "TELEREAD_SECRET_KEYS_OLD must be 32 bytes")
+
+	c, err = config.Load(env(map[string]string{"TELEREAD_SECRET_KEY": b64}))
+	require.NoError(t, err)
+	out := slog.GroupValue(c.LogValue().Group()...).String()
+	require.NotContains(t, out, b64)
+	require.Contains(t, out, "at_rest_key=[redacted]")
+}

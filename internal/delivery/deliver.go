@@ -278,13 +278,17 @@ func (s *Service) postRaw(ctx context.Context, d deliverydb.DeliveryGetRow) (*in
 	if err != nil {
 		return nil, fmt.Errorf("request: %w", err)
 	}
+	secret, err := s.webhookSecret(ctx, d)
+	if err != nil {
+		return nil, err
+	}
 	ts := time.Now().Unix()
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Teleread-Webhook/1")
 	req.Header.Set(HeaderDelivery, d.ID.String())
 	req.Header.Set(HeaderEvent, d.Event)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(HeaderSignature, Sign(*d.WebhookSecret, ts, body))
+	req.Header.Set(HeaderSignature, Sign(secret, ts, body))
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return nil, err

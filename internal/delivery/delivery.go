@@ -61,6 +61,10 @@ type Options struct {
 	// duration when delivery completes one (delivered→acknowledged); it keeps
 	// this package free of a metrics library.
 	ObserveStep func(from, to string, d time.Duration)
+	// Secrets seals webhook signing secrets at rest (secrets.go); nil
+	// means a random key held by this process only (tests): the server
+	// passes the keyring of TELEREAD_SECRET_KEY.
+	Secrets *Keyring
 }
 
 // Service manages deliveries, webhooks, the inbox, acknowledgements,
@@ -71,13 +75,18 @@ type Service struct {
 	reports ReportSource
 	opts    Options
 	client  *http.Client
+	keys    *Keyring
 	q       *deliverydb.Queries
 }
 
 // NewService returns a Service. jobs enqueues delivery jobs (replays);
 // reports renders webhook payloads.
 func NewService(pool *pgxpool.Pool, jobs cases.JobInserter, reports ReportSource, opts Options) *Service {
-	s := &Service{pool: pool, jobs: jobs, reports: reports, opts: opts, client: opts.HTTPClient, q: deliverydb.New()}
+	s := &Service{pool: pool, jobs: jobs, reports: reports, opts: opts, client: opts.HTTPClient, keys: opts.Secrets,
+		q: deliverydb.New()}
+	if s.keys == nil {
+		s.keys = ephemeralKeyring()
+	}
 	if s.client == nil {
 		s.client = newWebhookClient(opts.AllowPrivateWebhooks)
 	}

@@ -46,6 +46,12 @@ FROM deliveries d
 LEFT JOIN webhooks w ON w.id = d.webhook_id
 WHERE d.id = @id;
 
+-- scope: worker — the deliver job rewrites the secret of the webhook it posts to under the current key.
+-- name: WebhookSecretUpdate :execrows
+-- WebhookSecretUpdate replaces a webhook's stored secret if it is still
+-- the one read (so that two deliveries upgrading it at once agree).
+UPDATE webhooks SET secret = @secret WHERE id = @id AND secret = @old_secret;
+
 -- scope: worker — the deliver job locks the delivery its arguments name.
 -- name: DeliveryLock :one
 SELECT * FROM deliveries WHERE id = @id FOR UPDATE;

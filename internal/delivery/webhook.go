@@ -77,12 +77,20 @@ func (s *Service) CreateWebhook(ctx context.Context, p *identity.Principal, in N
 	if err != nil {
 		return Webhook{}, "", err
 	}
+	sealed, err := s.keys.Seal(secret)
+	if errors.Is(err, ErrNoSecretKey) {
+		return Webhook{}, "", apperr.New(apperr.Conflict, "webhooks cannot be created: their signing secrets are "+
+			"encrypted at rest and TELEREAD_SECRET_KEY is not set (docs/operations.md, \"Secrets\")")
+	}
+	if err != nil {
+		return Webhook{}, "", err
+	}
 	var w deliverydb.Webhook
 	err = postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		by := p.UserID
 		w, err = s.q.WebhookInsert(ctx, tx, deliverydb.WebhookInsertParams{OrgID: org, Url: u, Description: in.Description,
-			Secret: secret, CreatedBy: &by})
+			Secret: sealed, CreatedBy: &by})
 		if err != nil {
 			return postgres.Translate(err, "webhook")
 		}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io/fs"
@@ -110,6 +111,8 @@ func newEnv(t testing.TB, migrated bool) *Env {
 	vars["TELEREAD_S3_BUCKET"] = "test-" + randomHex(10)
 	vars["TELEREAD_LISTEN"] = "127.0.0.1:0"
 	vars["TELEREAD_LOG_LEVEL"] = "warn"
+	// A fresh key per test: webhook secrets are sealed at rest under it.
+	vars["TELEREAD_SECRET_KEY"] = base64.StdEncoding.EncodeToString([]byte(randomHex(16)))
 	cfg, err := config.Load(func(k string) string { return vars[k] })
 	if err != nil {
 		t.Fatalf("testenv: config: %v", err)

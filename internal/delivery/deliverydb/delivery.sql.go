@@ -1208,6 +1208,27 @@ func (q *Queries) WebhookList(ctx context.Context, db DBTX, arg WebhookListParam
 	return items, nil
 }
 
+const webhookSecretUpdate = `-- name: WebhookSecretUpdate :execrows
+UPDATE webhooks SET secret = $1 WHERE id = $2 AND secret = $3
+`
+
+type WebhookSecretUpdateParams struct {
+	Secret    string
+	ID        uuid.UUID
+	OldSecret string
+}
+
+// scope: worker — the deliver job rewrites the secret of the webhook it posts to under the current key.
+// WebhookSecretUpdate replaces a webhook's stored secret if it is still
+// the one read (so that two deliveries upgrading it at once agree).
+func (q *Queries) WebhookSecretUpdate(ctx context.Context, db DBTX, arg WebhookSecretUpdateParams) (int64, error) {
+	result, err := db.Exec(ctx, webhookSecretUpdate, arg.Secret, arg.ID, arg.OldSecret)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const webhooksEnabled = `-- name: WebhooksEnabled :many
 SELECT id, org_id, url, description, secret, created_by, created_at, disabled_at, disabled_by FROM webhooks WHERE org_id = $1 AND disabled_at IS NULL ORDER BY created_at, id
 `
