@@ -96,7 +96,6 @@ func New(d Deps) *gin.Engine {
 	_ = r.SetTrustedProxies(nil)
 	r.Use(edge.Common(d.Logger, edge.NewMetrics(d.Registry))...)
 
-	r.NoRoute(func(c *gin.Context) { a.fail(c, apperr.New(apperr.NotFound, "no such route")) })
 	r.NoMethod(func(c *gin.Context) {
 		edge.WriteProblem(c, edge.NewProblem(c, http.StatusMethodNotAllowed, "method_not_allowed",
 			"this route does not take "+c.Request.Method))
@@ -116,9 +115,13 @@ func New(d Deps) *gin.Engine {
 	ohif.Mount(r)
 
 	// The web pages (internal/web) on the same edge and services.
-	web.New(web.Config{Logger: d.Logger, Edge: e, Pool: d.Pool, Identity: d.Identity, Cases: d.Cases, Intake: d.Intake,
+	pages := web.New(web.Config{Logger: d.Logger, Edge: e, Pool: d.Pool, Identity: d.Identity, Cases: d.Cases, Intake: d.Intake,
 		Worklist: d.Worklist, Reports: d.Reports, Delivery: d.Delivery, SecureCookies: d.SecureCookies,
-		ConnectOrigins: d.UploadOrigins, Viewer: ohif, Jobs: d.Jobs}).Mount(r)
+		ConnectOrigins: d.UploadOrigins, Viewer: ohif, Jobs: d.Jobs})
+	pages.Mount(r)
+	// An address nobody serves: the error page for a browser, a problem
+	// for an API client.
+	r.NoRoute(pages.NotFound(func(c *gin.Context) { a.fail(c, apperr.New(apperr.NotFound, "no such route")) }))
 
 	v1 := r.Group("/api/v1", e.Guard(edge.GuardOptions{})...)
 	v1.POST("/auth/login", a.login)

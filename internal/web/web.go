@@ -607,6 +607,23 @@ func (w *Web) logout(c *gin.Context) {
 	w.redirect(c, "/login", "You are signed out.")
 }
 
+// NotFound answers a request for an address no route serves: the error
+// page for a browser (a request that accepts HTML, outside /api/ and
+// /dicomweb), and api for anyone else.
+func (w *Web) NotFound(api gin.HandlerFunc) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p := c.Request.URL.Path
+		if !strings.Contains(c.GetHeader("Accept"), "text/html") || strings.HasPrefix(p, "/api/") ||
+			strings.HasPrefix(p, "/dicomweb") {
+			api(c)
+			return
+		}
+		w.edge.Identify(c)
+		c.Header("Content-Security-Policy", w.csp)
+		w.fail(c, apperr.New(apperr.NotFound, "there is no page at this address"))
+	}
+}
+
 // Serves reports whether the route (gin's path template) is a page of
 // this package, for tests that hold the REST routes to the API contract.
 func Serves(method, route string) bool {

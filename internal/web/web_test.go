@@ -265,3 +265,22 @@ func TestRoleHomes(t *testing.T) {
 		})
 	}
 }
+
+func TestNoSuchPage(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	req, _ := http.NewRequest(http.MethodGet, b.srv.URL+"/no/such/page", nil)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml")
+	br := b.browser(t)
+	resp, err := br.client.Do(req)
+	require.NoError(t, err)
+	br.keep(resp)
+	require.Equal(t, http.StatusNotFound, br.status)
+	br.sees("Not Found", "there is no page at this address", "Back to your home page")
+
+	resp, err = http.Get(b.srv.URL + "/api/v1/nothing")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+	require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
+}
