@@ -26,7 +26,7 @@ var tenantTables = []string{
 	"orgs", "users", "api_tokens", "sessions",
 	"audit_events", "audit_reads",
 	"cases", "case_events", "case_manifest_entries", "files", "dicom_studies", "dicom_series",
-	"dicom_instances", "uploads", "idempotency_keys", "incoming_studies", "incoming_instances", "photo_studies", "photo_instances",
+	"dicom_instances", "uploads", "idempotency_keys", "staged_objects", "incoming_studies", "incoming_instances", "photo_studies", "photo_instances",
 	"reading_group_settings", "routing_rules",
 	"reports", "report_versions", "report_signatures", "report_addenda",
 	"webhooks", "deliveries", "delivery_attempts", "inbox_items", "acknowledgements", "escalations",

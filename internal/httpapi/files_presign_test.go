@@ -153,8 +153,9 @@ func TestPresignedMultipartResume(t *testing.T) {
 }
 
 // A multipart upload of bytes the case already holds (sent before through
-// the REST path, so at their content address) is the duplicate it is: the
-// existing file is answered and the upload's bytes are deleted.
+// the REST path, which kept them in an object of their own) is the
+// duplicate it is: the existing file is answered and the upload's bytes
+// are deleted.
 func TestPresignedMultipartDuplicate(t *testing.T) {
 	t.Parallel()
 	b := setupFiles(t)
@@ -184,7 +185,9 @@ func TestPresignedMultipartDuplicate(t *testing.T) {
 	require.Equal(t, http.StatusCreated, resp.StatusCode, done)
 	require.Equal(t, first["id"], results(t, done)["big.dcm"]["file"].(map[string]any)["id"])
 	require.Empty(t, b.objects(t, b.siteA.Org, "uploads/"))
-	require.Len(t, b.objects(t, b.siteA.Org, "blobs/"), 1)
+	kept := b.objects(t, b.siteA.Org, "objects/")
+	require.Len(t, kept, 1)
+	require.Equal(t, 1, b.count(t, "SELECT count(*) FROM files WHERE id = $1 AND blob_key = $2", first["id"], kept[0]))
 	require.Equal(t, 1, b.count(t, "SELECT count(*) FROM files WHERE case_id = $1", caseID))
 }
 

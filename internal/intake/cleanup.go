@@ -59,7 +59,9 @@ func (CleanupArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{} }
 
 // ownKey reports whether key is a temporary object or a presigned upload,
 // not a content-addressed blob (removed only by remove_blob, under lock).
-func ownKey(key string) bool { return uploadKeyRe.MatchString(key) || tmpKeyRe.MatchString(key) }
+func ownKey(key string) bool {
+	return uploadKeyRe.MatchString(key) || tmpKeyRe.MatchString(key) || objectKeyRe.MatchString(key)
+}
 
 // Cleanup carries out one clean-up job. It is idempotent: an upload or
 // object already gone, or a claim already released, is done.
@@ -101,11 +103,12 @@ func (s *Service) Cleanup(ctx context.Context, a CleanupArgs) error {
 	return apperr.New(apperr.Invalid, "clean-up: unknown action %q", a.Action)
 }
 
-// deleteUploadObject deletes a temporary object or a presigned upload's
-// bytes, unless a file adopted them (commit.go, adopt: a completion that
-// committed its file but died before it marked the upload completed).
+// deleteUploadObject deletes a temporary object, a staged object or a
+// presigned upload's bytes, unless a file adopted them (commit.go, adopt;
+// for example a completion that committed its file but died before it
+// marked the upload completed).
 func (s *Service) deleteUploadObject(ctx context.Context, org uuid.UUID, key string) error {
-	if uploadKeyRe.MatchString(key) {
+	if uploadKeyRe.MatchString(key) || objectKeyRe.MatchString(key) {
 		used, err := s.q.FileBlobInUse(ctx, s.pool, intakedb.FileBlobInUseParams{OrgID: org, BlobKey: key})
 		if err != nil {
 			return fmt.Errorf("check object %s: %w", key, err)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/teleread/teleread/internal/apperr"
 	"github.com/teleread/teleread/internal/blob"
+	"github.com/teleread/teleread/internal/dicomfile"
 	"github.com/teleread/teleread/internal/intake"
 	"github.com/teleread/teleread/internal/jobs"
 	"github.com/teleread/teleread/internal/testenv"
@@ -257,4 +259,53 @@ func TestSweepAbortsOrphanedMultipart(t *testing.T) {
 		require.NoError(t, b.svc.Sweep(ctx))
 		require.Len(t, b.uploads(t), 1, "a multipart upload whose row may be about to commit stays")
 	})
+}
+
+// TestSweepRemovesOnlyOrphanedStagedObjects: a large file's object of its
+// own is noted as staged before its bytes are written and adopted by its
+// file at commit. The sweep deletes the staged objects older than a day
+// that no file refers to (the process died before the commit, or the
+// upload was refused and its object already removed), keeps one that a
+// file refers to, and leaves younger ones to their uploads.
+func TestSweepRemovesOnlyOrphanedStagedObjects(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	c := b.newCase(t)
+	var resampled, big bytes.Buffer
+	require.NoError(t, dicomfile.Resample(&resampled, bytes.NewReader(testdata(t, "CT_small.dcm")), 1100, 1100))
+	require.NoError(t, dicomfile.RewriteUIDs(&big, &resampled, "2.25.2001", "2.25.2002", "2.25.2003"))
+	res := b.add(t, c, "big.dcm", big.Bytes())
+	require.True(t, res.Accepted, res.Reason)
+	adopted := res.File.BlobKey
+
+	org := b.siteA.Org.ID
+	prefix := "orgs/" + org.String() + "/objects/"
+	stage := func(key string, withBytes bool, age string) {
+		t.Helper()
+		if withBytes {
+			_, err := b.env.Blob.Put(ctx, key, bytes.NewReader([]byte("partial")), 7, "application/dicom")
+			require.NoError(t, err)
+		}
+		_, err := b.env.Pool.Exec(ctx, "INSERT INTO staged_objects (key, org_id, created_at) VALUES ($1, $2, now() - $3::interval)",
+			key, org, age)
+		require.NoError(t, err)
+	}
+	died := prefix + uuid.NewString()     // the process died after writing it
+	refused := prefix + uuid.NewString()  // its upload was refused and the object removed
+	inFlight := prefix + uuid.NewString() // an upload still streaming
+	stage(died, true, "25 hours")
+	stage(refused, false, "25 hours")
+	stage(inFlight, true, "1 minute")
+	stage(adopted, false, "25 hours") // cannot happen (adoption forgets it), and must not delete the file's bytes
+
+	require.NoError(t, b.svc.Sweep(ctx))
+	require.ElementsMatch(t, []string{adopted, inFlight}, b.objects(t, b.siteA.Org, "objects/"))
+	require.Equal(t, 1, b.count(t, "SELECT count(*) FROM staged_objects"), "only the upload in flight is still staged")
+	rc, err := b.svc.OpenContent(ctx, b.staffA, *res.File, 0, -1)
+	require.NoError(t, err)
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(big.Bytes(), got), "the adopted file reads back whole")
 }

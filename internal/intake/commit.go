@@ -11,8 +11,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/teleread/teleread/internal/audit"
 	"github.com/teleread/teleread/internal/apperr"
+	"github.com/teleread/teleread/internal/audit"
 	"github.com/teleread/teleread/internal/cases"
 	"github.com/teleread/teleread/internal/dicomfile"
 	"github.com/teleread/teleread/internal/identity"
@@ -46,7 +46,7 @@ func (s *Service) commit(ctx context.Context, p *identity.Principal, caseID uuid
 			}
 			key := final
 			if pf.adoptable {
-				if key, err = s.adopt(ctx, tx, pf, final); err != nil {
+				if key, err = s.adopt(ctx, tx, org, pf, final); err != nil {
 					return err
 				}
 			} else {
@@ -74,6 +74,7 @@ func (s *Service) commit(ctx context.Context, p *identity.Principal, caseID uuid
 	if err != nil {
 		return nil, false, err
 	}
+	pf.adopted = out.BlobKey == pf.object
 	return &out, dup, nil
 }
 
@@ -87,16 +88,17 @@ func (s *Service) place(ctx context.Context, pf *pendingFile, final string) (boo
 	return s.store.Promote(ctx, pf.object, final, pf.storedSHA, pf.contentType)
 }
 
-// adopt chooses the object of a file whose bytes are in a completed
-// multipart upload (pf.adoptable): the object at their content address
+// adopt chooses the object of a file whose bytes are in an object written
+// once (pf.adoptable: a completed multipart upload, or a large file's
+// staged object): the object at their content address
 // final if the organisation has one (an incoming study's instance, or a
 // placement whose transaction failed before its clean-up), else the
-// upload's object itself, which then is the file's without a copy. Nothing
-// can write it again: its multipart upload is completed, and the part URLs
-// died with it. (The same bytes in another file of the organisation would
+// object itself, which then is the file's without a copy. Nothing can
+// write it again: a staged object's key is new and the server's alone; a
+// multipart upload's is completed, and its part URLs died with it. (The same bytes in another file of the organisation would
 // be the same DICOM instance, which a second case may not hold.) The
 // exclusive lock on final orders this with placements of the same bytes.
-func (s *Service) adopt(ctx context.Context, tx pgx.Tx, pf *pendingFile, final string) (string, error) {
+func (s *Service) adopt(ctx context.Context, tx pgx.Tx, org uuid.UUID, pf *pendingFile, final string) (string, error) {
 	if err := s.q.BlobLock(ctx, tx, final); err != nil {
 		return "", fmt.Errorf("lock object: %w", err)
 	}
@@ -104,6 +106,13 @@ func (s *Service) adopt(ctx context.Context, tx pgx.Tx, pf *pendingFile, final s
 		return final, nil
 	} else if !apperr.Is(err, apperr.NotFound) {
 		return "", err
+	}
+	if pf.owned {
+		// A staged object: adopted in this transaction, so no longer the
+		// sweep's (migrations/00018).
+		if err := s.q.StagedObjectDelete(ctx, tx, intakedb.StagedObjectDeleteParams{Key: pf.object, OrgID: org}); err != nil {
+			return "", fmt.Errorf("adopt object: %w", err)
+		}
 	}
 	return pf.object, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/teleread/teleread/internal/cases"
 	"github.com/teleread/teleread/internal/dicomfile"
 	"github.com/teleread/teleread/internal/identity"
+	"github.com/teleread/teleread/internal/intake/intakedb"
 	"github.com/teleread/teleread/internal/photo"
 )
 
@@ -122,9 +123,12 @@ type pendingFile struct {
 	// data instead (object ""), until release is called.
 	object string
 	owned  bool
-	// adoptable is source.adoptable: commit may keep object as the file's
-	// own instead of copying it to its content address (commit.go, adopt).
+	// adoptable says that commit may keep object as the file's own instead
+	// of copying it to its content address (commit.go, adopt): a completed
+	// multipart upload (source.adoptable) or a staged object. adopted says
+	// that the committed file did.
 	adoptable  bool
+	adopted    bool
 	data       []byte
 	release    func()
 	size       int64
@@ -204,7 +208,11 @@ func (s *Service) process(ctx context.Context, org uuid.UUID, c *cases.Case, src
 
 	pf, err := s.stage(ctx, org, src, br, hr)
 	if pf != nil && pf.owned {
-		defer s.removeObject(ctx, org, pf.object)
+		defer func() {
+			if !pf.adopted {
+				s.removeObject(ctx, org, pf.object)
+			}
+		}()
 	}
 	if pf != nil && pf.release != nil {
 		defer pf.release()
@@ -283,20 +291,18 @@ func (s *Service) stage(ctx context.Context, org uuid.UUID, src source, br *bufi
 }
 
 // storeDICOM stages a DICOM file. One of at most maxSmallDICOM bytes is
-// read whole (stageSmallDICOM); a larger one streams to a temporary object
-// while its SHA-256 is computed and its header parsed from the same bytes
+// read whole (stageSmallDICOM); a larger one streams to an object of its
+// own (a staged object, which its file adopts at commit: no copy) while
+// its SHA-256 is computed and its header parsed from the same bytes
 // (through a pipe, without holding pixel data). A presigned upload is only
 // read back.
 func (s *Service) storeDICOM(ctx context.Context, org uuid.UUID, src source, br *bufio.Reader, hr *hashReader) (*pendingFile, error) {
 	pf := &pendingFile{kind: KindDICOM, contentType: "application/dicom", object: src.storedKey, adoptable: src.adoptable}
-	if pf.object == "" {
-		pf.object, pf.owned = tmpKey(org), true
-	}
 	var in io.Reader = br
-	if pf.owned {
+	if pf.object == "" {
 		// Most instances are small: read whole, they go straight to their
-		// content address at commit (PutBytes) instead of through a
-		// temporary object, a copy and a delete.
+		// content address at commit (PutBytes) instead of through an object
+		// of their own.
 		bp := s.small.Get().(*[]byte)
 		n, err := io.ReadFull(br, *bp)
 		if (err == io.EOF || err == io.ErrUnexpectedEOF) && !hr.over && hr.err == nil {
@@ -304,6 +310,13 @@ func (s *Service) storeDICOM(ctx context.Context, org uuid.UUID, src source, br 
 		}
 		defer s.small.Put(bp)
 		in = io.MultiReader(bytes.NewReader((*bp)[:n]), br)
+		// Noted before a byte is written, so that the sweep finds it if
+		// this upload never commits (migrations/00018).
+		key := objectKey(org)
+		if err := s.q.StagedObjectInsert(ctx, s.pool, intakedb.StagedObjectInsertParams{Key: key, OrgID: org}); err != nil {
+			return nil, fmt.Errorf("stage object: %w", err)
+		}
+		pf.object, pf.owned, pf.adoptable = key, true, true
 	}
 	pr, pw := io.Pipe()
 	type parsed struct {

@@ -208,6 +208,10 @@ func Metadata(f File) map[string]any {
 // Object keys. None contains user input.
 func tmpKey(org uuid.UUID) string { return fmt.Sprintf("orgs/%s/tmp/%s", org, uuid.New()) }
 
+// objectKey is the key of a staged object: a large file's own, written once
+// (migrations/00018).
+func objectKey(org uuid.UUID) string { return fmt.Sprintf("orgs/%s/objects/%s", org, uuid.New()) }
+
 func blobKey(org uuid.UUID, sha string) string { return fmt.Sprintf("orgs/%s/blobs/%s", org, sha) }
 
 func uploadKey(org, id uuid.UUID) string { return fmt.Sprintf("orgs/%s/uploads/%s", org, id) }

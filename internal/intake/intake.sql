@@ -292,3 +292,18 @@ UPDATE incoming_instances SET file_id = @file_id WHERE id = @id AND org_id = @or
 UPDATE incoming_studies s SET case_id = @case_id, attached_at = now()
 WHERE s.id = @id AND s.org_id = @org_id AND s.case_id IS NULL
   AND NOT EXISTS (SELECT 1 FROM incoming_instances ii WHERE ii.study_id = s.id AND ii.org_id = s.org_id AND ii.file_id IS NULL);
+
+-- name: StagedObjectInsert :exec
+-- StagedObjectInsert notes an object about to be streamed that is not yet
+-- any file's (migrations/00018).
+INSERT INTO staged_objects (key, org_id) VALUES (@key, @org_id);
+
+-- name: StagedObjectDelete :exec
+-- StagedObjectDelete forgets a staged object: its file adopted it, or the
+-- sweep removed it.
+DELETE FROM staged_objects WHERE key = @key AND org_id = @org_id;
+
+-- scope: worker — the intake sweep removes every organisation's staged objects that no upload committed.
+-- name: StagedObjectsOld :many
+SELECT key, org_id FROM staged_objects WHERE created_at < now() - @older_than::interval
+ORDER BY created_at LIMIT @lim;

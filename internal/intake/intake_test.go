@@ -389,8 +389,8 @@ func (o *opCounter) take() map[string]int {
 
 // TestSmallDICOMStraightToItsAddress: an instance that fits in memory goes
 // to its content address in one PUT (no temporary object, copy or delete);
-// a larger one streams through a temporary object. Both are stored the
-// same.
+// a larger one streams to an object of its own, which its file adopts (no
+// copy either). Both are stored the same.
 func TestSmallDICOMStraightToItsAddress(t *testing.T) {
 	t.Parallel()
 	var oc *opCounter
@@ -421,8 +421,13 @@ func TestSmallDICOMStraightToItsAddress(t *testing.T) {
 	require.True(t, res.Accepted, res.Reason)
 	ops := oc.take()
 	require.Equal(t, 1, ops["Put"], "%v", ops)
-	require.Equal(t, 1, ops["Promote"], "%v", ops)
+	require.Zero(t, ops["Promote"], "%v", ops)
 	require.Zero(t, ops["PutBytes"], "%v", ops)
+	require.Regexp(t, "^orgs/"+b.siteA.Org.ID.String()+"/objects/[0-9a-f-]{36}$", res.File.BlobKey)
+	require.Equal(t, []string{res.File.BlobKey}, b.objects(t, b.siteA.Org, "objects/"))
+	var staged int
+	require.NoError(t, b.env.Pool.QueryRow(context.Background(), "SELECT count(*) FROM staged_objects").Scan(&staged))
+	require.Zero(t, staged, "the adopted object is no longer staged")
 
 	// Both read back byte for byte.
 	for _, f := range []struct {

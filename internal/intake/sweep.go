@@ -15,6 +15,7 @@ import (
 var (
 	uploadKeyRe = regexp.MustCompile(`^orgs/[0-9a-f-]{36}/uploads/[0-9a-f-]{36}$`)
 	tmpKeyRe    = regexp.MustCompile(`^orgs/[0-9a-f-]{36}/tmp/[0-9a-f-]{36}$`)
+	objectKeyRe = regexp.MustCompile(`^orgs/[0-9a-f-]{36}/objects/[0-9a-f-]{36}$`)
 )
 
 // KeyRetention is how long an Idempotency-Key and its answer are kept.
@@ -61,6 +62,9 @@ func (s *Service) Sweep(ctx context.Context) error {
 	if err := s.abortOrphans(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	if err := s.removeStaged(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if _, err := s.q.IdempotencyDeleteOld(ctx, s.pool, KeyRetention); err != nil {
 		errs = append(errs, fmt.Errorf("delete old idempotency keys: %w", err))
 	}
@@ -82,12 +86,43 @@ func (s *Service) Sweep(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// removeStaged deletes the staged objects (migrations/00018) older than
+// tmpRetention that no file adopted: their upload was refused, failed, or
+// its process died. An upload streams at most that long. The object may
+// be gone already (removed when its upload was refused).
+func (s *Service) removeStaged(ctx context.Context) error {
+	var errs []error
+	for {
+		old, err := s.q.StagedObjectsOld(ctx, s.pool, intakedb.StagedObjectsOldParams{OlderThan: tmpRetention, Lim: 100})
+		if err != nil {
+			return fmt.Errorf("list staged objects: %w", err)
+		}
+		removed := 0
+		for _, o := range old {
+			if err := s.deleteUploadObject(ctx, o.OrgID, o.Key); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if err := s.q.StagedObjectDelete(ctx, s.pool, intakedb.StagedObjectDeleteParams{Key: o.Key, OrgID: o.OrgID}); err != nil {
+				return errors.Join(append(errs, fmt.Errorf("forget staged object: %w", err))...)
+			}
+			removed++
+		}
+		if removed > 0 {
+			s.opts.Logger.InfoContext(ctx, "removed staged objects no upload committed", "count", removed)
+		}
+		if len(old) < 100 || len(errs) > 0 {
+			return errors.Join(errs...)
+		}
+	}
+}
+
 // abortOrphans aborts the multipart uploads in object storage that nothing
 // will complete: under uploads/, those started more than
 // Options.OrphanGrace ago that no pending or completing upload refers to
 // (the row was never written, or the abort after a refusal or expiry
-// failed); under tmp/, those of streaming puts older than tmpRetention (the
-// process died). Their parts would otherwise be kept, and billed, forever.
+// failed); under tmp/ and objects/, those of streaming puts older than
+// tmpRetention (the process died). Their parts would otherwise be kept, and billed, forever.
 func (s *Service) abortOrphans(ctx context.Context) error {
 	listed, err := s.store.ListUploads(ctx, "orgs/")
 	if err != nil {
@@ -110,7 +145,7 @@ func (s *Service) abortOrphans(ctx context.Context) error {
 			if live {
 				continue
 			}
-		case tmpKeyRe.MatchString(m.Key):
+		case tmpKeyRe.MatchString(m.Key), objectKeyRe.MatchString(m.Key):
 			if now.Sub(m.Initiated) < tmpRetention {
 				continue
 			}

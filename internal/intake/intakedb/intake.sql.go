@@ -1186,6 +1186,74 @@ func (q *Queries) SeriesUpsert(ctx context.Context, db DBTX, arg SeriesUpsertPar
 	return i, err
 }
 
+const stagedObjectDelete = `-- name: StagedObjectDelete :exec
+DELETE FROM staged_objects WHERE key = $1 AND org_id = $2
+`
+
+type StagedObjectDeleteParams struct {
+	Key   string
+	OrgID uuid.UUID
+}
+
+// StagedObjectDelete forgets a staged object: its file adopted it, or the
+// sweep removed it.
+func (q *Queries) StagedObjectDelete(ctx context.Context, db DBTX, arg StagedObjectDeleteParams) error {
+	_, err := db.Exec(ctx, stagedObjectDelete, arg.Key, arg.OrgID)
+	return err
+}
+
+const stagedObjectInsert = `-- name: StagedObjectInsert :exec
+INSERT INTO staged_objects (key, org_id) VALUES ($1, $2)
+`
+
+type StagedObjectInsertParams struct {
+	Key   string
+	OrgID uuid.UUID
+}
+
+// StagedObjectInsert notes an object about to be streamed that is not yet
+// any file's (migrations/00018).
+func (q *Queries) StagedObjectInsert(ctx context.Context, db DBTX, arg StagedObjectInsertParams) error {
+	_, err := db.Exec(ctx, stagedObjectInsert, arg.Key, arg.OrgID)
+	return err
+}
+
+const stagedObjectsOld = `-- name: StagedObjectsOld :many
+SELECT key, org_id FROM staged_objects WHERE created_at < now() - $1::interval
+ORDER BY created_at LIMIT $2
+`
+
+type StagedObjectsOldParams struct {
+	OlderThan time.Duration
+	Lim       int32
+}
+
+type StagedObjectsOldRow struct {
+	Key   string
+	OrgID uuid.UUID
+}
+
+// scope: worker — the intake sweep removes every organisation's staged objects that no upload committed.
+func (q *Queries) StagedObjectsOld(ctx context.Context, db DBTX, arg StagedObjectsOldParams) ([]StagedObjectsOldRow, error) {
+	rows, err := db.Query(ctx, stagedObjectsOld, arg.OlderThan, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []StagedObjectsOldRow
+	for rows.Next() {
+		var i StagedObjectsOldRow
+		if err := rows.Scan(&i.Key, &i.OrgID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const studyCaseOf = `-- name: StudyCaseOf :one
 SELECT case_id FROM dicom_studies WHERE org_id = $1 AND study_instance_uid = $2
 `
