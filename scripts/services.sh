@@ -28,14 +28,26 @@
 # shared by every clone on the machine:
 #   ${TELEREAD_TOOLS_DIR:-$HOME/.cache/teleread/tools}/minio-<version>/minio
 #
+# A private set (fault drills, the clinical-loop drill, the scale-out and
+# backup tests start their own, to stop and wipe without touching the shared
+# one):
+#   TELEREAD_DATA_DIR=/some/dir  state there instead of <repo>/.data
+#   TELEREAD_PG_PORT_FIRST, TELEREAD_MINIO_PORT_FIRST
+#                                the first ports tried (55432, 59000)
+#   TELEREAD_MINIO_DRIVES=4      MinIO in erasure-coded mode on that many
+#                                drives (<data>/minio/d1 ... d4), as MinIO
+#                                documents for a single node; 1 by default
+#   up postgres|minio, down postgres|minio
+#                                start or stop only that one
+#
 # Messages go to stderr, so stdout of `up` and `env` stays eval-able.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
-DATA="${ROOT}/.data"
+DATA="${TELEREAD_DATA_DIR:-${ROOT}/.data}"
 
 PG_STATE="${DATA}/postgres.env"
-PG_PORT_FIRST=55432
+PG_PORT_FIRST=${TELEREAD_PG_PORT_FIRST:-55432}
 PG_USER=teleread
 PG_DB=teleread
 
@@ -45,7 +57,8 @@ MINIO_STATE="${DATA}/minio.env"
 MINIO_PIDFILE="${DATA}/minio.pid"
 MINIO_LOG="${DATA}/minio.log"
 MINIO_DRIVE="${DATA}/minio"
-MINIO_PORT_FIRST=59000
+MINIO_PORT_FIRST=${TELEREAD_MINIO_PORT_FIRST:-59000}
+MINIO_DRIVES=${TELEREAD_MINIO_DRIVES:-1}
 
 S3_BUCKET="${TELEREAD_S3_BUCKET:-teleread}"
 
@@ -274,13 +287,13 @@ db_answers() {
 pg_choose_base() {
 	PG_BASE=$DATA
 	if is_root && ! runuser -u postgres -- test -x "$DATA" 2>/dev/null; then
-		PG_BASE="/var/tmp/teleread-pg-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)"
+		PG_BASE="/var/tmp/teleread-pg-$(printf '%s' "${TELEREAD_DATA_DIR:-$ROOT}" | sha256sum | cut -c1-12)"
 		log "note: the postgres OS user cannot reach ${DATA} (a parent folder is private),"
 		log "      so the cluster lives in ${PG_BASE} (recorded in ${PG_STATE})"
 	fi
 	# Unix socket paths are limited to ~107 bytes.
 	if ((${#PG_BASE} > 70)); then
-		PG_BASE="/var/tmp/teleread-pg-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)"
+		PG_BASE="/var/tmp/teleread-pg-$(printf '%s' "${TELEREAD_DATA_DIR:-$ROOT}" | sha256sum | cut -c1-12)"
 		log "note: repository path too long for a Unix socket; the cluster lives in ${PG_BASE}"
 	fi
 }
@@ -532,7 +545,7 @@ minio_build() {
 }
 
 minio_start() {
-	local bin pid waited=0
+	local bin pid i waited=0
 	if pid=$(minio_pid); then
 		log "minio already running (pid ${pid}, 127.0.0.1:${MINIO_PORT})"
 		return 0
@@ -545,17 +558,29 @@ minio_start() {
 		minio_save_state
 	fi
 	bin=$(minio_bin)
-	mkdir -p "$MINIO_DRIVE"
+	local drives=("$MINIO_DRIVE") ci_cd=""
+	if ((MINIO_DRIVES > 1)); then
+		# MinIO's own ellipsis notation: one erasure set over d1 ... dN.
+		# Its drives here are folders of the root disk, which erasure-coded
+		# MinIO refuses ("drive not found") unless MINIO_CI_CD is on.
+		drives=("${MINIO_DRIVE}/d{1...${MINIO_DRIVES}}")
+		ci_cd=on
+		for ((i = 1; i <= MINIO_DRIVES; i++)); do mkdir -p "${MINIO_DRIVE}/d${i}"; done
+	else
+		mkdir -p "$MINIO_DRIVE"
+	fi
 	log "starting minio on 127.0.0.1:${MINIO_PORT}, console 127.0.0.1:${MINIO_CONSOLE_PORT} (log: ${MINIO_LOG})"
 	printf '\n=== %s scripts/services.sh up\n' "$(date -u +%FT%TZ)" >>"$MINIO_LOG"
 	# setsid: own session, so a Ctrl-C in the calling terminal does not reach it.
-	MINIO_ROOT_USER=$MINIO_ROOT_USER MINIO_ROOT_PASSWORD=$MINIO_ROOT_PASSWORD MINIO_UPDATE=off \
+	MINIO_ROOT_USER=$MINIO_ROOT_USER MINIO_ROOT_PASSWORD=$MINIO_ROOT_PASSWORD MINIO_UPDATE=off MINIO_CI_CD=$ci_cd \
 		setsid "$bin" server --address "127.0.0.1:${MINIO_PORT}" \
-		--console-address "127.0.0.1:${MINIO_CONSOLE_PORT}" "$MINIO_DRIVE" \
+		--console-address "127.0.0.1:${MINIO_CONSOLE_PORT}" "${drives[@]}" \
 		</dev/null >>"$MINIO_LOG" 2>&1 8>&- 9>&- &
 	pid=$!
 	printf '%s\n' "$pid" >"$MINIO_PIDFILE"
-	until http_ok "http://127.0.0.1:${MINIO_PORT}/minio/health/live"; do
+	# /minio/health/cluster: up with write quorum (an erasure-coded set answers
+	# /live before it has formatted its drives).
+	until http_ok "http://127.0.0.1:${MINIO_PORT}/minio/health/cluster"; do
 		if ! kill -0 "$pid" 2>/dev/null; then
 			log "last lines of ${MINIO_LOG}:"
 			tail -n 25 "$MINIO_LOG" >&2 || true
@@ -565,7 +590,7 @@ minio_start() {
 		if ((waited >= 120)); then
 			log "last lines of ${MINIO_LOG}:"
 			tail -n 25 "$MINIO_LOG" >&2 || true
-			die "minio (pid ${pid}) did not answer on 127.0.0.1:${MINIO_PORT}/minio/health/live within 60s"
+			die "minio (pid ${pid}) did not answer on 127.0.0.1:${MINIO_PORT}/minio/health/cluster (write quorum) within 60s"
 		fi
 		sleep 0.5
 		waited=$((waited + 1))
@@ -674,16 +699,30 @@ cmd_env() {
 
 cmd_up() {
 	lock_data_dir
-	pg_up
-	minio_up
+	case "${1:-}" in
+	postgres) pg_up ;;
+	minio) minio_up ;;
+	"")
+		pg_up
+		minio_up
+		;;
+	*) die "up: unknown service ${1} (postgres or minio)" ;;
+	esac
 	cmd_env
 }
 
 cmd_down() {
 	[[ -d "$DATA" ]] || return 0
 	lock_data_dir
-	pg_down
-	minio_down
+	case "${1:-}" in
+	postgres) pg_down ;;
+	minio) minio_down ;;
+	"")
+		pg_down
+		minio_down
+		;;
+	*) die "down: unknown service ${1} (postgres or minio)" ;;
+	esac
 	log "stopped (external services, if any, were left alone)"
 }
 
@@ -713,18 +752,20 @@ cmd_reset() {
 usage() {
 	cat >&2 <<'EOF'
 usage: scripts/services.sh up|down|status|env|reset
-  up      start (or reuse) PostgreSQL and MinIO, then print the environment
+  up [postgres|minio]
+          start (or reuse) PostgreSQL and MinIO (or only one), then print the environment
   env     print export lines: eval "$(scripts/services.sh env)"
   status  show what is running
-  down    stop what this script started
+  down [postgres|minio]
+          stop what this script started (or only one of them)
   reset   down, then delete .data/ (all local service data)
 EOF
 }
 
 main() {
 	case "${1:-}" in
-	up) cmd_up ;;
-	down) cmd_down ;;
+	up) cmd_up "${2:-}" ;;
+	down) cmd_down "${2:-}" ;;
 	status) cmd_status ;;
 	env) cmd_env ;;
 	reset) cmd_reset ;;
