@@ -42,7 +42,10 @@ func body(s string) Body {
 func TestRetries(t *testing.T) {
 	t.Parallel()
 	srv, n, bodies := fakeServer(t,
-		func(w http.ResponseWriter) { w.Header().Set("Retry-After", "7"); w.WriteHeader(http.StatusTooManyRequests) },
+		func(w http.ResponseWriter) {
+			w.Header().Set("Retry-After", "7")
+			w.WriteHeader(http.StatusTooManyRequests)
+		},
 		func(w http.ResponseWriter) { w.WriteHeader(http.StatusBadGateway) })
 	c, err := New(srv.URL, "trt_x", WithRetry(Retry{Attempts: 3, Base: time.Millisecond, Max: time.Millisecond}))
 	require.NoError(t, err)
