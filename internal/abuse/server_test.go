@@ -1,7 +1,6 @@
 package abuse_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -49,37 +48,7 @@ func start(t *testing.T, overrides map[string]string) *server {
 		s.tokens[u.Role] = u.Token
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		err := app.Run(ctx, []string{"serve", "--workers=false"}, getenv, pw, io.Discard, "test")
-		pw.Close()
-		done <- err
-	}()
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "teleread listening on "); ok {
-			s.URL = rest
-			break
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	if s.URL == "" {
-		cancel()
-		t.Fatalf("serve did not start: %v", <-done)
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop within 30s")
-		}
-	})
+	s.URL = testenv.Serve(t, app.Run, getenv, nil, "serve", "--workers=false").URL
 
 	var me struct {
 		UserID string `json:"user_id"`

@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -24,48 +23,20 @@ import (
 type server struct {
 	URL    string
 	stderr *syncBuffer
-	done   chan error
-	cancel context.CancelFunc
+	srv    *testenv.Server
 }
 
 // startServe runs `teleread serve` with getenv on a free port and waits for
 // it to print its address.
 func startServe(t *testing.T, getenv func(string) string, args ...string) *server {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	s := &server{stderr: &syncBuffer{}, done: make(chan error, 1), cancel: cancel}
-	go func() {
-		err := app.Run(ctx, append([]string{"serve"}, args...), getenv, pw, s.stderr, "test")
-		pw.Close()
-		s.done <- err
-	}()
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "teleread listening on "); ok {
-			s.URL = rest
-			break
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	if s.URL == "" {
-		cancel()
-		t.Fatalf("serve did not start: %v\n%s", <-s.done, s.stderr.String())
-	}
-	t.Cleanup(func() { s.stop(t) })
+	s := &server{stderr: &syncBuffer{}}
+	s.srv = testenv.Serve(t, app.Run, getenv, s.stderr, append([]string{"serve"}, args...)...)
+	s.URL = s.srv.URL
 	return s
 }
 
-func (s *server) stop(t *testing.T) {
-	s.cancel()
-	select {
-	case err := <-s.done:
-		require.NoError(t, err)
-		s.done <- nil
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop within 30s")
-	}
-}
+func (s *server) stop(t *testing.T) { s.srv.Stop(t) }
 
 type syncBuffer struct {
 	mu sync.Mutex

@@ -7,7 +7,6 @@
 package browser_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -461,37 +460,7 @@ func abs(t *testing.T, p string) string {
 // serve runs `teleread serve` (HTTP and workers) for t and returns its URL.
 func serve(t *testing.T, getenv func(string) string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		err := app.Run(ctx, []string{"serve"}, getenv, pw, io.Discard, "test")
-		pw.Close()
-		done <- err
-	}()
-	sc := bufio.NewScanner(pr)
-	u := ""
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "teleread listening on "); ok {
-			u = rest
-			break
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	if u == "" {
-		cancel()
-		t.Fatalf("serve did not start: %v", <-done)
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop within 30s")
-		}
-	})
-	return u
+	return testenv.Serve(t, app.Run, getenv, nil, "serve").URL
 }
 
 // api sends a JSON request to the REST API with a bearer token.

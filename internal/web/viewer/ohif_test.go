@@ -1,7 +1,6 @@
 package viewer_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -149,37 +148,7 @@ const canvasNotBlank = `(function() {
 // serve runs `teleread serve` (HTTP and workers) for t and returns its URL.
 func serve(t *testing.T, getenv func(string) string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		err := app.Run(ctx, []string{"serve"}, getenv, pw, io.Discard, "test")
-		pw.Close()
-		done <- err
-	}()
-	sc := bufio.NewScanner(pr)
-	url := ""
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "teleread listening on "); ok {
-			url = rest
-			break
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	if url == "" {
-		cancel()
-		t.Fatalf("serve did not start: %v", <-done)
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop within 30s")
-		}
-	})
-	return url
+	return testenv.Serve(t, app.Run, getenv, nil, "serve").URL
 }
 
 // rest is a small client of the REST API.
