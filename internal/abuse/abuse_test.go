@@ -1,6 +1,7 @@
 package abuse_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -222,30 +223,33 @@ func TestSlowLorisHeaders(t *testing.T) {
 }
 
 // TestSlowLorisBody sends an upload's headers at once and then dribbles
-// its body. serve.go sets no ReadTimeout, so nothing closes such a
-// connection while it keeps sending; the test measures how long it is held
-// and whether it holds one of the organisation's upload slots
-// (TELEREAD_UPLOADS_PER_ORG, here 2), and records that in the log
-// (docs/hardening.md). It fails only if /healthz stops answering.
+// its body one byte a second, on two connections, with the organisation's
+// upload bound at 2 (TELEREAD_UPLOADS_PER_ORG) so that they hold all of
+// its slots. The minimum body rate (TELEREAD_BODY_MIN_BYTES in every
+// TELEREAD_BODY_WINDOW, here 64 KiB in 3 s) must answer each 408 and close
+// it within a few seconds of the window, /healthz must answer meanwhile,
+// and an honest upload of the same organisation must then be accepted.
 func TestSlowLorisBody(t *testing.T) {
 	t.Parallel() // sleeps or measures nothing: beside the others, after the measuring tests
 	if testing.Short() {
-		t.Skip("dribbles for 12 s")
+		t.Skip("dribbles for several seconds")
 	}
-	s := start(t, map[string]string{"TELEREAD_UPLOADS_PER_ORG": "2"})
-	var conns []net.Conn
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
+	const window = 3 * time.Second
+	s := start(t, map[string]string{"TELEREAD_UPLOADS_PER_ORG": "2", "TELEREAD_BODY_WINDOW": window.String()})
 	host := strings.TrimPrefix(s.URL, "http://")
+	type result struct {
+		status string
+		after  time.Duration
+		err    error
+	}
+	results := make(chan result, 2)
+	began := time.Now()
 	for range 2 {
 		c, err := net.Dial("tcp", host)
 		if err != nil {
 			t.Fatal(err)
 		}
-		conns = append(conns, c)
+		defer c.Close()
 		head := "POST /api/v1/cases/" + s.caseID + "/files HTTP/1.1\r\nHost: " + host +
 			"\r\nAuthorization: Bearer " + s.tokens["site_staff"] +
 			"\r\nContent-Type: multipart/form-data; boundary=xx\r\nContent-Length: 10000000\r\n\r\n" +
@@ -253,25 +257,100 @@ func TestSlowLorisBody(t *testing.T) {
 		if _, err := c.Write([]byte(head)); err != nil {
 			t.Fatal(err)
 		}
+		// One byte a second until the server stops reading.
+		go func() {
+			for {
+				time.Sleep(time.Second)
+				if _, err := c.Write([]byte{0}); err != nil {
+					return
+				}
+			}
+		}()
+		go func() {
+			_ = c.SetReadDeadline(time.Now().Add(5 * window))
+			line, err := bufio.NewReader(c).ReadString('\n')
+			results <- result{status: strings.TrimSpace(line), after: time.Since(began), err: err}
+		}()
 	}
-	start := time.Now()
-	for time.Since(start) < 12*time.Second {
-		time.Sleep(time.Second)
-		for i, c := range conns {
-			if _, err := c.Write([]byte{0}); err != nil {
-				t.Logf("abuse: slow-loris body %d closed by the server after %v: %v", i, time.Since(start).Round(time.Second), err)
-				return
+	for range 2 {
+		var r result
+		waitHealthy := time.NewTicker(500 * time.Millisecond)
+	wait:
+		for {
+			select {
+			case r = <-results:
+				break wait
+			case <-waitHealthy.C:
+				requireHealthy(t, s.URL)
 			}
 		}
-		requireHealthy(t, s.URL)
+		waitHealthy.Stop()
+		if r.err != nil {
+			t.Fatalf("slow-loris body: no answer within %v: %v", 5*window, r.err)
+		}
+		if !strings.HasPrefix(r.status, "HTTP/1.1 408") {
+			t.Fatalf("slow-loris body answered %q, want 408", r.status)
+		}
+		if r.after < window || r.after > 2*window+2*time.Second {
+			t.Errorf("slow-loris body answered after %v; the window is %v", r.after, window)
+		}
+		t.Logf("abuse: slow-loris body answered %q after %v (window %v)", r.status, r.after.Round(100*time.Millisecond), window)
 	}
-	resp, err := http.DefaultClient.Do(s.uploadRequest("ok.dcm", testenv.DICOMHeader("1.2.826.0.1.3680043.10.1.9", 1, 1, 1, 0)))
+	honest := append(testenv.DICOMHeader("1.2.826.0.1.3680043.10.1.9", 2, 1, 1, 2), 0, 0)
+	resp, err := http.DefaultClient.Do(s.uploadRequest("ok.dcm", honest))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	t.Logf("abuse: slow-loris body: %d connections still open after %v (no ReadTimeout); an honest upload of the same organisation meanwhile: %d %s",
-		len(conns), time.Since(start).Round(time.Second), resp.StatusCode, resp.Header.Get("Retry-After"))
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("an honest upload after the slow-loris bodies: %d (429: their upload slots were not freed)", resp.StatusCode)
+	}
+	t.Logf("abuse: honest upload after the slow-loris bodies: %d", resp.StatusCode)
+}
+
+// TestSlowHonestBody sends a DICOM instance slower than any one window
+// allows in all, but at more than the minimum rate: 64 KiB every second
+// for about 6 s, with a 3 s window. It must be accepted: the minimum rate
+// bounds how slowly a body moves, not how long it takes.
+func TestSlowHonestBody(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("sends for several seconds")
+	}
+	const window = 3 * time.Second
+	s := start(t, map[string]string{"TELEREAD_BODY_WINDOW": window.String()})
+	const rows, cols = 512, 768 // 384 KiB of pixels: six 64 KiB steps
+	file := append(testenv.DICOMHeader("1.2.826.0.1.3680043.10.1.10", rows, cols, 1, rows*cols), make([]byte, rows*cols)...)
+	pr, pw := io.Pipe()
+	go func() {
+		for off := 0; off < len(file); off += 64 << 10 {
+			end := min(off+64<<10, len(file))
+			if _, err := pw.Write(file[off:end]); err != nil {
+				return
+			}
+			time.Sleep(time.Second)
+		}
+		pw.Close()
+	}()
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/api/v1/cases/"+s.caseID+"/files", pr)
+	req.ContentLength = int64(len(file))
+	req.Header.Set("Content-Type", "application/dicom")
+	req.Header.Set("Authorization", "Bearer "+s.tokens["site_staff"])
+	began := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	took := time.Since(began)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("slow honest upload: %d %s", resp.StatusCode, body)
+	}
+	if took < window {
+		t.Fatalf("the upload took %v, less than the window %v: it proves nothing", took, window)
+	}
+	t.Logf("abuse: honest upload at 64 KiB/s over %v (window %v): %d", took.Round(100*time.Millisecond), window, resp.StatusCode)
 }
 
 // requireHealthy fails t unless /healthz answers 200 within 2 s.

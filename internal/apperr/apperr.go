@@ -22,6 +22,7 @@ const (
 	Unsupported   Code = "unsupported"    // a content type the route does not take
 	NotAcceptable Code = "not_acceptable" // no answer in a media type the client accepts
 	RateLimited   Code = "rate_limited"   // over the request budget
+	Timeout       Code = "timeout"        // the request body arrived too slowly
 	Unavailable   Code = "unavailable"    // a dependency is down; retry later
 	Internal      Code = "internal"       // a bug or an unexpected failure
 	Unprocessable Code = "unprocessable"  // well-formed, but the content cannot be used

@@ -96,6 +96,12 @@ type Limits struct {
 	// UploadBytesPerOrg bounds the declared bytes of one organisation's
 	// upload requests in flight (TELEREAD_UPLOAD_BYTES_PER_ORG).
 	UploadBytesPerOrg int64
+	// BodyMinBytes and BodyWindow are the slowest a request body may
+	// arrive: at least BodyMinBytes in every BodyWindow, or the request
+	// is answered 408 and its connection closed
+	// (TELEREAD_BODY_MIN_BYTES, TELEREAD_BODY_WINDOW; a zero window is off).
+	BodyMinBytes int64
+	BodyWindow   time.Duration
 }
 
 // S3 configures the S3-compatible object storage (MinIO).
@@ -151,6 +157,8 @@ func Load(getenv func(string) string) (Config, error) {
 			SearchBurst:       l.integer("TELEREAD_SEARCH_RATE_BURST", 60, 1, 1_000_000),
 			UploadsPerOrg:     l.integer("TELEREAD_UPLOADS_PER_ORG", 32, 0, 100_000),
 			UploadBytesPerOrg: int64(l.integer("TELEREAD_UPLOAD_BYTES_PER_ORG", 4<<30, 0, 1<<50)),
+			BodyMinBytes:      int64(l.integer("TELEREAD_BODY_MIN_BYTES", 64<<10, 1, 1<<30)),
+			BodyWindow:        l.durationOrOff("TELEREAD_BODY_WINDOW", 30*time.Second),
 		},
 		WebhookAllowPrivate: l.boolean("TELEREAD_WEBHOOK_ALLOW_PRIVATE", false),
 		DICOMwebOrigins:     l.origins("TELEREAD_DICOMWEB_CORS_ORIGINS"),
@@ -191,6 +199,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("search_rate_burst", c.Limits.SearchBurst),
 		slog.Int("uploads_per_org", c.Limits.UploadsPerOrg),
 		slog.Int64("upload_bytes_per_org", c.Limits.UploadBytesPerOrg),
+		slog.Int64("body_min_bytes", c.Limits.BodyMinBytes),
+		slog.String("body_window", c.Limits.BodyWindow.String()),
 		slog.Bool("webhook_allow_private", c.WebhookAllowPrivate),
 		slog.String("dicomweb_cors_origins", strings.Join(c.DICOMwebOrigins, ",")),
 		slog.String("ohif_dir", c.OHIFDir),
@@ -384,6 +394,22 @@ func (l *loader) duration(name string, def time.Duration) time.Duration {
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
 		l.fail(name, "must be a positive duration such as 20s, got %q", v)
+	}
+	return d
+}
+
+// durationOrOff is duration where 0 (or "0s") turns the setting off.
+func (l *loader) durationOrOff(name string, def time.Duration) time.Duration {
+	v := strings.TrimSpace(l.getenv(name))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if v == "0" {
+		d, err = 0, nil
+	}
+	if err != nil || d < 0 {
+		l.fail(name, "must be a duration such as 30s, or 0 for off, got %q", v)
 	}
 	return d
 }

@@ -82,7 +82,7 @@ func TestLimits(t *testing.T) {
 	c, err := config.Load(env(nil))
 	require.NoError(t, err)
 	require.Equal(t, config.Limits{AuthPerMinute: 10, AuthBurst: 10, SearchPerMinute: 600, SearchBurst: 60,
-		UploadsPerOrg: 32, UploadBytesPerOrg: 4 << 30}, c.Limits)
+		UploadsPerOrg: 32, UploadBytesPerOrg: 4 << 30, BodyMinBytes: 64 << 10, BodyWindow: 30 * time.Second}, c.Limits)
 
 	c, err = config.Load(env(map[string]string{"TELEREAD_SEARCH_RATE_PER_MINUTE": "0", "TELEREAD_UPLOADS_PER_ORG": "0",
 		"TELEREAD_AUTH_RATE_BURST": "3", "TELEREAD_UPLOAD_BYTES_PER_ORG": "1048576"}))
@@ -91,6 +91,11 @@ func TestLimits(t *testing.T) {
 	require.Zero(t, c.Limits.UploadsPerOrg)
 	require.Equal(t, 3, c.Limits.AuthBurst)
 	require.EqualValues(t, 1<<20, c.Limits.UploadBytesPerOrg)
+
+	c, err = config.Load(env(map[string]string{"TELEREAD_BODY_WINDOW": "0s", "TELEREAD_BODY_MIN_BYTES": "1024"}))
+	require.NoError(t, err)
+	require.Zero(t, c.Limits.BodyWindow, "a zero window turns the minimum body rate off")
+	require.EqualValues(t, 1024, c.Limits.BodyMinBytes)
 
 	// The removed per-request limit is ignored, not refused.
 	_, err = config.Load(env(map[string]string{"TELEREAD_RATE_LIMIT_PER_MINUTE": "0"}))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/teleread/teleread/internal/apperr"
 	"github.com/teleread/teleread/internal/cases"
+	"github.com/teleread/teleread/internal/edge"
 	"github.com/teleread/teleread/internal/identity"
 	"github.com/teleread/teleread/internal/intake"
 )
@@ -111,15 +112,22 @@ func (h *Handler) stow(c *gin.Context) {
 		}
 		if err != nil {
 			var maxErr *http.MaxBytesError
+			slow, isSlow := edge.SlowBody(err)
 			switch {
 			case n == 1 && errors.As(err, &maxErr):
 				h.fail(c, err)
+				return
+			case n == 1 && isSlow:
+				h.fail(c, slow)
 				return
 			case n == 1:
 				h.fail(c, invalid("malformed multipart/related body: no part was found (check the boundary)"))
 				return
 			}
 			reason := "the request ended inside this part (truncated or malformed multipart framing)"
+			if isSlow {
+				reason = slow.Message
+			}
 			if errors.As(err, &maxErr) {
 				reason = fmt.Sprintf("the request body is larger than the limit of %d bytes", maxErr.Limit)
 			}

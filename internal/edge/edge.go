@@ -12,6 +12,7 @@ package edge
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -53,6 +54,8 @@ type Edge struct {
 	uploads       *uploadBound
 	maxJSON       int64
 	maxUpload     int64
+	bodyWindow    time.Duration
+	bodyMinBytes  int64
 }
 
 // New returns an Edge with an empty policy: every route is refused until
@@ -62,7 +65,8 @@ func New(cfg Config) *Edge {
 		authLimiter:   newRateLimiter(cfg.Limits.AuthPerMinute, cfg.Limits.AuthBurst),
 		searchLimiter: newRateLimiter(cfg.Limits.SearchPerMinute, cfg.Limits.SearchBurst),
 		uploads:       newUploadBound(cfg.Limits),
-		maxJSON:       cfg.MaxRequestBytes, maxUpload: cfg.MaxUploadBytes}
+		maxJSON:       cfg.MaxRequestBytes, maxUpload: cfg.MaxUploadBytes,
+		bodyWindow: cfg.Limits.BodyWindow, bodyMinBytes: cfg.Limits.BodyMinBytes}
 }
 
 // Logger is the edge's logger.
@@ -76,10 +80,10 @@ type GuardOptions struct {
 }
 
 // Guard is the middleware chain of a guarded route group, in order: body
-// limit, authentication, rate limit, CSRF, authorization, upload bound.
-// None of them reads the request body.
+// limit, body rate, authentication, rate limit, CSRF, authorization,
+// upload bound. None of them reads the request body.
 func (e *Edge) Guard(o GuardOptions) []gin.HandlerFunc {
-	return []gin.HandlerFunc{e.limitBody(), e.authenticate(o), e.rateLimit(), e.csrf(), e.authorize(), e.boundUploads()}
+	return []gin.HandlerFunc{e.limitBody(), e.minBodyRate(), e.authenticate(o), e.rateLimit(), e.csrf(), e.authorize(), e.boundUploads()}
 }
 
 // Common is the middleware every request of the server passes, guarded or

@@ -42,6 +42,7 @@ var statusOf = map[apperr.Code]int{
 	apperr.NotAcceptable: http.StatusNotAcceptable,
 	apperr.Unprocessable: http.StatusUnprocessableEntity,
 	apperr.RateLimited:   http.StatusTooManyRequests,
+	apperr.Timeout:       http.StatusRequestTimeout,
 	apperr.Unavailable:   http.StatusServiceUnavailable,
 	apperr.Internal:      http.StatusInternalServerError,
 }

@@ -56,6 +56,10 @@ type Limits struct {
 	// and the per-file limit bound it. One upload is always admitted when
 	// its organisation has none in flight, whatever its size.
 	UploadBytesPerOrg int64
+	// BodyMinBytes and BodyWindow are the slowest rate a request body may
+	// arrive at (bodyrate.go); a zero window is off.
+	BodyMinBytes int64
+	BodyWindow   time.Duration
 }
 
 // uploadRetryAfter is the Retry-After of an answer over an upload bound:

@@ -200,6 +200,9 @@ func eachUploadFile(c *gin.Context, mt, route string, fn func(intake.Input) (str
 			if errors.As(err, &maxErr) {
 				return hashHex(rh), err
 			}
+			if slow, ok := edge.SlowBody(err); ok {
+				return hashHex(rh), slow
+			}
 			return hashHex(rh), apperr.Wrap(err, apperr.Invalid, "malformed multipart/form-data body")
 		}
 		if part.FileName() == "" {
