@@ -30,17 +30,17 @@ var adminPages = pageSet{
 	{method: http.MethodPost, path: "/admin/tokens/:id/revoke", rule: admins, handle: (*Web).adminRevokeToken},
 	{method: http.MethodGet, path: "/admin/groups", rule: admins, handle: (*Web).adminGroups},
 	{method: http.MethodPost, path: "/admin/groups/:id/settings", rule: admins, handle: (*Web).adminPutSettings},
-	{method: http.MethodGet, path: "/admin/rules", rule: admins, handle: (*Web).adminRules},
-	{method: http.MethodPost, path: "/admin/rules", rule: admins, handle: (*Web).adminCreateRule},
-	{method: http.MethodPost, path: "/admin/rules/:id", rule: admins, handle: (*Web).adminUpdateRule},
-	{method: http.MethodPost, path: "/admin/rules/:id/delete", rule: admins, handle: (*Web).adminDeleteRule},
+	{method: http.MethodGet, path: "/admin/rules", rule: platformAdmins, handle: (*Web).adminRules},
+	{method: http.MethodPost, path: "/admin/rules", rule: platformAdmins, handle: (*Web).adminCreateRule},
+	{method: http.MethodPost, path: "/admin/rules/:id", rule: platformAdmins, handle: (*Web).adminUpdateRule},
+	{method: http.MethodPost, path: "/admin/rules/:id/delete", rule: platformAdmins, handle: (*Web).adminDeleteRule},
 	{method: http.MethodGet, path: "/admin/webhooks", rule: admins, handle: (*Web).adminWebhooks},
 	{method: http.MethodPost, path: "/admin/webhooks", rule: admins, handle: (*Web).adminCreateWebhook},
 	{method: http.MethodPost, path: "/admin/webhooks/:id/disable", rule: admins, handle: (*Web).adminDisableWebhook},
 	{method: http.MethodGet, path: "/admin/reports/:id/deliveries", rule: admins, handle: (*Web).adminDeliveries},
 	{method: http.MethodPost, path: "/admin/deliveries/:id/replay", rule: admins, handle: (*Web).adminReplay},
-	{method: http.MethodGet, path: "/admin/unrouted", rule: admins, handle: (*Web).adminUnrouted},
-	{method: http.MethodPost, path: "/admin/unrouted/:id/route", rule: admins, handle: (*Web).adminRoute},
+	{method: http.MethodGet, path: "/admin/unrouted", rule: platformAdmins, handle: (*Web).adminUnrouted},
+	{method: http.MethodPost, path: "/admin/unrouted/:id/route", rule: platformAdmins, handle: (*Web).adminRoute},
 	{method: http.MethodGet, path: "/admin/audit", rule: admins, handle: (*Web).adminAudit},
 	{method: http.MethodGet, path: "/admin/turnaround", rule: admins, handle: (*Web).adminTurnaround},
 }
@@ -60,13 +60,19 @@ type adminView struct {
 }
 
 func (w *Web) admin(c *gin.Context, name string, page any) {
-	secs := make([]NavItem, len(adminSections))
-	for i, s := range adminSections {
+	// Only the sections the caller's role may open (routing rules and the
+	// unrouted list are the platform's).
+	p := principal(c)
+	secs := make([]NavItem, 0, len(adminSections))
+	for _, s := range adminSections {
+		if r, ok := w.edge.Rule(http.MethodGet, s.Href); !ok || !p.HasAny(r.Roles...) {
+			continue
+		}
 		s.Current = strings.HasPrefix(c.Request.URL.Path, s.Href)
-		secs[i] = s
+		secs = append(secs, s)
 	}
 	v := adminView{Sections: secs, Orgs: map[uuid.UUID]string{}, Page: page}
-	if orgs, err := w.identity.ListOrgs(c.Request.Context(), principal(c), nil); err == nil {
+	if orgs, err := w.identity.ListOrgs(c.Request.Context(), p, nil); err == nil {
 		for _, o := range orgs {
 			v.Orgs[o.ID] = o.Name
 		}

@@ -134,6 +134,9 @@ var (
 	referrers   = edge.Rule{Roles: []identity.Role{identity.RoleReferringPhysician}}
 	specialists = edge.Rule{Roles: []identity.Role{identity.RoleSpecialist}}
 	admins      = edge.Rule{Roles: []identity.Role{identity.RoleOrgAdmin, identity.RolePlatformAdmin}}
+	// platformAdmins: routing rules and the unrouted list span every
+	// site and reading group, as their REST routes do.
+	platformAdmins = edge.Rule{Roles: []identity.Role{identity.RolePlatformAdmin}}
 )
 
 var corePages = pageSet{

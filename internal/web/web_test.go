@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
@@ -30,6 +31,7 @@ import (
 // tenants: site A and B, a dermatology reading group and another one.
 type testBundle struct {
 	env      *testenv.Env
+	engine   *gin.Engine
 	srv      *httptest.Server
 	svc      *identity.Service
 	cases    *cases.Service
@@ -62,7 +64,7 @@ func setup(t *testing.T) *testBundle {
 	srv := httptest.NewServer(engine)
 	t.Cleanup(srv.Close)
 	fx := testenv.NewFixtures(t, env)
-	b := &testBundle{env: env, srv: srv, svc: idn, cases: cs, intake: in, wl: wl, reports: rs, delivery: dl, root: fx.Root()}
+	b := &testBundle{env: env, engine: engine, srv: srv, svc: idn, cases: cs, intake: in, wl: wl, reports: rs, delivery: dl, root: fx.Root()}
 	b.siteA = fx.Tenant(t, identity.OrgSite, "site-a", nil, identity.RoleSiteStaff, identity.RoleReferringPhysician)
 	b.siteB = fx.Tenant(t, identity.OrgSite, "site-b", nil, identity.RoleSiteStaff)
 	b.readers = fx.Tenant(t, identity.OrgReadingGroup, "derm-readers", []string{"dermatology"}, identity.RoleSpecialist)
