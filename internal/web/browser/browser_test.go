@@ -49,6 +49,8 @@ type world struct {
 	ohif                   bool
 	staffToken             string
 	staff, gp, derm, other person
+	// admin is a platform admin.
+	admin person
 }
 
 func newWorld(t *testing.T) *world {
@@ -63,7 +65,8 @@ func newWorld(t *testing.T) *world {
 	}
 	base := serve(t, env.Getenv(overrides))
 	fx := testenv.NewFixtures(t, env)
-	platform := fx.Tenant(t, identity.OrgPlatform, "platform", nil, identity.RolePlatformAdmin).Tokens[identity.RolePlatformAdmin]
+	platformOrg := fx.Tenant(t, identity.OrgPlatform, "platform", nil, identity.RolePlatformAdmin)
+	platform := platformOrg.Tokens[identity.RolePlatformAdmin]
 	site := fx.Tenant(t, identity.OrgSite, "site-a", nil, identity.RoleSiteStaff)
 	derm := fx.Tenant(t, identity.OrgReadingGroup, "dermatology", []string{"dermatology"}, identity.RoleOrgAdmin)
 	other := fx.Tenant(t, identity.OrgReadingGroup, "elsewhere", []string{"dermatology"}, identity.RoleOrgAdmin)
@@ -72,6 +75,7 @@ func newWorld(t *testing.T) *world {
 		gp:    person{"gp@site-a.example", "the referring physician's long password"},
 		derm:  person{"reader@dermatology.example", "the dermatologist's long password"},
 		other: person{"reader@elsewhere.example", "the other dermatologist's password"},
+		admin: person{"admin@platform.example", "the platform admin's long password"},
 	}
 	mk := func(org identity.Org, p person, name string, role identity.Role, sp []string) {
 		_, err := fx.Service.CreateUser(context.Background(), fx.Root(), identity.NewUser{OrgID: org.ID, Email: p.email,
@@ -81,6 +85,7 @@ func newWorld(t *testing.T) *world {
 	mk(site.Org, w.gp, "Dr Gillian Parker", identity.RoleReferringPhysician, nil)
 	mk(derm.Org, w.derm, "Dr Dana Reed", identity.RoleSpecialist, []string{"dermatology"})
 	mk(other.Org, w.other, "Dr Otto Else", identity.RoleSpecialist, []string{"dermatology"})
+	mk(platformOrg.Org, w.admin, "Pat Admin", identity.RolePlatformAdmin, nil)
 	api(t, base, platform, http.MethodPost, "/routing-rules", map[string]any{"name": "dermatology",
 		"specialty": "dermatology", "reading_group_id": derm.Org.ID, "is_default": true}, http.StatusCreated)
 	return w
