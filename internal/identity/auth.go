@@ -71,22 +71,15 @@ type Session struct {
 }
 
 // Login checks an e-mail and password and opens a session. Failures are
-// throttled per e-mail and per client address across all API servers, and
-// audited.
+// throttled per e-mail and per client address across all API servers
+// (admitLogin), and audited.
 func (s *Service) Login(ctx context.Context, email, password, clientIP, requestID string) (*Session, error) {
 	email = strings.TrimSpace(email)
 	if email == "" || password == "" {
 		return nil, apperr.InvalidFields(map[string]string{"email": "required", "password": "required"})
 	}
-	counts, err := s.q.LoginFailureCount(ctx, s.pool, identitydb.LoginFailureCountParams{
-		Email: email, ClientIp: clientIP, Since: s.now().Add(-loginWindow)})
-	if err != nil {
-		return nil, fmt.Errorf("count login failures: %w", err)
-	}
-	if counts.ByEmail >= maxFailuresPerKey || counts.ByIp >= maxFailuresPerIP {
-		wait := int(math.Ceil(time.Until(counts.Oldest.Add(loginWindow)).Seconds()))
-		return nil, &apperr.Error{Code: apperr.RateLimited, Message: "too many failed sign-ins; try again later",
-			RetryAfterSeconds: max(wait, 1)}
+	if err := s.admitLogin(ctx, email, clientIP); err != nil {
+		return nil, err
 	}
 	u, err := s.q.UserGetByEmail(ctx, s.pool, email)
 	ok := false
@@ -102,13 +95,9 @@ func (s *Service) Login(ctx context.Context, email, password, clientIP, requestI
 		return nil, fmt.Errorf("find user: %w", err)
 	}
 	if !ok {
-		err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-			if err := s.q.LoginFailureInsert(ctx, tx, identitydb.LoginFailureInsertParams{Email: email, ClientIp: clientIP}); err != nil {
-				return err
-			}
-			return audit.Record(ctx, tx, audit.Event{Actor: audit.Actor{ClientIP: clientIP, RequestID: requestID},
-				Action: "login.fail", ObjectType: "login", ObjectID: "password"})
-		})
+		// The attempt is already counted as a failure (admitLogin).
+		err := audit.RecordTx(ctx, s.pool, audit.Event{Actor: audit.Actor{ClientIP: clientIP, RequestID: requestID},
+			Action: "login.fail", ObjectType: "login", ObjectID: "password"})
 		if err != nil {
 			return nil, fmt.Errorf("record login failure: %w", err)
 		}
@@ -186,4 +175,34 @@ func toRoles(rs []string) []Role {
 		out[i] = Role(r)
 	}
 	return out
+}
+
+// admitLogin lets a sign-in attempt check its password only while the
+// e-mail and the client address are under their failure budgets, and
+// counts the attempt as a failure before the check: a success clears it,
+// so concurrent attempts on any number of API servers get at most
+// maxFailuresPerKey password checks per e-mail in a window. Counting and
+// recording happen under per-e-mail and per-address advisory locks held
+// for one short transaction (not during the password check), so that two
+// attempts never both see the last free place.
+func (s *Service) admitLogin(ctx context.Context, email, clientIP string) error {
+	return postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.q.LoginThrottleLock(ctx, tx, identitydb.LoginThrottleLockParams{Email: email, ClientIp: clientIP}); err != nil {
+			return fmt.Errorf("lock login throttle: %w", err)
+		}
+		counts, err := s.q.LoginFailureCount(ctx, tx, identitydb.LoginFailureCountParams{
+			Email: email, ClientIp: clientIP, Since: s.now().Add(-loginWindow)})
+		if err != nil {
+			return fmt.Errorf("count login failures: %w", err)
+		}
+		if counts.ByEmail >= maxFailuresPerKey || counts.ByIp >= maxFailuresPerIP {
+			wait := int(math.Ceil(time.Until(counts.Oldest.Add(loginWindow)).Seconds()))
+			return &apperr.Error{Code: apperr.RateLimited, Message: "too many failed sign-ins; try again later",
+				RetryAfterSeconds: max(wait, 1)}
+		}
+		if err := s.q.LoginFailureInsert(ctx, tx, identitydb.LoginFailureInsertParams{Email: email, ClientIp: clientIP}); err != nil {
+			return fmt.Errorf("record login attempt: %w", err)
+		}
+		return nil
+	})
 }

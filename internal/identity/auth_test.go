@@ -2,9 +2,12 @@ package identity_test
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/teleread/teleread/internal/apperr"
@@ -87,6 +90,50 @@ func TestSessions(t *testing.T) {
 		// Another user is not throttled by them.
 		_, err = b.svc.Login(ctx, b.site2.Users[identity.RoleSiteStaff].Email, password, "192.0.2.4", "")
 		require.NoError(t, err)
+	})
+
+	t.Run("ThrottledConcurrently", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		staff := b.site.Users[identity.RoleSiteStaff]
+		// Twenty wrong passwords at once, through two services on two
+		// pools (two API servers): only five are checked, the others are
+		// refused before their password is, whoever answers them.
+		pool2, err := pgxpool.New(ctx, b.env.DatabaseURL)
+		require.NoError(t, err)
+		t.Cleanup(pool2.Close)
+		svcs := []*identity.Service{b.svc, identity.NewService(pool2)}
+		var unauthorized, limited atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 20 {
+			wg.Go(func() {
+				_, err := svcs[i%2].Login(ctx, staff.Email, "wrong password!", "192.0.2.7", "")
+				switch {
+				case apperr.Is(err, apperr.Unauthorized):
+					unauthorized.Add(1)
+				case apperr.Is(err, apperr.RateLimited):
+					limited.Add(1)
+				default:
+					t.Errorf("attempt %d: %v", i, err)
+				}
+			})
+		}
+		wg.Wait()
+		require.EqualValues(t, 5, unauthorized.Load(), "password checks")
+		require.EqualValues(t, 15, limited.Load(), "refused before the check")
+		require.Equal(t, 5, b.count(t, "SELECT count(*) FROM login_failures WHERE email = lower($1)", staff.Email))
+		require.Equal(t, 5, b.count(t, "SELECT count(*) FROM audit_events WHERE action = 'login.fail'"))
+		_, err = b.svc.Login(ctx, staff.Email, password, "192.0.2.8", "")
+		require.True(t, apperr.Is(err, apperr.RateLimited), "the right password waits too: %v", err)
+
+		// A success clears the e-mail's failures, its own counted attempt
+		// included.
+		other := b.site2.Users[identity.RoleSiteStaff]
+		_, err = b.svc.Login(ctx, other.Email, "wrong password!", "192.0.2.9", "")
+		require.True(t, apperr.Is(err, apperr.Unauthorized))
+		_, err = b.svc.Login(ctx, other.Email, password, "192.0.2.9", "")
+		require.NoError(t, err)
+		require.Zero(t, b.count(t, "SELECT count(*) FROM login_failures WHERE email = lower($1)", other.Email))
 	})
 
 	t.Run("Expiry", func(t *testing.T) {

@@ -124,6 +124,15 @@ DELETE FROM sessions WHERE user_id = @user_id AND (@platform::boolean OR org_id 
 -- name: LoginFailureInsert :exec
 INSERT INTO login_failures (email, client_ip) VALUES (lower(@email), @client_ip);
 
+-- name: LoginThrottleLock :exec
+-- LoginThrottleLock serialises, until the transaction ends, the sign-in
+-- attempts for one e-mail and those from one client address across every
+-- API server, so that counting the recent failures and recording the
+-- attempt are one step. The e-mail's lock is always taken first, so two
+-- attempts never wait for each other in a cycle.
+SELECT pg_advisory_xact_lock(hashtextextended('login-email:' || lower(@email::text), 0)),
+       pg_advisory_xact_lock(hashtextextended('login-ip:' || @client_ip::text, 0));
+
 -- name: LoginFailureCount :one
 -- LoginFailureCount counts recent failures for the e-mail and for the
 -- client address, and when the oldest of the counted ones happened.

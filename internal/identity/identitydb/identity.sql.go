@@ -65,6 +65,26 @@ func (q *Queries) LoginFailureInsert(ctx context.Context, db DBTX, arg LoginFail
 	return err
 }
 
+const loginThrottleLock = `-- name: LoginThrottleLock :exec
+SELECT pg_advisory_xact_lock(hashtextextended('login-email:' || lower($1::text), 0)),
+       pg_advisory_xact_lock(hashtextextended('login-ip:' || $2::text, 0))
+`
+
+type LoginThrottleLockParams struct {
+	Email    string
+	ClientIp string
+}
+
+// LoginThrottleLock serialises, until the transaction ends, the sign-in
+// attempts for one e-mail and those from one client address across every
+// API server, so that counting the recent failures and recording the
+// attempt are one step. The e-mail's lock is always taken first, so two
+// attempts never wait for each other in a cycle.
+func (q *Queries) LoginThrottleLock(ctx context.Context, db DBTX, arg LoginThrottleLockParams) error {
+	_, err := db.Exec(ctx, loginThrottleLock, arg.Email, arg.ClientIp)
+	return err
+}
+
 const orgGet = `-- name: OrgGet :one
 SELECT id, kind, name, slug, specialties, created_at, updated_at FROM orgs
 WHERE id = $1 AND ($2::boolean OR id = $3)
