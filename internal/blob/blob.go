@@ -9,12 +9,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -80,7 +83,7 @@ func (s *Store) Bucket() string { return s.bucket }
 func (s *Store) EnsureBucket(ctx context.Context) error {
 	ok, err := s.client.BucketExists(ctx, s.bucket)
 	if err != nil {
-		return fmt.Errorf("check bucket %s: %w", s.bucket, err)
+		return fmt.Errorf("check bucket %s: %w", s.bucket, translate(err))
 	}
 	if ok {
 		return nil
@@ -99,7 +102,7 @@ func (s *Store) EnsureBucket(ctx context.Context) error {
 func (s *Store) Ping(ctx context.Context) error {
 	ok, err := s.client.BucketExists(ctx, s.bucket)
 	if err != nil {
-		return fmt.Errorf("object storage: %w", err)
+		return fmt.Errorf("object storage: %w", translate(err))
 	}
 	if !ok {
 		return fmt.Errorf("object storage: bucket %s does not exist", s.bucket)
@@ -246,7 +249,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
 			return nil
 		}
-		return fmt.Errorf("delete %s: %w", key, err)
+		return fmt.Errorf("delete %s: %w", key, translate(err))
 	}
 	return nil
 }
@@ -255,7 +258,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 func (s *Store) PresignPut(ctx context.Context, key string, expiry time.Duration) (*url.URL, error) {
 	u, err := s.client.PresignedPutObject(ctx, s.bucket, key, expiry)
 	if err != nil {
-		return nil, fmt.Errorf("presign put %s: %w", key, err)
+		return nil, fmt.Errorf("presign put %s: %w", key, translate(err))
 	}
 	return u, nil
 }
@@ -285,13 +288,51 @@ func infoOf(oi minio.ObjectInfo) Info {
 		SHA256: oi.UserMetadata["Sha256"]}
 }
 
-// translate maps storage "not found" answers to apperr.NotFound.
+// Retry-After of the answers when object storage cannot be used.
+const (
+	unavailableRetryAfter = 10
+	fullRetryAfter        = 60
+)
+
+// translate maps storage "not found" answers to apperr.NotFound, and an
+// object store that cannot be reached (refused or dropped connections,
+// timeouts) or answers with a server error (5xx, a full drive) to
+// apperr.Unavailable with a Retry-After: the request was fine, the client
+// sends it again later (the fault drills in internal/faults hold this).
+// A cancelled request stays what it is.
 func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := apperr.As(err); ok {
+		return err
+	}
 	resp := minio.ToErrorResponse(err)
-	if resp.StatusCode == http.StatusNotFound || resp.Code == "NoSuchKey" || resp.Code == "NoSuchBucket" {
+	var ue *url.Error
+	switch {
+	case resp.StatusCode == http.StatusNotFound || resp.Code == "NoSuchKey" || resp.Code == "NoSuchBucket":
 		return apperr.Wrap(err, apperr.NotFound, "object not found")
+	case resp.StatusCode == http.StatusInsufficientStorage || resp.Code == "XMinioStorageFull" ||
+		resp.Code == "XMinioAdminBucketQuotaExceeded":
+		return &apperr.Error{Code: apperr.Unavailable, RetryAfterSeconds: fullRetryAfter, Err: err,
+			Message: "object storage is full: nothing was stored; send it again later"}
+	case resp.StatusCode >= http.StatusInternalServerError:
+		return &apperr.Error{Code: apperr.Unavailable, RetryAfterSeconds: unavailableRetryAfter, Err: err,
+			Message: "object storage failed to answer; send it again later"}
+	case errors.Is(err, context.Canceled):
+		return err
+	case errors.As(err, &ue) || isNetwork(err):
+		return &apperr.Error{Code: apperr.Unavailable, RetryAfterSeconds: unavailableRetryAfter, Err: err,
+			Message: "object storage is unreachable; send it again later"}
 	}
 	return err
+}
+
+// isNetwork reports a failure of the connection to the object store.
+func isNetwork(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE)
 }
 
 type countingReader struct {

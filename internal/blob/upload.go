@@ -85,7 +85,7 @@ func (s *Store) core() minio.Core { return minio.Core{Client: s.client} }
 func (s *Store) NewMultipart(ctx context.Context, key, contentType string) (string, error) {
 	id, err := s.core().NewMultipartUpload(ctx, s.bucket, key, minio.PutObjectOptions{ContentType: contentType})
 	if err != nil {
-		return "", fmt.Errorf("start multipart upload %s: %w", key, err)
+		return "", fmt.Errorf("start multipart upload %s: %w", key, translate(err))
 	}
 	return id, nil
 }
@@ -96,7 +96,7 @@ func (s *Store) PresignPart(ctx context.Context, key, uploadID string, part int,
 	params := url.Values{"uploadId": {uploadID}, "partNumber": {strconv.Itoa(part)}}
 	u, err := s.client.Presign(ctx, "PUT", s.bucket, key, expiry, params)
 	if err != nil {
-		return nil, fmt.Errorf("presign part %d of %s: %w", part, key, err)
+		return nil, fmt.Errorf("presign part %d of %s: %w", part, key, translate(err))
 	}
 	return u, nil
 }
@@ -147,7 +147,7 @@ func (s *Store) CompleteMultipart(ctx context.Context, key, uploadID string, par
 func (s *Store) AbortMultipart(ctx context.Context, key, uploadID string) error {
 	err := s.core().AbortMultipartUpload(ctx, s.bucket, key, uploadID)
 	if err != nil && minio.ToErrorResponse(err).Code != "NoSuchUpload" {
-		return fmt.Errorf("abort multipart upload %s: %w", key, err)
+		return fmt.Errorf("abort multipart upload %s: %w", key, translate(err))
 	}
 	return nil
 }
@@ -159,7 +159,7 @@ func (s *Store) DeleteOlder(ctx context.Context, prefix string, before time.Time
 	var errs []error
 	for oi := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
 		if oi.Err != nil {
-			return n, fmt.Errorf("list %s: %w", prefix, oi.Err)
+			return n, fmt.Errorf("list %s: %w", prefix, translate(oi.Err))
 		}
 		if !oi.LastModified.Before(before) {
 			continue
@@ -178,7 +178,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 	var keys []string
 	for oi := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
 		if oi.Err != nil {
-			return nil, fmt.Errorf("list %s: %w", prefix, oi.Err)
+			return nil, fmt.Errorf("list %s: %w", prefix, translate(oi.Err))
 		}
 		keys = append(keys, oi.Key)
 	}

@@ -60,6 +60,9 @@ type stowResult struct {
 	failure        int // 0: stored
 	reason         string
 	alreadyPresent bool
+	// unavailable is set when object storage could not be used: the
+	// instance may be fine and can be sent again.
+	unavailable *apperr.Error
 }
 
 // stow stores the instances of a multipart/related request, part by part,
@@ -175,7 +178,7 @@ func (h *Handler) storePart(c *gin.Context, cs *cases.Case, study string, n int,
 	} else {
 		r = h.intake.Receive(ctx, p, in)
 	}
-	out := stowResult{part: n, reason: r.Reason, alreadyPresent: r.Duplicate}
+	out := stowResult{part: n, reason: r.Reason, alreadyPresent: r.Duplicate, unavailable: r.Unavailable()}
 	if r.DICOM != nil {
 		out.classUID, out.uid = r.DICOM.SOPClassUID, r.DICOM.SOPInstanceUID
 		out.studyUID, out.seriesUID = r.DICOM.StudyInstanceUID, r.DICOM.SeriesInstanceUID
@@ -204,6 +207,23 @@ func (h *Handler) storePart(c *gin.Context, cs *cases.Case, study string, n int,
 // Instances stored into a case get their RetrieveURL; incoming studies
 // are not retrievable until they are a case's.
 func (h *Handler) storeResponse(c *gin.Context, results []stowResult) {
+	// Nothing stored because object storage is down or full: 503 with
+	// Retry-After (PS3.18 lists 503 among the STOW-RS answers), so that
+	// the sender queues the study and sends it again.
+	var down *apperr.Error
+	for _, r := range results {
+		if r.failure == 0 {
+			down = nil
+			break
+		}
+		if down == nil && r.unavailable != nil {
+			down = r.unavailable
+		}
+	}
+	if down != nil {
+		h.fail(c, down)
+		return
+	}
 	retrievable := c.Param("case") != ""
 	ds := Dataset{}
 	var refs, failed []Dataset

@@ -12,6 +12,7 @@ import (
 
 	"github.com/teleread/teleread/internal/apperr"
 	"github.com/teleread/teleread/internal/logctx"
+	"github.com/teleread/teleread/internal/postgres"
 )
 
 // Problem is an RFC 9457 problem details document.
@@ -77,6 +78,10 @@ func ProblemOf(c *gin.Context, logger *slog.Logger, err error) Problem {
 	switch {
 	case !ok && errors.As(err, &maxErr):
 		e = apperr.New(apperr.TooLarge, "the request body is larger than %d bytes", maxErr.Limit)
+	case !ok && postgres.Unreachable(err):
+		// The database is restarting or out of reach: the request was fine.
+		e = &apperr.Error{Code: apperr.Unavailable, Message: "the database is unavailable; send the request again later",
+			RetryAfterSeconds: 5, Err: err}
 	case !ok:
 		e = &apperr.Error{Code: apperr.Internal, Message: "internal error", Err: err}
 	}

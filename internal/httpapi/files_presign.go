@@ -112,6 +112,9 @@ func (a *API) completeUpload(c *gin.Context) {
 		if err != nil {
 			return reply{}, err
 		}
+		if e := res.Unavailable(); e != nil {
+			return reply{}, e
+		}
 		if res.Err != nil || res.BodyErr != nil {
 			e := &apperr.Error{Code: apperr.Internal, Message: "internal error", Err: res.Err}
 			if res.Err == nil {

@@ -103,10 +103,29 @@ func (a *API) uploadFiles(c *gin.Context) {
 		} else if iterErr != nil {
 			bodyErr = iterErr
 		}
+		if e := unavailable(results); e != nil {
+			return reply{}, e
+		}
 		r := a.uploadAnswer(c, results, bodyErr)
 		r.hash = reqHash
 		return r, nil
 	})
+}
+
+// unavailable is the Unavailable error (object storage down or full) of
+// an upload none of whose files was accepted: the request is answered 503
+// with Retry-After, and a retry with the same Idempotency-Key runs again.
+func unavailable(results []intake.Result) *apperr.Error {
+	var first *apperr.Error
+	for _, r := range results {
+		if r.Accepted {
+			return nil
+		}
+		if e := r.Unavailable(); e != nil && first == nil {
+			first = e
+		}
+	}
+	return first
 }
 
 func (a *API) fileResults(results []intake.Result) []api.FileResult {

@@ -89,6 +89,17 @@ type Result struct {
 	BodyErr error
 }
 
+// Unavailable returns r.Err when it is an apperr Unavailable (object
+// storage down or full, the database unreachable): the file may be fine
+// and nothing of it joined the case, so the request is answered 503 with
+// Retry-After rather than as a refusal of the file.
+func (r Result) Unavailable() *apperr.Error {
+	if e, ok := apperr.As(r.Err); ok && e.Code == apperr.Unavailable {
+		return e
+	}
+	return nil
+}
+
 // source is a file for ingest: streamed from the client, or read back from
 // the presigned upload that already holds it.
 type source struct {
@@ -254,11 +265,18 @@ func (s *Service) process(ctx context.Context, org uuid.UUID, c *cases.Case, src
 	case errors.As(err, &rej):
 		res.Reason = rej.reason
 		res.NotDICOM, res.TooLarge = rej.unreadable, hr.over
-	case ok && e.Code != apperr.Internal:
+	case ok && e.Code != apperr.Internal && e.Code != apperr.Unavailable:
 		res.Reason = e.Message
 	case hr.err != nil:
 		res.BodyErr = hr.err
 		res.Reason = "the upload was interrupted before the end of this file"
+	case ok && e.Code == apperr.Unavailable:
+		// Object storage (or the database) is down: the file is fine and
+		// nothing of it joined the case; the caller answers 503 with
+		// Retry-After (Result.Unavailable).
+		res.Err = err
+		res.Reason = e.Message
+		s.opts.Logger.WarnContext(ctx, "ingest: storage unavailable", "org_id", org.String(), "error", err.Error())
 	default:
 		res.Err = err
 		res.Reason = "the file could not be stored because of an internal error; send it again"

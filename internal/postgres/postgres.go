@@ -6,6 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -107,6 +111,27 @@ func Translate(err error, what string) error {
 		}
 	}
 	return err
+}
+
+// Unreachable reports whether err is the database being out of reach: a
+// connection that could not be made or was lost, a server shutting down or
+// out of connections. The request was fine and can be sent again once the
+// server is back (edge answers it 503 with Retry-After).
+func Unreachable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// Class 08: connection exception; 57: operator intervention
+		// (admin_shutdown, cannot_connect_now); 53300: too many connections.
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57") || pgErr.Code == "53300"
+	}
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connErr) || errors.As(err, &netErr) || pgconn.Timeout(err) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		strings.Contains(err.Error(), "conn closed")
 }
 
 // IsUniqueViolation reports whether err is a unique-constraint violation,
