@@ -47,6 +47,8 @@ type options struct {
 	perStudy   int
 	warmup     int
 	sourceFile string
+	partMB     int
+	partC      int
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -56,7 +58,10 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.n, "n", 2000, "number of instances per path")
 	fs.IntVar(&o.c, "c", 8, "concurrent requests")
 	fs.IntVar(&o.sizeKB, "size-kb", 512, "pixel data per instance in KiB (a square 16-bit image; 512 gives 512x512)")
-	fs.StringVar(&o.order, "order", "ab", "phase order: ab (api, then raw), ba, a (api only) or b (raw only)")
+	fs.StringVar(&o.order, "order", "ab", "phases in order, each once: a (the API, raw bodies or -multipart), b (raw PutObject floor), "+
+		"p (presigned upload end to end: create, parts, complete), m (minio-go multipart floor of p); e.g. ab, ba, pm, abpm")
+	fs.IntVar(&o.partMB, "part-mb", 64, "part size in MiB of phases p and m")
+	fs.IntVar(&o.partC, "part-c", 4, "parts in flight per file in phases p and m")
 	fs.IntVar(&o.multipart, "multipart", 0, "send K files per multipart/form-data request instead of one raw application/dicom body each")
 	fs.BoolVar(&o.keep, "keep", false, "keep the database, buckets, server binary and log (the server is still stopped)")
 	fs.BoolVar(&o.json, "json", false, "print the results as JSON")
@@ -75,8 +80,12 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-n must be at least 1")
 	case o.c < 1:
 		return o, errors.New("-c must be at least 1")
-	case o.sizeKB < 1 || o.sizeKB > 64<<10:
-		return o, errors.New("-size-kb must be between 1 and 65536")
+	case o.sizeKB < 1 || o.sizeKB > 4<<20:
+		return o, errors.New("-size-kb must be between 1 and 4194304 (4 GiB)")
+	case o.partMB < 5 || o.partMB > 5<<10:
+		return o, errors.New("-part-mb must be between 5 and 5120 (S3's part sizes)")
+	case o.partC < 1:
+		return o, errors.New("-part-c must be at least 1")
 	case o.multipart < 0:
 		return o, errors.New("-multipart must be 0 (raw bodies) or the files per request")
 	case o.perStudy < 1:
@@ -84,10 +93,15 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	case o.warmup < 0:
 		return o, errors.New("-warmup must not be negative")
 	}
-	switch o.order {
-	case "ab", "ba", "a", "b":
-	default:
-		return o, fmt.Errorf("-order must be ab, ba, a or b, got %q", o.order)
+	seen := map[rune]bool{}
+	for _, ph := range o.order {
+		if !strings.ContainsRune("abpm", ph) || seen[ph] {
+			return o, fmt.Errorf("-order must name phases a, b, p and m, each at most once, got %q", o.order)
+		}
+		seen[ph] = true
+	}
+	if o.order == "" {
+		return o, errors.New("-order must name at least one phase")
 	}
 	return o, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/minio/minio-go/v7"
 
+	"github.com/teleread/teleread/internal/client"
 	"github.com/teleread/teleread/scripts/bench/internal/benchenv"
 )
 
@@ -29,6 +30,20 @@ func runPhases(ctx context.Context, e *benchEnv, opts options, set *instanceSet,
 		caseIDs: append(append([]string(nil), e.caseIDs...), e.warmCaseID), multipart: opts.multipart > 0,
 	}
 	raw := &rawPutter{mc: e.MC, bucket: e.rawBucket}
+	partSize := int64(opts.partMB) << 20
+	mp := &multipartPutter{mc: e.MC, bucket: e.rawBucket, partSize: partSize, partC: opts.partC}
+	var pre *presigner
+	if strings.ContainsRune(opts.order, 'p') {
+		c, err := client.New(e.BaseURL, e.staffToken)
+		if err != nil {
+			return nil, err
+		}
+		pre = &presigner{c: c, caseIDs: up.caseIDs, partSize: partSize, partC: opts.partC}
+		logf("hashing %d instances for the presigned path (untimed)", len(set.warm)+len(set.timed))
+		if err := pre.hashAll(append(append([]instance(nil), set.warm...), set.timed...)); err != nil {
+			return nil, err
+		}
+	}
 	minioPID := readPIDFile(filepath.Join(e.Root, ".data", "minio.pid"))
 	pgPID := e.postmasterPID(ctx)
 	serverPID := -1
@@ -49,6 +64,22 @@ func runPhases(ctx context.Context, e *benchEnv, opts options, set *instanceSet,
 				return nil, fmt.Errorf("warm-up: %w", err)
 			}
 		}
+		// The presigned path warms up on the same instances only when the
+		// API did not already store them (it would answer duplicates).
+		if pre != nil && !strings.Contains(opts.order, "a") {
+			if _, err := runLoad(ctx, apiRequests(set.warm, 0), opts.c, pre.upload); err != nil {
+				return nil, fmt.Errorf("warm-up: %w", err)
+			}
+		}
+		if strings.Contains(opts.order, "m") {
+			mp.prefix = "warmup-mp/"
+			if _, err := runLoad(ctx, apiRequests(set.warm, 0), opts.c, mp.put); err != nil {
+				return nil, fmt.Errorf("warm-up: %w", err)
+			}
+		}
+	}
+	if strings.Contains(opts.order, "a") && pre != nil {
+		return nil, fmt.Errorf("-order: phases a and p would store the same instances twice in the same cases; run them in separate runs")
 	}
 
 	for _, phase := range opts.order {
@@ -60,14 +91,22 @@ func runPhases(ctx context.Context, e *benchEnv, opts options, set *instanceSet,
 		switch phase {
 		case 'a':
 			path, reqs, do = "api", apiRequests(set.timed, opts.multipart), up.upload
+		case 'b':
+			path, reqs, do = "raw", apiRequests(set.timed, 0), raw.put
+			raw.prefix = "raw/"
+		case 'p':
+			path, reqs, do = "presigned", apiRequests(set.timed, 0), pre.upload
+		case 'm':
+			path, reqs, do = "multipart", apiRequests(set.timed, 0), mp.put
+			mp.prefix = "multipart/"
+		}
+		serverPhase := phase == 'a' || phase == 'p'
+		if serverPhase {
 			before, err := readMem(serverPID)
 			if err != nil {
 				return nil, err
 			}
 			res.Server.RSSBeforeKB, res.Server.HWMBeforeKB = before.rssKB, before.hwmKB
-		case 'b':
-			path, reqs, do = "raw", apiRequests(set.timed, 0), raw.put
-			raw.prefix = "raw/"
 		}
 		logf("phase %s: %d instances in %d requests, concurrency %d", path, len(set.timed), len(reqs), opts.c)
 		cpu0 := readCPU(serverPID, minioPID, pgPID)
@@ -80,7 +119,7 @@ func runPhases(ctx context.Context, e *benchEnv, opts options, set *instanceSet,
 		res.Phases = append(res.Phases, pr)
 		logf("phase %s: %.1f s, %.1f instances/s, %.1f MB/s", path, pr.Seconds, pr.InstancesPerSec, pr.MBPerSec)
 
-		if phase == 'a' {
+		if serverPhase {
 			after, err := readMem(serverPID)
 			if err != nil {
 				return nil, err
@@ -104,13 +143,21 @@ func (e *benchEnv) countIndexed(ctx context.Context, s *serverStats) error {
 		return fmt.Errorf("connect to %s: %w", e.DBName, err)
 	}
 	defer conn.Close(context.Background())
-	for q, dst := range map[string]*int{
-		"SELECT count(*) FROM files":           &s.Files,
-		"SELECT count(*) FROM dicom_instances": &s.DICOMInstances,
-		"SELECT count(*) FROM river_job":       &s.Jobs,
+	// Files and instances of the bench's own cases (the demo seed has
+	// example cases of its own); River jobs of every kind.
+	cases := append(append([]string(nil), e.caseIDs...), e.warmCaseID)
+	for _, c := range []struct {
+		q    string
+		args []any
+		dst  *int
+	}{
+		{"SELECT count(*) FROM files WHERE case_id = ANY($1::uuid[])", []any{cases}, &s.Files},
+		{"SELECT count(*) FROM dicom_instances di JOIN files f ON f.id = di.file_id WHERE f.case_id = ANY($1::uuid[])",
+			[]any{cases}, &s.DICOMInstances},
+		{"SELECT count(*) FROM river_job", nil, &s.Jobs},
 	} {
-		if err := conn.QueryRow(ctx, q).Scan(dst); err != nil {
-			return fmt.Errorf("%s: %w", q, err)
+		if err := conn.QueryRow(ctx, c.q, c.args...).Scan(c.dst); err != nil {
+			return fmt.Errorf("%s: %w", c.q, err)
 		}
 	}
 	for obj := range e.MC.ListObjects(ctx, e.Bucket, minio.ListObjectsOptions{Recursive: true}) {

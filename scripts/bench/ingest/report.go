@@ -24,8 +24,11 @@ type results struct {
 	GoVersion     string        `json:"go_version"`
 	Phases        []phaseResult `json:"phases"`
 	// RatioAPIRaw is the API's throughput over the raw floor's, when both ran.
-	RatioAPIRaw *float64    `json:"ratio_api_raw,omitempty"`
-	Server      serverStats `json:"server"`
+	RatioAPIRaw *float64 `json:"ratio_api_raw,omitempty"`
+	// RatioPresignedMultipart is the presigned path's throughput over
+	// minio-go's own multipart upload of the same bytes, when both ran.
+	RatioPresignedMultipart *float64    `json:"ratio_presigned_multipart,omitempty"`
+	Server                  serverStats `json:"server"`
 }
 
 type phaseResult struct {
@@ -73,19 +76,20 @@ type serverStats struct {
 
 // finish computes the ratio.
 func (r *results) finish() {
-	var api, raw *phaseResult
+	by := map[string]*phaseResult{}
 	for i := range r.Phases {
-		switch r.Phases[i].Path {
-		case "api":
-			api = &r.Phases[i]
-		case "raw":
-			raw = &r.Phases[i]
+		by[r.Phases[i].Path] = &r.Phases[i]
+	}
+	ratio := func(ours, floor string) *float64 {
+		a, b := by[ours], by[floor]
+		if a == nil || b == nil || b.InstancesPerSec <= 0 {
+			return nil
 		}
+		v := a.InstancesPerSec / b.InstancesPerSec
+		return &v
 	}
-	if api != nil && raw != nil && raw.InstancesPerSec > 0 {
-		v := api.InstancesPerSec / raw.InstancesPerSec
-		r.RatioAPIRaw = &v
-	}
+	r.RatioAPIRaw = ratio("api", "raw")
+	r.RatioPresignedMultipart = ratio("presigned", "multipart")
 }
 
 func writeJSON(w io.Writer, r *results) error {
@@ -120,8 +124,12 @@ func writeTable(w io.Writer, r *results) {
 	if r.RatioAPIRaw != nil {
 		fmt.Fprintf(w, "throughput ratio api/raw: %.2f (the API reaches %.0f%% of the raw floor)\n", *r.RatioAPIRaw, 100**r.RatioAPIRaw)
 	}
+	if r.RatioPresignedMultipart != nil {
+		fmt.Fprintf(w, "throughput ratio presigned/multipart: %.2f (the presigned path, create to complete, reaches %.0f%% of minio-go's multipart upload)\n",
+			*r.RatioPresignedMultipart, 100**r.RatioPresignedMultipart)
+	}
 	if s := r.Server; s.PeakRSSKB > 0 {
-		fmt.Fprintf(w, "server RSS: %.1f MiB before phase api (peak so far %.1f MiB), %.1f MiB after; peak (VmHWM) %.1f MiB = %.2f%% of the %.1f MiB uploaded\n",
+		fmt.Fprintf(w, "server RSS: %.1f MiB before the server's phase (peak so far %.1f MiB), %.1f MiB after; peak (VmHWM) %.1f MiB = %.2f%% of the %.1f MiB uploaded\n",
 			mib(s.RSSBeforeKB), mib(s.HWMBeforeKB), mib(s.RSSAfterKB), mib(s.PeakRSSKB),
 			100*float64(s.PeakRSSKB)*1024/float64(r.TotalBytes), float64(r.TotalBytes)/(1<<20))
 		fmt.Fprintf(w, "server stored: %d files, %d DICOM instances (expected %d with warm-up), %d objects in its bucket, %d River jobs queued\n",

@@ -42,8 +42,8 @@ func (e *benchEnv) setUp(ctx context.Context, opts options, set *instanceSet) er
 	if err := e.MC.MakeBucket(ctx, e.rawBucket, minio.MakeBucketOptions{Region: e.Services.S3Region}); err != nil {
 		return fmt.Errorf("create bucket %s: %w", e.rawBucket, err)
 	}
-	if !strings.Contains(opts.order, "a") {
-		return nil // the raw floor alone needs no server
+	if !strings.ContainsAny(opts.order, "ap") {
+		return nil // the floors alone need no server
 	}
 
 	if err := e.Build(ctx, "teleread-bench-"); err != nil {
