@@ -76,7 +76,7 @@ func (h *Handler) stow(c *gin.Context) {
 		h.fail(c, invalid("the study in the URL is not a DICOM UID (digits and dots, at most 64 characters)"))
 		return
 	}
-	mt, params, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	mt, params, err := parseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || mt != "multipart/related" {
 		h.fail(c, apperr.New(apperr.Unsupported, `send the instances as multipart/related; type="application/dicom"`))
 		return

@@ -331,6 +331,11 @@ func TestStowRequestErrors(t *testing.T) {
 		require.Equal(t, tc.status, resp.StatusCode, "%s: %s", tc.name, raw)
 	}
 	require.Equal(t, 0, b.fileRows(t, b.caseA))
+
+	// The type left bare, as many senders write it: accepted.
+	resp, raw := b.post(t, path, staff, "multipart/related; type=application/dicom; boundary="+testBoundary, good)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "bare type: %s", raw)
+	require.Equal(t, 1, b.fileRows(t, b.caseA))
 }
 
 // TestStowParts: per-part outcomes in one request.

@@ -3,7 +3,6 @@ package dicomweb
 import (
 	"fmt"
 	"io"
-	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
@@ -188,7 +187,7 @@ func acceptedSyntax(accept string) (string, error) {
 		return "", nil
 	}
 	for _, item := range strings.Split(accept, ",") {
-		mt, params, err := mime.ParseMediaType(strings.TrimSpace(item))
+		mt, params, err := parseMediaType(strings.TrimSpace(item))
 		if err != nil {
 			continue
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -193,7 +192,7 @@ func acceptsJSON(accept string) error {
 		return nil
 	}
 	for _, item := range strings.Split(accept, ",") {
-		mt, _, err := mime.ParseMediaType(strings.TrimSpace(item))
+		mt, _, err := parseMediaType(strings.TrimSpace(item))
 		if err != nil {
 			continue
 		}
@@ -332,7 +331,7 @@ func acceptsOctets(accept string) (multi bool, err error) {
 		return false, nil
 	}
 	for _, item := range strings.Split(accept, ",") {
-		mt, params, err := mime.ParseMediaType(strings.TrimSpace(item))
+		mt, params, err := parseMediaType(strings.TrimSpace(item))
 		if err != nil {
 			continue
 		}

@@ -3,7 +3,6 @@ package dicomweb
 import (
 	"fmt"
 	"io"
-	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
@@ -86,7 +85,7 @@ func framesAccepted(accept, ts string, native bool) error {
 	}
 	media := frameMediaType(ts)
 	for _, item := range strings.Split(accept, ",") {
-		mt, params, err := mime.ParseMediaType(strings.TrimSpace(item))
+		mt, params, err := parseMediaType(strings.TrimSpace(item))
 		if err != nil {
 			continue
 		}

@@ -3,7 +3,6 @@ package dicomweb
 import (
 	"bytes"
 	"image"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -89,7 +88,7 @@ func acceptedImage(accept string) (png bool, err error) {
 		return false, nil
 	}
 	for _, item := range strings.Split(accept, ",") {
-		mt, _, err := mime.ParseMediaType(strings.TrimSpace(item))
+		mt, _, err := parseMediaType(strings.TrimSpace(item))
 		if err != nil {
 			continue
 		}

@@ -207,6 +207,13 @@ func TestFrames(t *testing.T) {
 	require.Len(t, bodies, 1)
 	require.Equal(t, pixelData(t, fileCT), bodies[0])
 	require.Equal(t, "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1", ps[0].Header.Get("Content-Type"))
+	// The same with the type left bare, as many clients send it (RFC 9110
+	// wants it quoted; PS3.18's examples quote it).
+	for _, accept := range []string{`multipart/related; type=application/octet-stream`,
+		`multipart/related; type=application/octet-stream; transfer-syntax=*`} {
+		resp, raw = b.get(t, "/dicomweb"+b.paths[fileCT]+"/frames/1", b.staff, "Accept", accept)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", accept, raw)
+	}
 
 	// Out of range, malformed.
 	resp, raw = b.get(t, "/dicomweb"+b.paths[fileCT]+"/frames/2", b.staff)
