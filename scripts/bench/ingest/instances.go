@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/teleread/teleread/internal/dicomfile"
+	"github.com/teleread/teleread/internal/testenv"
 )
 
 // instance is one DICOM file to upload: head then tail. Instances differ
@@ -87,8 +88,8 @@ func (r *instanceReader) WriteTo(w io.Writer) (int64, error) {
 type instanceSet struct {
 	timed   []instance
 	warm    []instance
-	size    int // bytes of the resampled source, give or take a UID's length
-	side    int // rows = columns of each image
+	size    int    // bytes of the resampled source, give or take a UID's length
+	image   string // what each image is, for the report
 	studies int
 	// patientName and patientID are the source's, so that the cases match
 	// the instances.
@@ -115,6 +116,9 @@ func sideFor(sizeKB int) int {
 // opts.n (+ warm-up) copies with new Study, Series and SOP Instance UIDs:
 // opts.perStudy instances per study, one series per study.
 func makeInstances(root string, opts options) (*instanceSet, error) {
+	if int64(opts.sizeKB)<<10 > maxResampled {
+		return makeLargeInstances(opts)
+	}
 	path := filepath.Join(root, opts.sourceFile)
 	src, err := os.ReadFile(path)
 	if err != nil {
@@ -130,7 +134,7 @@ func makeInstances(root string, opts options) (*instanceSet, error) {
 		return nil, fmt.Errorf("resampled %s: %w", opts.sourceFile, err)
 	}
 	set := &instanceSet{
-		size: base.Len(), side: side,
+		size: base.Len(), image: fmt.Sprintf("%dx%d 16-bit", side, side),
 		studies:     (opts.n + opts.perStudy - 1) / opts.perStudy,
 		patientName: strings.TrimSpace(strings.ReplaceAll(h.PatientName, "^", " ")),
 		patientID:   h.PatientID,
@@ -174,6 +178,42 @@ func makeInstances(root string, opts options) (*instanceSet, error) {
 			return nil, err
 		}
 		set.warm = append(set.warm, inst)
+	}
+	return set, nil
+}
+
+// maxResampled is the largest pixel data dicomfile.Resample writes (the
+// reader's own bound on one element); larger instances are multi-frame.
+const maxResampled = 256 << 20
+
+// makeLargeInstances makes instances above maxResampled: 8-bit
+// multi-frame images of 8192x8192 frames (64 MiB each), as many frames as
+// the size asks for, each instance its own study (testenv.DICOMHeader);
+// every instance shares one tail of pixel values.
+func makeLargeInstances(opts options) (*instanceSet, error) {
+	const side, frameBytes = 8192, 8192 * 8192
+	frames := int((int64(opts.sizeKB)<<10 + frameBytes - 1) / frameBytes)
+	pixels := int64(frames) * frameBytes
+	if pixels >= 1<<32-1 {
+		return nil, fmt.Errorf("-size-kb %d: pixel data of %d bytes does not fit a DICOM element (4 GiB)", opts.sizeKB, pixels)
+	}
+	tail := make([]byte, pixels)
+	for i := range tail {
+		tail[i] = byte(i*7 + i>>13)
+	}
+	set := &instanceSet{image: fmt.Sprintf("%d frames of %dx%d 8-bit", frames, side, side),
+		studies: (opts.n + opts.perStudy - 1) / opts.perStudy, patientName: "Archibald Doe", patientID: "77654033"}
+	one := func(name string, study int) instance {
+		head := testenv.DICOMHeader(dicomfile.NewUID(), side, side, frames, uint32(pixels))
+		in := instance{name: name, study: study, head: head, tail: tail}
+		set.size = int(in.size())
+		return in
+	}
+	for i := range opts.n {
+		set.timed = append(set.timed, one(fmt.Sprintf("s%03d-i%04d.dcm", i/opts.perStudy+1, i%opts.perStudy+1), i/opts.perStudy))
+	}
+	for i := range opts.warmup {
+		set.warm = append(set.warm, one(fmt.Sprintf("warmup-%03d.dcm", i+1), set.studies))
 	}
 	return set, nil
 }

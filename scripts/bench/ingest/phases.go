@@ -21,7 +21,7 @@ import (
 func runPhases(ctx context.Context, e *benchEnv, opts options, set *instanceSet, logf func(string, ...any)) (*results, error) {
 	res := &results{
 		N: opts.n, Concurrency: opts.c, SizeKB: opts.sizeKB, Order: opts.order, Multipart: opts.multipart,
-		Workers: opts.workers, InstanceBytes: set.size, Image: fmt.Sprintf("%dx%d 16-bit", set.side, set.side),
+		Workers: opts.workers, InstanceBytes: set.size, Image: set.image,
 		Studies: set.studies, TotalBytes: set.bytes(), GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(),
 		GoVersion: runtime.Version(),
 	}
