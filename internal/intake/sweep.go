@@ -89,16 +89,41 @@ func (s *Service) Sweep(ctx context.Context) error {
 // removeStaged deletes the staged objects (migrations/00018) older than
 // tmpRetention that no file adopted: their upload was refused, failed, or
 // its process died. An upload streams at most that long. The object may
-// be gone already (removed when its upload was refused).
+// be gone already (removed when its upload was refused), or never have
+// been completed: a process killed while streaming a large file leaves a
+// multipart upload in progress under the staged key, which is aborted
+// here too, so that the staged row accounts for everything its upload
+// left (the SIGKILL drill in internal/faults holds this).
 func (s *Service) removeStaged(ctx context.Context) error {
 	var errs []error
+	var inProgress map[string][]string // staged key → multipart upload ids, listed once
 	for {
 		old, err := s.q.StagedObjectsOld(ctx, s.pool, intakedb.StagedObjectsOldParams{OlderThan: tmpRetention, Lim: 100})
 		if err != nil {
 			return fmt.Errorf("list staged objects: %w", err)
 		}
+		if len(old) > 0 && inProgress == nil {
+			listed, err := s.store.ListUploads(ctx, "orgs/")
+			if err != nil {
+				return errors.Join(append(errs, err)...)
+			}
+			inProgress = map[string][]string{}
+			for _, m := range listed {
+				inProgress[m.Key] = append(inProgress[m.Key], m.UploadID)
+			}
+		}
 		removed := 0
 		for _, o := range old {
+			aborted := true
+			for _, id := range inProgress[o.Key] {
+				if err := s.store.AbortMultipart(ctx, o.Key, id); err != nil {
+					errs = append(errs, err)
+					aborted = false
+				}
+			}
+			if !aborted {
+				continue
+			}
 			if err := s.deleteUploadObject(ctx, o.OrgID, o.Key); err != nil {
 				errs = append(errs, err)
 				continue
