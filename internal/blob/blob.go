@@ -190,7 +190,9 @@ func (s *Store) putStream(ctx context.Context, key string, cr *countingReader, h
 		part, err := core.PutObjectPart(ctx, s.bucket, key, id, n, io.LimitReader(cr, l), l,
 			minio.PutObjectPartOptions{DisableContentSha256: true})
 		if err != nil {
-			if cr.n-before < l {
+			// The body ended early only if it said so; a part the object
+			// store refused midway (a full disk) is the store's failure.
+			if cr.eof && cr.n-before < l {
 				return fail(apperr.New(apperr.Invalid, "body ended after %d bytes, expected %d", cr.n, size))
 			}
 			return fail(fmt.Errorf("put %s: part %d: %w", key, n, translate(err)))
@@ -336,12 +338,16 @@ func isNetwork(err error) bool {
 }
 
 type countingReader struct {
-	r io.Reader
-	n int64
+	r   io.Reader
+	n   int64
+	eof bool // the body ended
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		c.eof = true
+	}
 	return n, err
 }
