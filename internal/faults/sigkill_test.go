@@ -73,6 +73,13 @@ func TestSIGKILLDuringUploads(t *testing.T) {
 	partial := d.presign(t, p1.URL, caseID, "partial.dcm", dicom(6<<20), 1)        // one of two parts, never completed
 	completing := d.presign(t, p1.URL, caseID, "completing.dcm", dicom(1<<20), -1) // completed as the server dies
 
+	// The first server's run-on-start sweep is done before the kill.
+	eventually(t, time.Minute, "the first server's intake sweep", func() bool {
+		var n int
+		require.NoError(t, d.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'intake_sweep' AND state = 'completed'`).Scan(&n))
+		return n > 0
+	})
+
 	// Two uploads of 12 MB that stall after 10 MB: the server has staged
 	// them and sent their first part to MinIO.
 	big1, big2 := dicom(12<<20), dicom(12<<20)
