@@ -169,6 +169,9 @@ func New(cfg Config) *Web {
 	p := edge.Policy{}
 	for _, pg := range w.routes {
 		p[edge.Key(pg.method, pg.path)] = pg.rule
+		if pg.method == http.MethodGet {
+			p[edge.Key(http.MethodHead, pg.path)] = pg.rule
+		}
 	}
 	cfg.Edge.Allow(p)
 	return w
@@ -204,7 +207,13 @@ func (w *Web) Mount(r gin.IRouter) {
 	g := r.Group("", append([]gin.HandlerFunc{edge.Pages(), w.headers(), w.toLogin()},
 		w.edge.Guard(edge.GuardOptions{})...)...)
 	for _, pg := range w.routes {
-		g.Handle(pg.method, pg.path, func(c *gin.Context) { pg.handle(w, c) })
+		h := func(c *gin.Context) { pg.handle(w, c) }
+		g.Handle(pg.method, pg.path, h)
+		// HEAD is GET without the body (link checkers, monitors): net/http
+		// drops what the handler writes.
+		if pg.method == http.MethodGet {
+			g.Handle(http.MethodHead, pg.path, h)
+		}
 	}
 }
 
@@ -630,6 +639,9 @@ func (w *Web) NotFound(api gin.HandlerFunc) gin.HandlerFunc {
 // Serves reports whether the route (gin's path template) is a page of
 // this package, for tests that hold the REST routes to the API contract.
 func Serves(method, route string) bool {
+	if method == http.MethodHead {
+		method = http.MethodGet // every GET page answers HEAD
+	}
 	for _, pg := range resolve(sets()) {
 		if pg.method == method && pg.path == route {
 			return true
