@@ -49,6 +49,7 @@ type options struct {
 	sourceFile string
 	partMB     int
 	partC      int
+	serverEnv  string
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -62,6 +63,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		"p (presigned upload end to end: create, parts, complete), m (minio-go multipart floor of p); e.g. ab, ba, pm, abpm")
 	fs.IntVar(&o.partMB, "part-mb", 64, "part size in MiB of phases p and m")
 	fs.IntVar(&o.partC, "part-c", 4, "parts in flight per file in phases p and m")
+	fs.StringVar(&o.serverEnv, "server-env", "", "comma-separated K=V settings for the server, e.g. TELEREAD_UPLOAD_BYTES_PER_ORG=0 (its defaults otherwise)")
 	fs.IntVar(&o.multipart, "multipart", 0, "send K files per multipart/form-data request instead of one raw application/dicom body each")
 	fs.BoolVar(&o.keep, "keep", false, "keep the database, buckets, server binary and log (the server is still stopped)")
 	fs.BoolVar(&o.json, "json", false, "print the results as JSON")
@@ -118,6 +120,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	base.Keep = opts.keep
+	for _, kv := range strings.Split(opts.serverEnv, ",") {
+		if kv = strings.TrimSpace(kv); kv != "" {
+			if !strings.HasPrefix(kv, "TELEREAD_") || !strings.Contains(kv, "=") {
+				return fmt.Errorf("-server-env: %q is not TELEREAD_NAME=value", kv)
+			}
+			base.ExtraEnv = append(base.ExtraEnv, kv)
+		}
+	}
 
 	logf("making %d instances of %d KiB pixel data (+%d warm-up) from %s", opts.n, opts.sizeKB, opts.warmup, opts.sourceFile)
 	set, err := makeInstances(base.Root, opts)
