@@ -71,7 +71,7 @@ test:
 # MinIO, stopped, broken and wiped at will) and `teleread` child processes
 # they SIGKILL, so they are kept out of `make test` behind build tags. The
 # shared services are still started: the tests take their tools from them.
-FAULTPKGS  ?= ./internal/faults/...
+FAULTPKGS  ?= ./internal/faults/... ./internal/scaleout/...
 
 test-faults:
 	$(WITH_SERVICES); \
