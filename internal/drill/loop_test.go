@@ -95,14 +95,19 @@ func isStatus(err error, statuses ...int) bool {
 // dicom is a small DICOM file (one 8-bit 64 x 64 frame) with a fresh SOP
 // Instance UID, of the case's patient.
 func dicom() []byte {
-	u := uuid.New()
-	sop := "2.25." + new(big.Int).SetBytes(u[:]).String()
-	b := testenv.DICOMHeader(sop, 64, 64, 1, 64*64)
+	b := dicomHeaderFor(uuid.New(), 64, 64, 1)
 	px := make([]byte, 64*64)
 	for i := range px {
 		px[i] = byte(i * 7)
 	}
 	return append(b, px...)
+}
+
+// dicomHeaderFor is the header of an 8-bit DICOM of rows x cols x frames
+// whose SOP Instance UID is made from u.
+func dicomHeaderFor(u uuid.UUID, rows, cols, frames int) []byte {
+	sop := "2.25." + new(big.Int).SetBytes(u[:]).String()
+	return testenv.DICOMHeader(sop, rows, cols, frames, uint32(rows*cols*frames))
 }
 
 func bytesBody(b []byte) client.Body {
