@@ -384,14 +384,30 @@ pg_start() {
 		durability=""
 		log "starting postgres with production durability (fsync, synchronous_commit, full_page_writes on)"
 	fi
-	log "starting postgres on 127.0.0.1:${PG_PORT} (log: $(pg_log))"
-	if ! as_pg "${PG_BIN}/pg_ctl" start -w -t 60 -D "$data" -l "$(pg_log)" \
-		-o "-p ${PG_PORT} -c listen_addresses=127.0.0.1 -k '$(pg_sock)' ${durability}" \
-		>&2; then
-		log "last lines of $(pg_log):"
-		tail -n 25 "$(pg_log)" >&2 || true
-		die "postgres did not start"
-	fi
+	# The port was free when chosen, but another program (often an outgoing
+	# connection given that port by the kernel) can take it before postgres
+	# binds: then move to the next free port and try again.
+	local attempt
+	for attempt in 1 2 3 4 5; do
+		log "starting postgres on 127.0.0.1:${PG_PORT} (log: $(pg_log))"
+		local seen=0
+		[[ -f "$(pg_log)" ]] && seen=$(wc -l <"$(pg_log)")
+		if as_pg "${PG_BIN}/pg_ctl" start -w -t 60 -D "$data" -l "$(pg_log)" \
+			-o "-p ${PG_PORT} -c listen_addresses=127.0.0.1 -k '$(pg_sock)' ${durability}" \
+			>&2; then
+			return 0
+		fi
+		if ! tail -n +$((seen + 1)) "$(pg_log)" 2>/dev/null | grep -q "Address already in use"; then
+			break
+		fi
+		local old=$PG_PORT
+		PG_PORT=$(free_port $((PG_PORT + 1)))
+		log "port ${old} was taken while postgres started; moving to ${PG_PORT} (attempt ${attempt})"
+		pg_save_state
+	done
+	log "last lines of $(pg_log):"
+	tail -n 25 "$(pg_log)" >&2 || true
+	die "postgres did not start"
 }
 
 pg_ensure_db() {
@@ -569,31 +585,47 @@ minio_start() {
 	else
 		mkdir -p "$MINIO_DRIVE"
 	fi
-	log "starting minio on 127.0.0.1:${MINIO_PORT}, console 127.0.0.1:${MINIO_CONSOLE_PORT} (log: ${MINIO_LOG})"
-	printf '\n=== %s scripts/services.sh up\n' "$(date -u +%FT%TZ)" >>"$MINIO_LOG"
-	# setsid: own session, so a Ctrl-C in the calling terminal does not reach it.
-	MINIO_ROOT_USER=$MINIO_ROOT_USER MINIO_ROOT_PASSWORD=$MINIO_ROOT_PASSWORD MINIO_UPDATE=off MINIO_CI_CD=$ci_cd \
-		setsid "$bin" server --address "127.0.0.1:${MINIO_PORT}" \
-		--console-address "127.0.0.1:${MINIO_CONSOLE_PORT}" "${drives[@]}" \
-		</dev/null >>"$MINIO_LOG" 2>&1 8>&- 9>&- &
-	pid=$!
-	printf '%s\n' "$pid" >"$MINIO_PIDFILE"
-	# /minio/health/cluster: up with write quorum (an erasure-coded set answers
-	# /live before it has formatted its drives).
-	until http_ok "http://127.0.0.1:${MINIO_PORT}/minio/health/cluster"; do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			log "last lines of ${MINIO_LOG}:"
-			tail -n 25 "$MINIO_LOG" >&2 || true
-			rm -f "$MINIO_PIDFILE"
-			die "minio exited during start-up"
-		fi
-		if ((waited >= 120)); then
-			log "last lines of ${MINIO_LOG}:"
-			tail -n 25 "$MINIO_LOG" >&2 || true
-			die "minio (pid ${pid}) did not answer on 127.0.0.1:${MINIO_PORT}/minio/health/cluster (write quorum) within 60s"
-		fi
-		sleep 0.5
-		waited=$((waited + 1))
+	# As for postgres: a port free when chosen can be taken before MinIO
+	# binds it; then move on and try again.
+	local attempt seen
+	for attempt in 1 2 3 4 5; do
+		log "starting minio on 127.0.0.1:${MINIO_PORT}, console 127.0.0.1:${MINIO_CONSOLE_PORT} (log: ${MINIO_LOG})"
+		printf '\n=== %s scripts/services.sh up\n' "$(date -u +%FT%TZ)" >>"$MINIO_LOG"
+		seen=$(wc -l <"$MINIO_LOG")
+		# setsid: own session, so a Ctrl-C in the calling terminal does not reach it.
+		MINIO_ROOT_USER=$MINIO_ROOT_USER MINIO_ROOT_PASSWORD=$MINIO_ROOT_PASSWORD MINIO_UPDATE=off MINIO_CI_CD=$ci_cd \
+			setsid "$bin" server --address "127.0.0.1:${MINIO_PORT}" \
+			--console-address "127.0.0.1:${MINIO_CONSOLE_PORT}" "${drives[@]}" \
+			</dev/null >>"$MINIO_LOG" 2>&1 8>&- 9>&- &
+		pid=$!
+		printf '%s\n' "$pid" >"$MINIO_PIDFILE"
+		waited=0
+		# /minio/health/cluster: up with write quorum (an erasure-coded set
+		# answers /live before it has formatted its drives).
+		until http_ok "http://127.0.0.1:${MINIO_PORT}/minio/health/cluster"; do
+			if ! kill -0 "$pid" 2>/dev/null; then
+				rm -f "$MINIO_PIDFILE"
+				if ((attempt < 5)) && tail -n +$((seen + 1)) "$MINIO_LOG" | grep -qi "already in use"; then
+					local old=$MINIO_PORT
+					MINIO_PORT=$(free_port $((MINIO_PORT + 1)))
+					MINIO_CONSOLE_PORT=$(free_port $((MINIO_PORT + 1)) "$MINIO_PORT")
+					log "port ${old} was taken while minio started; moving to ${MINIO_PORT} (attempt ${attempt})"
+					minio_save_state
+					continue 2
+				fi
+				log "last lines of ${MINIO_LOG}:"
+				tail -n 25 "$MINIO_LOG" >&2 || true
+				die "minio exited during start-up"
+			fi
+			if ((waited >= 120)); then
+				log "last lines of ${MINIO_LOG}:"
+				tail -n 25 "$MINIO_LOG" >&2 || true
+				die "minio (pid ${pid}) did not answer on 127.0.0.1:${MINIO_PORT}/minio/health/cluster (write quorum) within 60s"
+			fi
+			sleep 0.5
+			waited=$((waited + 1))
+		done
+		return 0
 	done
 }
 

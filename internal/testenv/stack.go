@@ -57,7 +57,9 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 	}
 	var b [2]byte
 	_, _ = rand.Read(b[:])
-	base := 20000 + int(binary.BigEndian.Uint16(b[:])%2000)*10
+	// Below the kernel's ephemeral range (32768 on), so that outgoing
+	// connections are never given these ports while the stack starts.
+	base := 20000 + int(binary.BigEndian.Uint16(b[:])%1200)*10
 	s := &Stack{
 		Dir:    dir,
 		script: filepath.Join(root, "scripts", "services.sh"),
