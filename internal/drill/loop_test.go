@@ -174,10 +174,11 @@ func (d *driver) drive(ctx context.Context, cr *caseRun) error {
 				if step = d.upload(ctx, cr); step != nil {
 					if isStatus(step, http.StatusConflict) {
 						// Its Idempotency-Key is still "in flight": the
-						// server that ran the first attempt was killed
-						// (the key goes stale after two hours). The
-						// files are read again and, if none arrived, sent
-						// under a fresh key.
+						// server that ran the first attempt was killed,
+						// and the client's retries gave up before the
+						// claim went stale (a minute without renewal).
+						// The files are read again and, if none arrived,
+						// sent under a fresh key.
 						d.staleKeys.Add(1)
 					}
 					break

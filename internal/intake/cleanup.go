@@ -123,8 +123,8 @@ func (s *Service) deleteUploadObject(ctx context.Context, org uuid.UUID, key str
 // compensate reports a compensating step that failed (ids only, never
 // patient data) and enqueues a job that retries it. If even that fails,
 // the sweep is the last resort: it aborts multipart uploads without a live
-// row and removes old temporary objects, and a claim goes stale after
-// claimStaleAfter.
+// row and removes old temporary objects, an upload's claim goes stale
+// after claimStaleAfter and an idempotency key's after KeyStaleAfter.
 func (s *Service) compensate(ctx context.Context, a CleanupArgs, failure error) {
 	log := s.opts.Logger.With("action", a.Action, "org_id", a.OrgID)
 	if a.UploadID != uuid.Nil {

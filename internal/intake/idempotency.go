@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,9 +50,10 @@ type Answer struct {
 // returns an error, which is returned as it is). A retry of the same
 // request (same route, same hash) gets the stored answer with Replayed
 // set; the key used for another request is Unprocessable; while the first
-// request runs, Conflict with a retry delay. A request in flight for
-// longer than claimStaleAfter is taken to have died and its key is taken
-// over.
+// request runs, Conflict with a retry delay. A running request renews its
+// claim every Options.KeyStaleAfter/4; a claim not renewed for
+// KeyStaleAfter is taken to be of a request whose process died (SIGKILL,
+// a crash), and a retry takes the key over.
 func (s *Service) Idempotent(ctx context.Context, p *identity.Principal, k Keyed, run func() (Answer, error)) (ans Answer, err error) {
 	if k.Key == "" {
 		return run()
@@ -66,12 +68,13 @@ func (s *Service) Idempotent(ctx context.Context, p *identity.Principal, k Keyed
 	if rec != nil {
 		return s.replay(k, rec)
 	}
+	renew := s.renewClaim(ctx, p, k.Key, claimedAt)
 	done := false
 	defer func() {
 		if !done {
 			// run failed or panicked: a retry must not wait until the
 			// key goes stale.
-			s.releaseKey(ctx, p, k.Key, claimedAt)
+			s.releaseKey(ctx, p, k.Key, renew.stop())
 		}
 	}()
 	ans, err = run()
@@ -79,6 +82,7 @@ func (s *Service) Idempotent(ctx context.Context, p *identity.Principal, k Keyed
 		return ans, err
 	}
 	done = true
+	claimedAt = renew.stop()
 	hash := ans.Hash
 	if hash == "" {
 		hash = k.Hash
@@ -144,7 +148,7 @@ func (s *Service) claimKey(ctx context.Context, p *identity.Principal, k Keyed) 
 		return time.Time{}, nil, fmt.Errorf("claim idempotency key: %w", err)
 	}
 	row, err = s.q.IdempotencyTakeOver(ctx, s.pool, intakedb.IdempotencyTakeOverParams{OrgID: p.OrgID, Key: k.Key,
-		Route: k.Route, RequestHash: k.Hash, StaleAfter: claimStaleAfter})
+		Route: k.Route, RequestHash: k.Hash, StaleAfter: s.opts.KeyStaleAfter})
 	if err == nil {
 		return row.CreatedAt, nil, nil
 	}
@@ -173,4 +177,61 @@ func (s *Service) releaseKey(ctx context.Context, p *identity.Principal, key str
 	if err != nil {
 		s.compensate(ctx, CleanupArgs{Action: CleanupReleaseKey, OrgID: p.OrgID, Key: key, ClaimedAt: claimedAt}, err)
 	}
+}
+
+// renewal renews an in-flight claim until stop.
+type renewal struct {
+	mu        sync.Mutex
+	claimedAt time.Time
+	quit      chan struct{}
+	done      chan struct{}
+	once      sync.Once
+}
+
+// renewClaim renews the claim on key made at claimedAt every
+// KeyStaleAfter/4 until stop is called. A renewal that fails is tried
+// again at the next tick; the claim goes stale only if none succeeds for
+// KeyStaleAfter.
+func (s *Service) renewClaim(ctx context.Context, p *identity.Principal, key string, claimedAt time.Time) *renewal {
+	r := &renewal{claimedAt: claimedAt, quit: make(chan struct{}), done: make(chan struct{})}
+	every := max(s.opts.KeyStaleAfter/4, 10*time.Millisecond)
+	go func() {
+		defer close(r.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-r.quit:
+				return
+			case <-t.C:
+			}
+			r.mu.Lock()
+			at := r.claimedAt
+			r.mu.Unlock()
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), every)
+			next, err := s.q.IdempotencyRenew(cctx, s.pool, intakedb.IdempotencyRenewParams{OrgID: p.OrgID, Key: key, ClaimedAt: at})
+			cancel()
+			if errors.Is(err, pgx.ErrNoRows) {
+				return // taken over, or released: nothing to renew
+			}
+			if err != nil {
+				s.opts.Logger.WarnContext(ctx, "renew idempotency claim", "error", err.Error())
+				continue
+			}
+			r.mu.Lock()
+			r.claimedAt = next
+			r.mu.Unlock()
+		}
+	}()
+	return r
+}
+
+// stop ends the renewals and returns the claim's latest time, which
+// names the claim for IdempotencyFinish's caller and releaseKey.
+func (r *renewal) stop() time.Time {
+	r.once.Do(func() { close(r.quit) })
+	<-r.done
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.claimedAt
 }

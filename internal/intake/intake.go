@@ -95,9 +95,19 @@ type Options struct {
 	// to. It is far longer than the moment between starting a multipart
 	// upload and committing its row.
 	OrphanGrace time.Duration
+	// KeyStaleAfter is how long an Idempotency-Key's in-flight claim
+	// lives without being renewed; a request renews its claim every
+	// KeyStaleAfter/4 while it runs, so only the claim of a request whose
+	// process died goes stale and a retry takes it over.
+	KeyStaleAfter time.Duration
 	// Logger receives failures that answers only name (never patient data).
 	Logger *slog.Logger
 }
+
+// DefaultKeyStaleAfter is Options.KeyStaleAfter unless set: a client's
+// retries (409 with Retry-After) reach a key whose request died within a
+// minute, instead of waiting for the hours-long upload claim.
+const DefaultKeyStaleAfter = time.Minute
 
 func (o Options) withDefaults() Options {
 	if o.MaxFileBytes <= 0 {
@@ -123,6 +133,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.OrphanGrace <= 0 {
 		o.OrphanGrace = DefaultOrphanGrace
+	}
+	if o.KeyStaleAfter <= 0 {
+		o.KeyStaleAfter = DefaultKeyStaleAfter
 	}
 	if o.TempDir == "" {
 		o.TempDir = os.TempDir()

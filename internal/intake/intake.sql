@@ -217,6 +217,14 @@ WHERE org_id = @org_id AND key = @key;
 DELETE FROM idempotency_keys
 WHERE org_id = @org_id AND key = @key AND status_code IS NULL AND created_at = @claimed_at;
 
+-- name: IdempotencyRenew :one
+-- IdempotencyRenew keeps the in-flight claim of a key made at claimed_at
+-- fresh while its request runs, so that only the claim of a request whose
+-- process died goes stale; it returns the claim's new time.
+UPDATE idempotency_keys SET created_at = now()
+WHERE org_id = @org_id AND key = @key AND status_code IS NULL AND created_at = @claimed_at
+RETURNING created_at;
+
 -- scope: worker — the intake sweep forgets every organisation's old keys.
 -- name: IdempotencyDeleteOld :execrows
 DELETE FROM idempotency_keys WHERE created_at < now() - @older_than::interval;

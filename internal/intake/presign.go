@@ -33,9 +33,10 @@ const (
 	UploadExpired    = "expired"
 )
 
-// claimStaleAfter is when a claim on an upload (or an in-flight
-// idempotency key) whose process died may be taken over. It is longer than
-// any completion takes.
+// claimStaleAfter is when a claim on an upload whose process died may be
+// taken over. It is longer than any completion takes. (An in-flight
+// idempotency key is renewed while its request runs and goes stale after
+// Options.KeyStaleAfter instead.)
 const claimStaleAfter = 2 * time.Hour
 
 // uploadTypes are the declared content types a presigned upload may have.

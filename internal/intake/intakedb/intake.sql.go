@@ -545,6 +545,28 @@ func (q *Queries) IdempotencyRelease(ctx context.Context, db DBTX, arg Idempoten
 	return err
 }
 
+const idempotencyRenew = `-- name: IdempotencyRenew :one
+UPDATE idempotency_keys SET created_at = now()
+WHERE org_id = $1 AND key = $2 AND status_code IS NULL AND created_at = $3
+RETURNING created_at
+`
+
+type IdempotencyRenewParams struct {
+	OrgID     uuid.UUID
+	Key       string
+	ClaimedAt time.Time
+}
+
+// IdempotencyRenew keeps the in-flight claim of a key made at claimed_at
+// fresh while its request runs, so that only the claim of a request whose
+// process died goes stale; it returns the claim's new time.
+func (q *Queries) IdempotencyRenew(ctx context.Context, db DBTX, arg IdempotencyRenewParams) (time.Time, error) {
+	row := db.QueryRow(ctx, idempotencyRenew, arg.OrgID, arg.Key, arg.ClaimedAt)
+	var created_at time.Time
+	err := row.Scan(&created_at)
+	return created_at, err
+}
+
 const idempotencyTakeOver = `-- name: IdempotencyTakeOver :one
 UPDATE idempotency_keys SET created_at = now(), route = $1, request_hash = $2
 WHERE org_id = $3 AND key = $4 AND status_code IS NULL AND created_at < now() - $5::interval
