@@ -10,6 +10,7 @@
 #   make bench-qido     go run ./scripts/bench/qido: QIDO-RS latency per search kind over 100,000 studies
 #   make bench-load     go run ./scripts/bench/load: mixed load (worklist, inbox, uploads, QIDO) at saturation
 #   make test-faults    fault drills and the scale-out test (build tag faults), each on a private stack of its own
+#   make drill          clinical-loop drill under SIGKILLs, backup and restore (build tag drill; DRILLFLAGS="-cases N", 1000 by default)
 #   make fuzz           every Go fuzz target for FUZZTIME (30s) in turn, on the services (FUZZTIME=10m: docs/hardening.md)
 #   make services-up / services-down / services-status / services-reset
 #   make generate       regenerate the sqlc query code after changing a .sql file or a migration
@@ -40,7 +41,7 @@ SERVICES  := scripts/services.sh
 # stops the recipe (eval "$(...)" alone would hide the failure).
 WITH_SERVICES = svc_env="$$($(SERVICES) up)"; eval "$$svc_env"
 
-.PHONY: help run test test-faults vet build fmt fmt-fix bench bench-latency bench-stow bench-qido bench-load fuzz clean generate \
+.PHONY: help run test test-faults drill vet build fmt fmt-fix bench bench-latency bench-stow bench-qido bench-load fuzz clean generate \
 	services-up services-down services-status services-reset
 
 help:
@@ -77,6 +78,15 @@ test-faults:
 	$(WITH_SERVICES); \
 	$(GO) vet -tags faults $(FAULTPKGS); \
 	$(GO) test -count=1 -tags faults -timeout 40m $(TESTFLAGS) $(FAULTPKGS)
+
+# The clinical-loop drill and the backup-and-restore drill (internal/drill,
+# build tag drill): private stacks too, and slower, so apart from test-faults.
+DRILLFLAGS ?=
+
+drill:
+	$(WITH_SERVICES); \
+	$(GO) vet -tags drill ./internal/drill/...; \
+	$(GO) test -count=1 -tags drill -timeout 90m -v ./internal/drill/... -args $(DRILLFLAGS)
 
 vet:
 	$(GO) vet $(PKG)
