@@ -247,6 +247,18 @@ func CheckComplete(ctx context.Context, tx pgx.Tx, id uuid.UUID, p *identity.Pri
 	return AppendEvent(ctx, tx, id, p, "complete", nil, "", map[string]any{"files": len(rows)})
 }
 
+// CheckCompleteLocked is CheckComplete for the case c that tx holds locked
+// (LockForUpload) and read with the lock. While the lock is held no other
+// transaction can seal its manifest or mark it complete, so a case without
+// a sealed manifest, or complete already, costs no statement: what an
+// upload without a manifest finds on every file.
+func CheckCompleteLocked(ctx context.Context, tx pgx.Tx, c Case, p *identity.Principal) error {
+	if c.ManifestSealedAt == nil || c.CompleteAt != nil {
+		return nil
+	}
+	return CheckComplete(ctx, tx, c.ID, p)
+}
+
 // Submit checks that an editable case is complete and, in one transaction,
 // moves it to submitted and enqueues its routing job.
 func (s *Service) Submit(ctx context.Context, p *identity.Principal, id uuid.UUID) (Case, error) {

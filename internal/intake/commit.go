@@ -3,7 +3,6 @@ package intake
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -121,31 +120,28 @@ func (s *Service) adopt(ctx context.Context, tx pgx.Tx, org uuid.UUID, pf *pendi
 // bytes, or the same DICOM instance. The same instance in another case of
 // the site is refused.
 func (s *Service) findDuplicate(ctx context.Context, tx pgx.Tx, c cases.Case, pf *pendingFile) (File, bool, error) {
-	f, err := s.q.FileGetByCaseSHA(ctx, tx, intakedb.FileGetByCaseSHAParams{CaseID: c.ID, OrgID: c.SiteOrgID, Sha256: pf.sha256})
-	if err == nil {
+	var sop *string
+	if pf.header != nil {
+		sop = &pf.header.SOPInstanceUID
+	}
+	rows, err := s.q.FileDuplicates(ctx, tx, intakedb.FileDuplicatesParams{CaseID: c.ID, OrgID: c.SiteOrgID,
+		Sha256: pf.sha256, SopInstanceUid: sop})
+	if err != nil {
+		return File{}, false, fmt.Errorf("find duplicate: %w", err)
+	}
+	for _, r := range rows {
+		if r.SameBytes {
+			return r.File, true, nil
+		}
+	}
+	if len(rows) == 0 {
+		return File{}, false, nil
+	}
+	if f := rows[0].File; f.CaseID == c.ID {
 		return f, true, nil
 	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return File{}, false, fmt.Errorf("find file: %w", err)
-	}
-	if pf.header == nil {
-		return File{}, false, nil
-	}
-	owner, err := s.q.InstanceOwner(ctx, tx, intakedb.InstanceOwnerParams{OrgID: c.SiteOrgID, SopInstanceUid: pf.header.SOPInstanceUID})
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return File{}, false, nil
-	case err != nil:
-		return File{}, false, fmt.Errorf("find instance: %w", err)
-	case owner.CaseID != c.ID:
-		return File{}, false, rejectf("this DICOM instance (SOP Instance UID %s) is already part of another case of your site",
-			pf.header.SOPInstanceUID)
-	}
-	f, err = s.q.FileGet(ctx, tx, intakedb.FileGetParams{ID: owner.FileID, OrgID: c.SiteOrgID})
-	if err != nil {
-		return File{}, false, fmt.Errorf("load file: %w", err)
-	}
-	return f, true, nil
+	return File{}, false, rejectf("this DICOM instance (SOP Instance UID %s) is already part of another case of your site",
+		pf.header.SOPInstanceUID)
 }
 
 // insert writes the file and everything that goes with it inside tx.
@@ -180,19 +176,20 @@ func (s *Service) insert(ctx context.Context, tx pgx.Tx, p *identity.Principal, 
 			preview = PreviewDeferred
 		}
 	}
-	f, err := s.q.FileInsert(ctx, tx, intakedb.FileInsertParams{
+	ins := intakedb.FileInsertParams{
 		CaseID: c.ID, OrgID: c.SiteOrgID, Kind: pf.kind, Filename: pf.name, ContentType: pf.contentType,
 		Size: pf.size, Sha256: pf.sha256, BlobKey: key, StoredSize: pf.storedSize, StoredSha256: pf.storedSHA,
 		UploadedBy: p.UserID, Width: pf.width, Height: pf.height, BodySite: pf.bodySite, Dermoscopic: pf.dermoscopic,
 		Warnings: wjs, Metadata: mjs, PatientMismatch: len(mismatch) > 0, PreviewStatus: preview,
-	})
+	}
+	var f File
+	if series != nil {
+		f, err = s.insertInstance(ctx, tx, ins, pf, series)
+	} else {
+		f, err = s.q.FileInsert(ctx, tx, ins)
+	}
 	if err != nil {
 		return File{}, fmt.Errorf("insert file: %w", err)
-	}
-	if series != nil {
-		if err := s.indexInstance(ctx, tx, c, f, pf, series); err != nil {
-			return File{}, err
-		}
 	}
 	if pf.kind == KindPhoto && pf.photoLayout.TransferSyntax != "" {
 		if err := s.indexPhoto(ctx, tx, c, f, pf.photoLayout, f.CreatedAt); err != nil {
@@ -209,7 +206,7 @@ func (s *Service) insert(ctx context.Context, tx pgx.Tx, p *identity.Principal, 
 			return File{}, err
 		}
 	}
-	if err := cases.CheckComplete(ctx, tx, c.ID, p); err != nil {
+	if err := cases.CheckCompleteLocked(ctx, tx, c, p); err != nil {
 		return File{}, err
 	}
 	if preview == PreviewPending {
@@ -237,42 +234,41 @@ type indexedSeries struct {
 // indexSeries adds the study and series of a DICOM file to the index (or
 // finds them there), refusing a study or series of another case.
 func (s *Service) indexSeries(ctx context.Context, tx pgx.Tx, c cases.Case, h *dicomfile.Header) (*indexedSeries, error) {
-	st, err := s.q.StudyUpsert(ctx, tx, intakedb.StudyUpsertParams{OrgID: c.SiteOrgID, CaseID: c.ID,
+	r, err := s.q.SeriesUpsert(ctx, tx, intakedb.SeriesUpsertParams{OrgID: c.SiteOrgID, CaseID: c.ID,
 		StudyInstanceUid: h.StudyInstanceUID, PatientName: h.PatientName, PatientID: h.PatientID,
 		PatientBirthDate: h.PatientBirthDate, PatientSex: h.PatientSex, StudyDate: h.StudyDate, StudyTime: h.StudyTime,
 		StudyDescription: h.StudyDescription, AccessionNumber: h.AccessionNumber,
-		ReferringPhysicianName: h.ReferringPhysicianName})
+		ReferringPhysicianName: h.ReferringPhysicianName,
+		SeriesInstanceUid:      h.SeriesInstanceUID, Modality: h.Modality, BodyPart: h.BodyPartExamined,
+		SeriesDescription: h.SeriesDescription, SeriesNumber: int32p(h.SeriesNumber)})
 	if err != nil {
-		return nil, fmt.Errorf("index study: %w", err)
+		return nil, fmt.Errorf("index study and series: %w", err)
 	}
-	if st.CaseID != c.ID {
+	if r.StudyCaseID != c.ID {
 		return nil, rejectf("this file's study (Study Instance UID %s) is already part of another case of your site; send all of its instances to that case",
 			h.StudyInstanceUID)
 	}
-	se, err := s.q.SeriesUpsert(ctx, tx, intakedb.SeriesUpsertParams{OrgID: c.SiteOrgID, StudyID: st.ID,
-		SeriesInstanceUid: h.SeriesInstanceUID, Modality: h.Modality, BodyPart: h.BodyPartExamined,
-		SeriesDescription: h.SeriesDescription, SeriesNumber: int32p(h.SeriesNumber)})
-	if err != nil {
-		return nil, fmt.Errorf("index series: %w", err)
-	}
-	if se.StudyID != st.ID {
+	if r.SeriesStudyID != r.StudyID {
 		return nil, rejectf("this file's series (Series Instance UID %s) already belongs to another study", h.SeriesInstanceUID)
 	}
-	return &indexedSeries{id: se.ID, created: se.Created}, nil
+	return &indexedSeries{id: r.SeriesID, created: r.SeriesCreated}, nil
 }
 
-// indexInstance adds a DICOM file to its series in the index.
-func (s *Service) indexInstance(ctx context.Context, tx pgx.Tx, c cases.Case, f File, pf *pendingFile, series *indexedSeries) error {
+// insertInstance adds a DICOM file and its instance in its series (one
+// statement).
+func (s *Service) insertInstance(ctx context.Context, tx pgx.Tx, in intakedb.FileInsertParams, pf *pendingFile,
+	series *indexedSeries) (File, error) {
 	h := pf.header
-	_, err := s.q.InstanceInsert(ctx, tx, intakedb.InstanceInsertParams{OrgID: c.SiteOrgID, SeriesID: series.id,
-		NewSeries: series.created, FileID: f.ID,
+	r, err := s.q.FileInsertInstance(ctx, tx, intakedb.FileInsertInstanceParams{
+		CaseID: in.CaseID, OrgID: in.OrgID, Kind: in.Kind, Filename: in.Filename, ContentType: in.ContentType,
+		Size: in.Size, Sha256: in.Sha256, BlobKey: in.BlobKey, StoredSize: in.StoredSize, StoredSha256: in.StoredSha256,
+		UploadedBy: in.UploadedBy, Width: in.Width, Height: in.Height, BodySite: in.BodySite, Dermoscopic: in.Dermoscopic,
+		Warnings: in.Warnings, Metadata: in.Metadata, PatientMismatch: in.PatientMismatch, PreviewStatus: in.PreviewStatus,
+		SeriesID: series.id, NewSeries: series.created,
 		SopInstanceUid: h.SOPInstanceUID, SopClassUid: h.SOPClassUID, InstanceNumber: int32p(h.InstanceNumber),
 		Rows: pf.height, Columns: pf.width, Frames: int32(h.NumberOfFrames), TransferSyntax: h.TransferSyntaxUID,
 		Photometric: h.PhotometricInterpretation})
-	if err != nil {
-		return fmt.Errorf("index instance: %w", err)
-	}
-	return nil
+	return File(r), err
 }
 
 // removeUnreferenced deletes a stored object that no file refers to; a

@@ -27,8 +27,17 @@ WHERE f.id = @id
 -- name: FileGetForRender :one
 SELECT * FROM files WHERE id = @id;
 
--- name: FileGetByCaseSHA :one
-SELECT * FROM files WHERE case_id = @case_id AND org_id = @org_id AND sha256 = @sha256;
+-- name: FileDuplicates :many
+-- FileDuplicates finds, in one statement, what already holds an upload in
+-- the organisation: the case's file with the same bytes (same_bytes), and
+-- the file of any of its cases holding the same SOP Instance UID (none
+-- when @sop_instance_uid is null).
+SELECT sqlc.embed(f), (f.case_id = @case_id AND f.sha256 = @sha256)::boolean AS same_bytes
+FROM files f
+WHERE f.org_id = @org_id
+  AND ((f.case_id = @case_id AND f.sha256 = @sha256)
+       OR f.id = (SELECT i.file_id FROM dicom_instances i
+                  WHERE i.org_id = @org_id AND i.sop_instance_uid = sqlc.narg(sop_instance_uid)::text));
 
 -- name: FileListByCase :many
 SELECT f.* FROM files f
@@ -63,40 +72,56 @@ SELECT pg_advisory_xact_lock_shared(hashtextextended(@blob_key::text, 7413004));
 -- BlobLock is taken by whoever removes a stored object no file refers to.
 SELECT pg_advisory_xact_lock(hashtextextended(@blob_key::text, 7413004));
 
--- name: StudyUpsert :one
--- StudyUpsert adds a study to a case, or returns the organisation's
--- existing row of that Study Instance UID (which may belong to another case).
-INSERT INTO dicom_studies (org_id, case_id, study_instance_uid, patient_name, patient_id, patient_birth_date,
-                           patient_sex, study_date, study_time, study_description, accession_number,
-                           referring_physician_name)
-VALUES (@org_id, @case_id, @study_instance_uid, @patient_name, @patient_id, @patient_birth_date,
-        @patient_sex, @study_date, @study_time, @study_description, @accession_number,
-        @referring_physician_name)
-ON CONFLICT (org_id, study_instance_uid) DO UPDATE SET study_instance_uid = EXCLUDED.study_instance_uid,
-    referring_physician_name = CASE WHEN dicom_studies.referring_physician_name = ''
-                                    THEN EXCLUDED.referring_physician_name
-                                    ELSE dicom_studies.referring_physician_name END
-    WHERE dicom_studies.org_id = @org_id
-RETURNING *;
-
 -- name: SeriesUpsert :one
--- SeriesUpsert adds a series to a study, or returns the organisation's
--- existing row (created false) of that Series Instance UID, locked.
-INSERT INTO dicom_series (org_id, study_id, series_instance_uid, modality, body_part, series_description, series_number)
-VALUES (@org_id, @study_id, @series_instance_uid, @modality, @body_part, @series_description, @series_number)
-ON CONFLICT (org_id, series_instance_uid) DO UPDATE SET series_instance_uid = EXCLUDED.series_instance_uid
-    WHERE dicom_series.org_id = @org_id
-RETURNING id, study_id, (xmax = 0)::boolean AS created;
+-- SeriesUpsert adds a DICOM file's study to a case and its series to the
+-- study in one statement, or finds the organisation's existing rows of
+-- those UIDs, locked. The caller refuses (and rolls back) a study of
+-- another case (study_case_id) and a series of another study
+-- (series_study_id other than study_id); series_created is true for a
+-- series' first instance.
+WITH st AS (
+    INSERT INTO dicom_studies (org_id, case_id, study_instance_uid, patient_name, patient_id, patient_birth_date,
+                               patient_sex, study_date, study_time, study_description, accession_number,
+                               referring_physician_name)
+    VALUES (@org_id, @case_id, @study_instance_uid, @patient_name, @patient_id, @patient_birth_date,
+            @patient_sex, @study_date, @study_time, @study_description, @accession_number,
+            @referring_physician_name)
+    ON CONFLICT (org_id, study_instance_uid) DO UPDATE SET study_instance_uid = EXCLUDED.study_instance_uid,
+        referring_physician_name = CASE WHEN dicom_studies.referring_physician_name = ''
+                                        THEN EXCLUDED.referring_physician_name
+                                        ELSE dicom_studies.referring_physician_name END
+        WHERE dicom_studies.org_id = @org_id
+    RETURNING id, case_id
+), se AS (
+    INSERT INTO dicom_series (org_id, study_id, series_instance_uid, modality, body_part, series_description, series_number)
+    SELECT @org_id, st.id, @series_instance_uid, @modality, @body_part, @series_description, @series_number FROM st
+    ON CONFLICT (org_id, series_instance_uid) DO UPDATE SET series_instance_uid = EXCLUDED.series_instance_uid
+        WHERE dicom_series.org_id = @org_id
+    RETURNING id, study_id, (xmax = 0)::boolean AS created
+)
+SELECT st.id AS study_id, st.case_id AS study_case_id,
+       se.id AS series_id, se.study_id AS series_study_id, se.created AS series_created
+FROM st JOIN se ON true;
 
--- name: InstanceInsert :one
--- InstanceInsert adds an instance to its series and counts it on the series
+-- name: FileInsertInstance :one
+-- FileInsertInstance adds a DICOM file and its instance in one statement:
+-- the files row, the instance in its series, and its count on the series
 -- and study rows, which QIDO-RS answers from (migrations/00017); the
--- upload's upserts already hold both rows' locks. @new_series is true for
--- a series' first instance; a new series may add a modality to the study.
-WITH se AS (
-    UPDATE dicom_series SET instance_count = instance_count + 1
-    WHERE id = @series_id AND org_id = @org_id
-    RETURNING study_id, modality
+-- upload's SeriesUpsert already holds both rows' locks. @new_series is
+-- true for a series' first instance; a new series may add a modality to
+-- the study.
+WITH f AS (
+    INSERT INTO files (case_id, org_id, kind, filename, content_type, size, sha256, blob_key, stored_size,
+                       stored_sha256, uploaded_by, width, height, body_site, dermoscopic, warnings, metadata,
+                       patient_mismatch, preview_status)
+    VALUES (@case_id, @org_id, @kind, @filename, @content_type, @size, @sha256, @blob_key, @stored_size,
+            @stored_sha256, @uploaded_by, @width, @height, @body_site, @dermoscopic, @warnings, @metadata,
+            @patient_mismatch, @preview_status)
+    RETURNING *
+), se AS (
+    UPDATE dicom_series ds SET instance_count = ds.instance_count + 1
+    WHERE ds.id = @series_id AND ds.org_id = @org_id
+    RETURNING ds.study_id, ds.modality
 ), st AS (
     UPDATE dicom_studies s
     SET instance_count = s.instance_count + 1,
@@ -106,12 +131,15 @@ WITH se AS (
                                                      ORDER BY m), '\') END
     FROM se WHERE s.id = se.study_id AND s.org_id = @org_id
     RETURNING s.id
+), i AS (
+    INSERT INTO dicom_instances (org_id, series_id, file_id, sop_instance_uid, sop_class_uid, instance_number,
+                                 rows, columns, frames, transfer_syntax, photometric)
+    SELECT @org_id, @series_id, f.id, @sop_instance_uid, @sop_class_uid, @instance_number,
+           @rows, @columns, @frames, @transfer_syntax, @photometric
+    FROM f
+    RETURNING dicom_instances.id
 )
-INSERT INTO dicom_instances (org_id, series_id, file_id, sop_instance_uid, sop_class_uid, instance_number,
-                             rows, columns, frames, transfer_syntax, photometric)
-VALUES (@org_id, @series_id, @file_id, @sop_instance_uid, @sop_class_uid, @instance_number,
-        @rows, @columns, @frames, @transfer_syntax, @photometric)
-RETURNING *;
+SELECT f.* FROM f;
 
 -- name: InstanceOwner :one
 -- InstanceOwner finds the file and case that hold a SOP Instance UID in an

@@ -99,6 +99,82 @@ func (q *Queries) FileDicom(ctx context.Context, db DBTX, arg FileDicomParams) (
 	return i, err
 }
 
+const fileDuplicates = `-- name: FileDuplicates :many
+SELECT f.id, f.case_id, f.org_id, f.kind, f.filename, f.content_type, f.size, f.sha256, f.blob_key, f.stored_size, f.stored_sha256, f.uploaded_by, f.width, f.height, f.body_site, f.dermoscopic, f.warnings, f.metadata, f.patient_mismatch, f.preview_status, f.preview_note, f.preview_key, f.thumbnail_key, f.created_at, (f.case_id = $1 AND f.sha256 = $2)::boolean AS same_bytes
+FROM files f
+WHERE f.org_id = $3
+  AND ((f.case_id = $1 AND f.sha256 = $2)
+       OR f.id = (SELECT i.file_id FROM dicom_instances i
+                  WHERE i.org_id = $3 AND i.sop_instance_uid = $4::text))
+`
+
+type FileDuplicatesParams struct {
+	CaseID         uuid.UUID
+	Sha256         string
+	OrgID          uuid.UUID
+	SopInstanceUid *string
+}
+
+type FileDuplicatesRow struct {
+	File      File
+	SameBytes bool
+}
+
+// FileDuplicates finds, in one statement, what already holds an upload in
+// the organisation: the case's file with the same bytes (same_bytes), and
+// the file of any of its cases holding the same SOP Instance UID (none
+// when @sop_instance_uid is null).
+func (q *Queries) FileDuplicates(ctx context.Context, db DBTX, arg FileDuplicatesParams) ([]FileDuplicatesRow, error) {
+	rows, err := db.Query(ctx, fileDuplicates,
+		arg.CaseID,
+		arg.Sha256,
+		arg.OrgID,
+		arg.SopInstanceUid,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []FileDuplicatesRow
+	for rows.Next() {
+		var i FileDuplicatesRow
+		if err := rows.Scan(
+			&i.File.ID,
+			&i.File.CaseID,
+			&i.File.OrgID,
+			&i.File.Kind,
+			&i.File.Filename,
+			&i.File.ContentType,
+			&i.File.Size,
+			&i.File.Sha256,
+			&i.File.BlobKey,
+			&i.File.StoredSize,
+			&i.File.StoredSha256,
+			&i.File.UploadedBy,
+			&i.File.Width,
+			&i.File.Height,
+			&i.File.BodySite,
+			&i.File.Dermoscopic,
+			&i.File.Warnings,
+			&i.File.Metadata,
+			&i.File.PatientMismatch,
+			&i.File.PreviewStatus,
+			&i.File.PreviewNote,
+			&i.File.PreviewKey,
+			&i.File.ThumbnailKey,
+			&i.File.CreatedAt,
+			&i.SameBytes,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const fileGet = `-- name: FileGet :one
 SELECT f.id, f.case_id, f.org_id, f.kind, f.filename, f.content_type, f.size, f.sha256, f.blob_key, f.stored_size, f.stored_sha256, f.uploaded_by, f.width, f.height, f.body_site, f.dermoscopic, f.warnings, f.metadata, f.patient_mismatch, f.preview_status, f.preview_note, f.preview_key, f.thumbnail_key, f.created_at FROM files f
 WHERE f.id = $1
@@ -116,48 +192,6 @@ type FileGetParams struct {
 // caller's reading group.
 func (q *Queries) FileGet(ctx context.Context, db DBTX, arg FileGetParams) (File, error) {
 	row := db.QueryRow(ctx, fileGet, arg.ID, arg.Platform, arg.OrgID)
-	var i File
-	err := row.Scan(
-		&i.ID,
-		&i.CaseID,
-		&i.OrgID,
-		&i.Kind,
-		&i.Filename,
-		&i.ContentType,
-		&i.Size,
-		&i.Sha256,
-		&i.BlobKey,
-		&i.StoredSize,
-		&i.StoredSha256,
-		&i.UploadedBy,
-		&i.Width,
-		&i.Height,
-		&i.BodySite,
-		&i.Dermoscopic,
-		&i.Warnings,
-		&i.Metadata,
-		&i.PatientMismatch,
-		&i.PreviewStatus,
-		&i.PreviewNote,
-		&i.PreviewKey,
-		&i.ThumbnailKey,
-		&i.CreatedAt,
-	)
-	return i, err
-}
-
-const fileGetByCaseSHA = `-- name: FileGetByCaseSHA :one
-SELECT id, case_id, org_id, kind, filename, content_type, size, sha256, blob_key, stored_size, stored_sha256, uploaded_by, width, height, body_site, dermoscopic, warnings, metadata, patient_mismatch, preview_status, preview_note, preview_key, thumbnail_key, created_at FROM files WHERE case_id = $1 AND org_id = $2 AND sha256 = $3
-`
-
-type FileGetByCaseSHAParams struct {
-	CaseID uuid.UUID
-	OrgID  uuid.UUID
-	Sha256 string
-}
-
-func (q *Queries) FileGetByCaseSHA(ctx context.Context, db DBTX, arg FileGetByCaseSHAParams) (File, error) {
-	row := db.QueryRow(ctx, fileGetByCaseSHA, arg.CaseID, arg.OrgID, arg.Sha256)
 	var i File
 	err := row.Scan(
 		&i.ID,
@@ -288,6 +322,166 @@ func (q *Queries) FileInsert(ctx context.Context, db DBTX, arg FileInsertParams)
 		arg.PreviewStatus,
 	)
 	var i File
+	err := row.Scan(
+		&i.ID,
+		&i.CaseID,
+		&i.OrgID,
+		&i.Kind,
+		&i.Filename,
+		&i.ContentType,
+		&i.Size,
+		&i.Sha256,
+		&i.BlobKey,
+		&i.StoredSize,
+		&i.StoredSha256,
+		&i.UploadedBy,
+		&i.Width,
+		&i.Height,
+		&i.BodySite,
+		&i.Dermoscopic,
+		&i.Warnings,
+		&i.Metadata,
+		&i.PatientMismatch,
+		&i.PreviewStatus,
+		&i.PreviewNote,
+		&i.PreviewKey,
+		&i.ThumbnailKey,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const fileInsertInstance = `-- name: FileInsertInstance :one
+WITH f AS (
+    INSERT INTO files (case_id, org_id, kind, filename, content_type, size, sha256, blob_key, stored_size,
+                       stored_sha256, uploaded_by, width, height, body_site, dermoscopic, warnings, metadata,
+                       patient_mismatch, preview_status)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+            $10, $11, $12, $13, $14, $15, $16, $17,
+            $18, $19)
+    RETURNING id, case_id, org_id, kind, filename, content_type, size, sha256, blob_key, stored_size, stored_sha256, uploaded_by, width, height, body_site, dermoscopic, warnings, metadata, patient_mismatch, preview_status, preview_note, preview_key, thumbnail_key, created_at
+), se AS (
+    UPDATE dicom_series ds SET instance_count = ds.instance_count + 1
+    WHERE ds.id = $20 AND ds.org_id = $2
+    RETURNING ds.study_id, ds.modality
+), st AS (
+    UPDATE dicom_studies s
+    SET instance_count = s.instance_count + 1,
+        series_count = s.series_count + CASE WHEN $21::boolean THEN 1 ELSE 0 END,
+        modalities = CASE WHEN se.modality = '' OR se.modality = ANY(string_to_array(s.modalities, '\')) THEN s.modalities
+                          ELSE array_to_string(ARRAY(SELECT m FROM unnest(string_to_array(s.modalities, '\') || se.modality) m
+                                                     ORDER BY m), '\') END
+    FROM se WHERE s.id = se.study_id AND s.org_id = $2
+    RETURNING s.id
+), i AS (
+    INSERT INTO dicom_instances (org_id, series_id, file_id, sop_instance_uid, sop_class_uid, instance_number,
+                                 rows, columns, frames, transfer_syntax, photometric)
+    SELECT $2, $20, f.id, $22, $23, $24,
+           $25, $26, $27, $28, $29
+    FROM f
+    RETURNING dicom_instances.id
+)
+SELECT f.id, f.case_id, f.org_id, f.kind, f.filename, f.content_type, f.size, f.sha256, f.blob_key, f.stored_size, f.stored_sha256, f.uploaded_by, f.width, f.height, f.body_site, f.dermoscopic, f.warnings, f.metadata, f.patient_mismatch, f.preview_status, f.preview_note, f.preview_key, f.thumbnail_key, f.created_at FROM f
+`
+
+type FileInsertInstanceParams struct {
+	CaseID          uuid.UUID
+	OrgID           uuid.UUID
+	Kind            string
+	Filename        string
+	ContentType     string
+	Size            int64
+	Sha256          string
+	BlobKey         string
+	StoredSize      int64
+	StoredSha256    string
+	UploadedBy      uuid.UUID
+	Width           *int32
+	Height          *int32
+	BodySite        *string
+	Dermoscopic     *bool
+	Warnings        []byte
+	Metadata        []byte
+	PatientMismatch bool
+	PreviewStatus   string
+	SeriesID        uuid.UUID
+	NewSeries       bool
+	SopInstanceUid  string
+	SopClassUid     string
+	InstanceNumber  *int32
+	Rows            *int32
+	Columns         *int32
+	Frames          int32
+	TransferSyntax  string
+	Photometric     string
+}
+
+type FileInsertInstanceRow struct {
+	ID              uuid.UUID
+	CaseID          uuid.UUID
+	OrgID           uuid.UUID
+	Kind            string
+	Filename        string
+	ContentType     string
+	Size            int64
+	Sha256          string
+	BlobKey         string
+	StoredSize      int64
+	StoredSha256    string
+	UploadedBy      uuid.UUID
+	Width           *int32
+	Height          *int32
+	BodySite        *string
+	Dermoscopic     *bool
+	Warnings        []byte
+	Metadata        []byte
+	PatientMismatch bool
+	PreviewStatus   string
+	PreviewNote     string
+	PreviewKey      *string
+	ThumbnailKey    *string
+	CreatedAt       time.Time
+}
+
+// FileInsertInstance adds a DICOM file and its instance in one statement:
+// the files row, the instance in its series, and its count on the series
+// and study rows, which QIDO-RS answers from (migrations/00017); the
+// upload's SeriesUpsert already holds both rows' locks. @new_series is
+// true for a series' first instance; a new series may add a modality to
+// the study.
+func (q *Queries) FileInsertInstance(ctx context.Context, db DBTX, arg FileInsertInstanceParams) (FileInsertInstanceRow, error) {
+	row := db.QueryRow(ctx, fileInsertInstance,
+		arg.CaseID,
+		arg.OrgID,
+		arg.Kind,
+		arg.Filename,
+		arg.ContentType,
+		arg.Size,
+		arg.Sha256,
+		arg.BlobKey,
+		arg.StoredSize,
+		arg.StoredSha256,
+		arg.UploadedBy,
+		arg.Width,
+		arg.Height,
+		arg.BodySite,
+		arg.Dermoscopic,
+		arg.Warnings,
+		arg.Metadata,
+		arg.PatientMismatch,
+		arg.PreviewStatus,
+		arg.SeriesID,
+		arg.NewSeries,
+		arg.SopInstanceUid,
+		arg.SopClassUid,
+		arg.InstanceNumber,
+		arg.Rows,
+		arg.Columns,
+		arg.Frames,
+		arg.TransferSyntax,
+		arg.Photometric,
+	)
+	var i FileInsertInstanceRow
 	err := row.Scan(
 		&i.ID,
 		&i.CaseID,
@@ -976,81 +1170,6 @@ func (q *Queries) IncomingStudyUpsert(ctx context.Context, db DBTX, arg Incoming
 	return i, err
 }
 
-const instanceInsert = `-- name: InstanceInsert :one
-WITH se AS (
-    UPDATE dicom_series SET instance_count = instance_count + 1
-    WHERE id = $2 AND org_id = $1
-    RETURNING study_id, modality
-), st AS (
-    UPDATE dicom_studies s
-    SET instance_count = s.instance_count + 1,
-        series_count = s.series_count + CASE WHEN $12::boolean THEN 1 ELSE 0 END,
-        modalities = CASE WHEN se.modality = '' OR se.modality = ANY(string_to_array(s.modalities, '\')) THEN s.modalities
-                          ELSE array_to_string(ARRAY(SELECT m FROM unnest(string_to_array(s.modalities, '\') || se.modality) m
-                                                     ORDER BY m), '\') END
-    FROM se WHERE s.id = se.study_id AND s.org_id = $1
-    RETURNING s.id
-)
-INSERT INTO dicom_instances (org_id, series_id, file_id, sop_instance_uid, sop_class_uid, instance_number,
-                             rows, columns, frames, transfer_syntax, photometric)
-VALUES ($1, $2, $3, $4, $5, $6,
-        $7, $8, $9, $10, $11)
-RETURNING id, org_id, series_id, file_id, sop_instance_uid, sop_class_uid, instance_number, rows, columns, frames, transfer_syntax, photometric, created_at
-`
-
-type InstanceInsertParams struct {
-	OrgID          uuid.UUID
-	SeriesID       uuid.UUID
-	FileID         uuid.UUID
-	SopInstanceUid string
-	SopClassUid    string
-	InstanceNumber *int32
-	Rows           *int32
-	Columns        *int32
-	Frames         int32
-	TransferSyntax string
-	Photometric    string
-	NewSeries      bool
-}
-
-// InstanceInsert adds an instance to its series and counts it on the series
-// and study rows, which QIDO-RS answers from (migrations/00017); the
-// upload's upserts already hold both rows' locks. @new_series is true for
-// a series' first instance; a new series may add a modality to the study.
-func (q *Queries) InstanceInsert(ctx context.Context, db DBTX, arg InstanceInsertParams) (DicomInstance, error) {
-	row := db.QueryRow(ctx, instanceInsert,
-		arg.OrgID,
-		arg.SeriesID,
-		arg.FileID,
-		arg.SopInstanceUid,
-		arg.SopClassUid,
-		arg.InstanceNumber,
-		arg.Rows,
-		arg.Columns,
-		arg.Frames,
-		arg.TransferSyntax,
-		arg.Photometric,
-		arg.NewSeries,
-	)
-	var i DicomInstance
-	err := row.Scan(
-		&i.ID,
-		&i.OrgID,
-		&i.SeriesID,
-		&i.FileID,
-		&i.SopInstanceUid,
-		&i.SopClassUid,
-		&i.InstanceNumber,
-		&i.Rows,
-		&i.Columns,
-		&i.Frames,
-		&i.TransferSyntax,
-		&i.Photometric,
-		&i.CreatedAt,
-	)
-	return i, err
-}
-
 const instanceOwner = `-- name: InstanceOwner :one
 SELECT i.file_id, f.case_id
 FROM dicom_instances i JOIN files f ON f.id = i.file_id
@@ -1168,35 +1287,79 @@ func (q *Queries) SeriesListByCase(ctx context.Context, db DBTX, arg SeriesListB
 }
 
 const seriesUpsert = `-- name: SeriesUpsert :one
-INSERT INTO dicom_series (org_id, study_id, series_instance_uid, modality, body_part, series_description, series_number)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-ON CONFLICT (org_id, series_instance_uid) DO UPDATE SET series_instance_uid = EXCLUDED.series_instance_uid
-    WHERE dicom_series.org_id = $1
-RETURNING id, study_id, (xmax = 0)::boolean AS created
+WITH st AS (
+    INSERT INTO dicom_studies (org_id, case_id, study_instance_uid, patient_name, patient_id, patient_birth_date,
+                               patient_sex, study_date, study_time, study_description, accession_number,
+                               referring_physician_name)
+    VALUES ($1, $2, $3, $4, $5, $6,
+            $7, $8, $9, $10, $11,
+            $12)
+    ON CONFLICT (org_id, study_instance_uid) DO UPDATE SET study_instance_uid = EXCLUDED.study_instance_uid,
+        referring_physician_name = CASE WHEN dicom_studies.referring_physician_name = ''
+                                        THEN EXCLUDED.referring_physician_name
+                                        ELSE dicom_studies.referring_physician_name END
+        WHERE dicom_studies.org_id = $1
+    RETURNING id, case_id
+), se AS (
+    INSERT INTO dicom_series (org_id, study_id, series_instance_uid, modality, body_part, series_description, series_number)
+    SELECT $1, st.id, $13, $14, $15, $16, $17 FROM st
+    ON CONFLICT (org_id, series_instance_uid) DO UPDATE SET series_instance_uid = EXCLUDED.series_instance_uid
+        WHERE dicom_series.org_id = $1
+    RETURNING id, study_id, (xmax = 0)::boolean AS created
+)
+SELECT st.id AS study_id, st.case_id AS study_case_id,
+       se.id AS series_id, se.study_id AS series_study_id, se.created AS series_created
+FROM st JOIN se ON true
 `
 
 type SeriesUpsertParams struct {
-	OrgID             uuid.UUID
-	StudyID           uuid.UUID
-	SeriesInstanceUid string
-	Modality          string
-	BodyPart          string
-	SeriesDescription string
-	SeriesNumber      *int32
+	OrgID                  uuid.UUID
+	CaseID                 uuid.UUID
+	StudyInstanceUid       string
+	PatientName            string
+	PatientID              string
+	PatientBirthDate       string
+	PatientSex             string
+	StudyDate              string
+	StudyTime              string
+	StudyDescription       string
+	AccessionNumber        string
+	ReferringPhysicianName string
+	SeriesInstanceUid      string
+	Modality               string
+	BodyPart               string
+	SeriesDescription      string
+	SeriesNumber           *int32
 }
 
 type SeriesUpsertRow struct {
-	ID      uuid.UUID
-	StudyID uuid.UUID
-	Created bool
+	StudyID       uuid.UUID
+	StudyCaseID   uuid.UUID
+	SeriesID      uuid.UUID
+	SeriesStudyID uuid.UUID
+	SeriesCreated bool
 }
 
-// SeriesUpsert adds a series to a study, or returns the organisation's
-// existing row (created false) of that Series Instance UID, locked.
+// SeriesUpsert adds a DICOM file's study to a case and its series to the
+// study in one statement, or finds the organisation's existing rows of
+// those UIDs, locked. The caller refuses (and rolls back) a study of
+// another case (study_case_id) and a series of another study
+// (series_study_id other than study_id); series_created is true for a
+// series' first instance.
 func (q *Queries) SeriesUpsert(ctx context.Context, db DBTX, arg SeriesUpsertParams) (SeriesUpsertRow, error) {
 	row := db.QueryRow(ctx, seriesUpsert,
 		arg.OrgID,
-		arg.StudyID,
+		arg.CaseID,
+		arg.StudyInstanceUid,
+		arg.PatientName,
+		arg.PatientID,
+		arg.PatientBirthDate,
+		arg.PatientSex,
+		arg.StudyDate,
+		arg.StudyTime,
+		arg.StudyDescription,
+		arg.AccessionNumber,
+		arg.ReferringPhysicianName,
 		arg.SeriesInstanceUid,
 		arg.Modality,
 		arg.BodyPart,
@@ -1204,7 +1367,13 @@ func (q *Queries) SeriesUpsert(ctx context.Context, db DBTX, arg SeriesUpsertPar
 		arg.SeriesNumber,
 	)
 	var i SeriesUpsertRow
-	err := row.Scan(&i.ID, &i.StudyID, &i.Created)
+	err := row.Scan(
+		&i.StudyID,
+		&i.StudyCaseID,
+		&i.SeriesID,
+		&i.SeriesStudyID,
+		&i.SeriesCreated,
+	)
 	return i, err
 }
 
@@ -1343,76 +1512,6 @@ func (q *Queries) StudyListByCase(ctx context.Context, db DBTX, arg StudyListByC
 		return nil, err
 	}
 	return items, nil
-}
-
-const studyUpsert = `-- name: StudyUpsert :one
-INSERT INTO dicom_studies (org_id, case_id, study_instance_uid, patient_name, patient_id, patient_birth_date,
-                           patient_sex, study_date, study_time, study_description, accession_number,
-                           referring_physician_name)
-VALUES ($1, $2, $3, $4, $5, $6,
-        $7, $8, $9, $10, $11,
-        $12)
-ON CONFLICT (org_id, study_instance_uid) DO UPDATE SET study_instance_uid = EXCLUDED.study_instance_uid,
-    referring_physician_name = CASE WHEN dicom_studies.referring_physician_name = ''
-                                    THEN EXCLUDED.referring_physician_name
-                                    ELSE dicom_studies.referring_physician_name END
-    WHERE dicom_studies.org_id = $1
-RETURNING id, org_id, case_id, study_instance_uid, patient_name, patient_id, patient_birth_date, patient_sex, study_date, study_time, study_description, accession_number, created_at, referring_physician_name, series_count, instance_count, modalities
-`
-
-type StudyUpsertParams struct {
-	OrgID                  uuid.UUID
-	CaseID                 uuid.UUID
-	StudyInstanceUid       string
-	PatientName            string
-	PatientID              string
-	PatientBirthDate       string
-	PatientSex             string
-	StudyDate              string
-	StudyTime              string
-	StudyDescription       string
-	AccessionNumber        string
-	ReferringPhysicianName string
-}
-
-// StudyUpsert adds a study to a case, or returns the organisation's
-// existing row of that Study Instance UID (which may belong to another case).
-func (q *Queries) StudyUpsert(ctx context.Context, db DBTX, arg StudyUpsertParams) (DicomStudy, error) {
-	row := db.QueryRow(ctx, studyUpsert,
-		arg.OrgID,
-		arg.CaseID,
-		arg.StudyInstanceUid,
-		arg.PatientName,
-		arg.PatientID,
-		arg.PatientBirthDate,
-		arg.PatientSex,
-		arg.StudyDate,
-		arg.StudyTime,
-		arg.StudyDescription,
-		arg.AccessionNumber,
-		arg.ReferringPhysicianName,
-	)
-	var i DicomStudy
-	err := row.Scan(
-		&i.ID,
-		&i.OrgID,
-		&i.CaseID,
-		&i.StudyInstanceUid,
-		&i.PatientName,
-		&i.PatientID,
-		&i.PatientBirthDate,
-		&i.PatientSex,
-		&i.StudyDate,
-		&i.StudyTime,
-		&i.StudyDescription,
-		&i.AccessionNumber,
-		&i.CreatedAt,
-		&i.ReferringPhysicianName,
-		&i.SeriesCount,
-		&i.InstanceCount,
-		&i.Modalities,
-	)
-	return i, err
 }
 
 const uploadClaim = `-- name: UploadClaim :one
