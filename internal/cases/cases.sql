@@ -42,6 +42,14 @@ WHERE c.id = @id AND c.site_org_id = @org_id
   AND (@site_wide::boolean OR c.referring_physician_id = @user_id OR c.created_by = @user_id)
 FOR SHARE;
 
+-- name: CaseGetEditable :one
+-- CaseGetEditable is CaseGetForShare without the lock: the check before an
+-- upload's bytes are read, which the upload's own transaction repeats
+-- under the lock.
+SELECT * FROM cases c
+WHERE c.id = @id AND c.site_org_id = @org_id
+  AND (@site_wide::boolean OR c.referring_physician_id = @user_id OR c.created_by = @user_id);
+
 -- name: CaseList :many
 SELECT * FROM cases c
 WHERE (

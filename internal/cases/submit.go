@@ -72,6 +72,12 @@ func (s *Service) lockEditable(ctx context.Context, tx pgx.Tx, p *identity.Princ
 	} else {
 		c, err = s.q.CaseGetForUpdate(ctx, tx, casesdb.CaseGetForUpdateParams{ID: id, OrgID: p.OrgID, SiteWide: siteWide(p), UserID: p.UserID})
 	}
+	return checkEditable(c, err)
+}
+
+// checkEditable answers the read of a case that may still change: not
+// found, in a state where files and details cannot change (Conflict), or c.
+func checkEditable(c Case, err error) (Case, error) {
 	if err != nil {
 		return Case{}, postgres.Translate(err, "case")
 	}
@@ -88,16 +94,15 @@ func (s *Service) LockForUpload(ctx context.Context, tx pgx.Tx, p *identity.Prin
 	return s.lockEditable(ctx, tx, p, id, true)
 }
 
-// CheckUploadable is LockForUpload without a transaction, to refuse an
-// upload before its bytes are streamed.
+// CheckUploadable is LockForUpload without a transaction or a lock (one
+// statement), to refuse an upload before its bytes are streamed; the
+// upload's transaction checks again under the lock.
 func (s *Service) CheckUploadable(ctx context.Context, p *identity.Principal, id uuid.UUID) (Case, error) {
-	var c Case
-	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		c, err = s.lockEditable(ctx, tx, p, id, true)
-		return err
-	})
-	return c, err
+	if p.OrgKind != identity.OrgSite {
+		return Case{}, apperr.New(apperr.NotFound, "case not found")
+	}
+	return checkEditable(s.q.CaseGetEditable(ctx, s.pool, casesdb.CaseGetEditableParams{ID: id, OrgID: p.OrgID,
+		SiteWide: siteWide(p), UserID: p.UserID}))
 }
 
 // Change is the input of Update; nil fields stay.

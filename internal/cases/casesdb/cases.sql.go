@@ -97,6 +97,68 @@ func (q *Queries) CaseGet(ctx context.Context, db DBTX, arg CaseGetParams) (Case
 	return i, err
 }
 
+const caseGetEditable = `-- name: CaseGetEditable :one
+SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at FROM cases c
+WHERE c.id = $1 AND c.site_org_id = $2
+  AND ($3::boolean OR c.referring_physician_id = $4 OR c.created_by = $4)
+`
+
+type CaseGetEditableParams struct {
+	ID       uuid.UUID
+	OrgID    uuid.UUID
+	SiteWide bool
+	UserID   uuid.UUID
+}
+
+// CaseGetEditable is CaseGetForShare without the lock: the check before an
+// upload's bytes are read, which the upload's own transaction repeats
+// under the lock.
+func (q *Queries) CaseGetEditable(ctx context.Context, db DBTX, arg CaseGetEditableParams) (Case, error) {
+	row := db.QueryRow(ctx, caseGetEditable,
+		arg.ID,
+		arg.OrgID,
+		arg.SiteWide,
+		arg.UserID,
+	)
+	var i Case
+	err := row.Scan(
+		&i.ID,
+		&i.SiteOrgID,
+		&i.CreatedBy,
+		&i.ReferringPhysicianID,
+		&i.Status,
+		&i.Specialty,
+		&i.Priority,
+		&i.PatientName,
+		&i.PatientBirthDate,
+		&i.PatientSex,
+		&i.PatientMrn,
+		&i.ClinicalQuestion,
+		&i.History,
+		&i.LesionBodySite,
+		&i.LesionDuration,
+		&i.ManifestSealedAt,
+		&i.CompleteAt,
+		&i.ReadingGroupID,
+		&i.AssignedTo,
+		&i.DueAt,
+		&i.SubmittedAt,
+		&i.CancelledAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.PriorityRank,
+		&i.RoutedAt,
+		&i.RoutingRuleID,
+		&i.UnroutedReason,
+		&i.ClaimedAt,
+		&i.ClaimExpiresAt,
+		&i.LastSpecialistID,
+		&i.InfoRequest,
+		&i.OverdueFlaggedAt,
+	)
+	return i, err
+}
+
 const caseGetForShare = `-- name: CaseGetForShare :one
 SELECT id, site_org_id, created_by, referring_physician_id, status, specialty, priority, patient_name, patient_birth_date, patient_sex, patient_mrn, clinical_question, history, lesion_body_site, lesion_duration, manifest_sealed_at, complete_at, reading_group_id, assigned_to, due_at, submitted_at, cancelled_at, created_at, updated_at, priority_rank, routed_at, routing_rule_id, unrouted_reason, claimed_at, claim_expires_at, last_specialist_id, info_request, overdue_flagged_at FROM cases c
 WHERE c.id = $1 AND c.site_org_id = $2
