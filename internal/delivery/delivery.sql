@@ -114,6 +114,30 @@ WHERE d.status = 'dead'
 ORDER BY d.dead_at DESC, d.id
 LIMIT @lim;
 
+-- name: WebhookGet :one
+SELECT * FROM webhooks
+WHERE id = @id AND (@platform::boolean OR org_id = @org_id);
+
+-- name: DeliveriesOfWebhook :many
+-- DeliveriesOfWebhook lists a webhook's deliveries, newest first, with the
+-- answer of the latest attempt. state narrows to one state as State names
+-- them (pending and failed are queued deliveries without and with an
+-- error); before_created_at and before_id are the keyset of the page's
+-- last row.
+SELECT d.*, la.status_code AS last_status_code, la.at AS last_attempt_at
+FROM deliveries d
+LEFT JOIN delivery_attempts la ON la.id = (SELECT max(a.id) FROM delivery_attempts a WHERE a.delivery_id = d.id)
+WHERE d.webhook_id = @webhook_id
+  AND (@platform::boolean OR d.site_org_id = @org_id)
+  AND (sqlc.narg(state)::text IS NULL
+       OR sqlc.narg(state)::text = CASE WHEN d.status <> 'queued' THEN d.status
+                                        WHEN d.last_error = '' THEN 'pending'
+                                        ELSE 'failed' END)
+  AND (sqlc.narg(before_created_at)::timestamptz IS NULL
+       OR (d.created_at, d.id) < (sqlc.narg(before_created_at)::timestamptz, sqlc.narg(before_id)::uuid))
+ORDER BY d.created_at DESC, d.id DESC
+LIMIT @lim;
+
 -- scope: worker — the deliver job reads the state of the report it delivers.
 -- name: ReportStatus :one
 SELECT status FROM reports WHERE id = @id;

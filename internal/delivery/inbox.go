@@ -217,6 +217,10 @@ type Delivery struct {
 	Replays     int
 	// History lists every attempt, oldest first (ReportDeliveries only).
 	History []Attempt
+	// LastStatusCode and LastAttemptAt are the latest attempt's answer
+	// and time, nil before the first (WebhookDeliveries only).
+	LastStatusCode *int
+	LastAttemptAt  *time.Time
 }
 
 // Attempt is one try of a delivery.

@@ -3,6 +3,7 @@ package web
 import (
 	"html/template"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +38,7 @@ var adminPages = pageSet{
 	{method: http.MethodGet, path: "/admin/webhooks", rule: admins, handle: (*Web).adminWebhooks},
 	{method: http.MethodPost, path: "/admin/webhooks", rule: admins, handle: (*Web).adminCreateWebhook},
 	{method: http.MethodPost, path: "/admin/webhooks/:id/disable", rule: admins, handle: (*Web).adminDisableWebhook},
+	{method: http.MethodGet, path: "/admin/webhooks/:id/deliveries", rule: admins, handle: (*Web).adminWebhookDeliveries},
 	{method: http.MethodGet, path: "/admin/reports/:id/deliveries", rule: admins, handle: (*Web).adminDeliveries},
 	{method: http.MethodPost, path: "/admin/deliveries/:id/replay", rule: admins, handle: (*Web).adminReplay},
 	{method: http.MethodGet, path: "/admin/unrouted", rule: platformAdmins, handle: (*Web).adminUnrouted},
@@ -391,6 +393,56 @@ func (w *Web) adminDisableWebhook(c *gin.Context) {
 		return
 	}
 	w.redirect(c, "/admin/webhooks", "Webhook disabled: no more reports are sent to it.")
+}
+
+// webhookDeliveriesView is a webhook's page: the webhook and a page of its
+// deliveries, the state they are filtered by, and the links to the older
+// page and back to the newest.
+type webhookDeliveriesView struct {
+	delivery.WebhookDeliveries
+	Status string
+	States []string
+	Older  string
+	Newest string
+}
+
+func (w *Web) adminWebhookDeliveries(c *gin.Context) {
+	id, err := pathID(c, "id")
+	if err != nil {
+		w.fail(c, err)
+		return
+	}
+	q := delivery.WebhookDeliveryQuery{Status: strings.TrimSpace(c.Query("status")), Limit: 50}
+	if s := c.Query("before"); s != "" {
+		cur, err := delivery.ParseDeliveryCursor(s)
+		if err != nil {
+			w.fail(c, err)
+			return
+		}
+		q.Before = &cur
+	}
+	wd, err := w.delivery.WebhookDeliveries(c.Request.Context(), principal(c), id, q)
+	if err != nil {
+		w.fail(c, err)
+		return
+	}
+	v := webhookDeliveriesView{WebhookDeliveries: wd, Status: q.Status, States: delivery.States}
+	page := url.Values{}
+	if q.Status != "" {
+		page.Set("status", q.Status)
+	}
+	base := "/admin/webhooks/" + id.String() + "/deliveries"
+	if q.Before != nil {
+		v.Newest = base
+		if len(page) > 0 {
+			v.Newest += "?" + page.Encode()
+		}
+	}
+	if wd.Next != nil {
+		page.Set("before", wd.Next.String())
+		v.Older = base + "?" + page.Encode()
+	}
+	w.admin(c, "admin_webhook_deliveries", v)
 }
 
 func (w *Web) adminDeliveries(c *gin.Context) {

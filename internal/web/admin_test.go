@@ -2,14 +2,22 @@ package web_test
 
 import (
 	"context"
+	"html"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"regexp"
+	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/teleread/teleread/internal/delivery"
 	"github.com/teleread/teleread/internal/identity"
 	"github.com/teleread/teleread/internal/reports"
+	"github.com/teleread/teleread/internal/testenv"
 	"github.com/teleread/teleread/internal/worklist"
 )
 
@@ -135,5 +143,131 @@ func TestAdminPages(t *testing.T) {
 		require.Equal(t, http.StatusOK, br.status, br.text)
 		br.sees("Signing secret of the new webhook", "https://ehr.site-a.example/hook", "active")
 		br.get("/admin/webhooks").notSees("Signing secret of the new webhook")
+	})
+}
+
+// TestAdminWebhookDeliveries: a webhook's page answers "did the EHR get
+// report X, and what did it answer?": every delivery to it, newest first,
+// filtered by state and paged, each linked to its report's deliveries, with
+// Replay on the dead ones, and no patient shown.
+func TestAdminWebhookDeliveries(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	var answer atomic.Int32
+	answer.Store(http.StatusOK)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(int(answer.Load()))
+	}))
+	t.Cleanup(rcv.Close)
+	hook, _, err := b.delivery.CreateWebhook(ctx, b.root, delivery.NewWebhook{OrgID: &b.siteA.Org.ID, URL: rcv.URL + "/ehr",
+		Description: "site A EHR"})
+	require.NoError(t, err)
+
+	// sign reads a case of site A and returns its report and the report's
+	// delivery to hook.
+	sign := func(question string, critical bool) (uuid.UUID, uuid.UUID) {
+		cs := b.readCase(t, question)
+		sp := b.readers.Principals[identity.RoleSpecialist]
+		_, err := b.wl.Claim(ctx, sp, cs.ID)
+		require.NoError(t, err)
+		_, err = b.reports.SaveDraft(ctx, sp, cs.ID, reports.Content{Findings: "Pigmented lesion.", Impression: "Naevus.",
+			Critical: critical}, nil)
+		require.NoError(t, err)
+		rep, err := b.reports.Sign(ctx, sp, cs.ID)
+		require.NoError(t, err)
+		var id uuid.UUID
+		require.NoError(t, b.env.Pool.QueryRow(ctx, "SELECT id FROM deliveries WHERE report_id = $1 AND webhook_id = $2",
+			rep.ID, hook.ID).Scan(&id))
+		return rep.ID, id
+	}
+	okReport, okDelivery := sign("Changing mole. Melanoma?", false)
+	_, err = b.delivery.Deliver(ctx, okDelivery, 1, delivery.WebhookMaxAttempts)
+	require.NoError(t, err)
+	answer.Store(http.StatusServiceUnavailable)
+	deadReport, deadDelivery := sign("Rash. Psoriasis?", true)
+	_, err = b.delivery.Deliver(ctx, deadDelivery, 1, 1)
+	require.Error(t, err, "the last attempt failed: dead-lettered")
+	short := func(id uuid.UUID) string { return "Report " + id.String()[:8] }
+
+	email, pw := b.person(t, b.siteA.Org, "site-a-admin", identity.RoleOrgAdmin)
+	br := b.browser(t).login(email, pw)
+	page := "/admin/webhooks/" + hook.ID.String() + "/deliveries"
+	br.get("/admin/webhooks")
+	require.Contains(t, br.page, `href="`+page+`"`, "the webhook's address leads to its page")
+
+	br.get(page)
+	require.Equal(t, http.StatusOK, br.status, br.text)
+	br.sees("Deliveries of a webhook", rcv.URL+"/ehr", "site A EHR", "site-a", short(okReport), short(deadReport),
+		"delivered", "dead", "HTTP 200", "HTTP 503", "receiver answered", "critical", "Replay").
+		notSees("Ana Pérez", "MRN-42", "Melanoma", "Psoriasis", "Older deliveries", "Newest deliveries")
+	require.Less(t, strings.Index(br.text, short(deadReport)), strings.Index(br.text, short(okReport)), "newest first")
+	require.Contains(t, br.page, `href="/admin/reports/`+okReport.String()+`/deliveries"`)
+	require.Contains(t, br.page, `action="/admin/deliveries/`+deadDelivery.String()+`/replay"`)
+	require.NotContains(t, br.page, `action="/admin/deliveries/`+okDelivery.String()+`/replay"`, "only dead ones are replayed")
+
+	t.Run("Filter", func(t *testing.T) {
+		br.get(page + "?status=dead").sees(short(deadReport)).notSees(short(okReport))
+		require.Contains(t, br.page, `<option value="dead" selected>`)
+		br.get(page + "?status=pending").sees("No pending deliveries to this webhook.")
+		br.get(page + "?status=queued")
+		require.Equal(t, http.StatusBadRequest, br.status)
+		br.sees("must be one of delivered, pending, failed, dead")
+		br.get(page + "?before=yesterday")
+		require.Equal(t, http.StatusBadRequest, br.status)
+	})
+	t.Run("Replay", func(t *testing.T) {
+		br.get(page).post("/admin/deliveries/"+deadDelivery.String()+"/replay", url.Values{})
+		require.Equal(t, http.StatusOK, br.status, br.text)
+		br.sees("Replay queued")
+		br.get(page+"?status=failed").sees(short(deadReport), "(1 replays)").notSees(short(okReport))
+	})
+	t.Run("Paging", func(t *testing.T) {
+		// Fifty addenda of the first report, delivered to hook a day ago:
+		// 52 deliveries in all, 51 delivered.
+		_, err := b.env.Pool.Exec(ctx, `WITH a AS (
+			INSERT INTO report_addenda (report_id, text, signer_id, signer_name, signed_at, sha256)
+			SELECT $1, 'addendum ' || g, $2, 'Dr Reader', now() - interval '1 day', repeat('ab', 32)
+			FROM generate_series(1, 50) g RETURNING id)
+			INSERT INTO deliveries (report_id, case_id, site_org_id, event, addendum_id, channel, webhook_id, status,
+				attempts, created_at, delivered_at)
+			SELECT $1, r.case_id, $3, 'report.addendum', a.id, 'webhook', $4, 'delivered', 1,
+				now() - interval '1 day', now() - interval '1 day'
+			FROM a, reports r WHERE r.id = $1`,
+			okReport, b.readers.Users[identity.RoleSpecialist].ID, b.siteA.Org.ID, hook.ID)
+		require.NoError(t, err)
+		rows := func() int { return strings.Count(br.page, `data-label="Report"`) }
+		older := regexp.MustCompile(`<a href="([^"]+)">Older deliveries</a>`)
+
+		for status, last := range map[string]int{"": 2, "delivered": 1} {
+			first := page
+			if status != "" {
+				first += "?status=" + status
+			}
+			br.get(first).sees("Older deliveries").notSees("Newest deliveries")
+			require.Equal(t, 50, rows(), status)
+			m := older.FindStringSubmatch(br.page)
+			require.NotNil(t, m, status)
+			next := html.UnescapeString(m[1])
+			require.Contains(t, next, "before=")
+			if status != "" {
+				require.Contains(t, next, "status="+status, "the filter holds across pages")
+			}
+			br.get(next)
+			require.Equal(t, http.StatusOK, br.status, br.text)
+			br.sees("Newest deliveries", "report.addendum").notSees("Older deliveries", short(deadReport))
+			require.Equal(t, last, rows(), status)
+		}
+	})
+	t.Run("OnlyAdmins", func(t *testing.T) {
+		staff := b.siteA.Users[identity.RoleSiteStaff]
+		sb := b.browser(t).login(staff.Email, testenv.PasswordFor(identity.RoleSiteStaff))
+		sb.get(page)
+		require.Equal(t, http.StatusForbidden, sb.status)
+		e, p := b.person(t, b.siteB.Org, "site-b-admin", identity.RoleOrgAdmin)
+		ob := b.browser(t).login(e, p)
+		ob.get(page)
+		require.Equal(t, http.StatusNotFound, ob.status)
+		ob.notSees(rcv.URL, short(okReport))
 	})
 }

@@ -48,26 +48,27 @@ var pageAllowed = map[string]string{
 	"GET /worklist/:id/photos/:file_id": "P",
 	"GET /worklist/:id/report":          "P",
 
-	"GET /admin":                        "AX",
-	"GET /admin/users":                  "AX",
-	"POST /admin/users":                 "AX",
-	"POST /admin/users/:id/tokens":      "AX",
-	"POST /admin/tokens/:id/revoke":     "AX",
-	"GET /admin/groups":                 "AX",
-	"POST /admin/groups/:id/settings":   "AX",
-	"GET /admin/rules":                  "X",
-	"POST /admin/rules":                 "X",
-	"POST /admin/rules/:id":             "X",
-	"POST /admin/rules/:id/delete":      "X",
-	"GET /admin/webhooks":               "AX",
-	"POST /admin/webhooks":              "AX",
-	"POST /admin/webhooks/:id/disable":  "AX",
-	"GET /admin/reports/:id/deliveries": "AX",
-	"POST /admin/deliveries/:id/replay": "AX",
-	"GET /admin/unrouted":               "X",
-	"POST /admin/unrouted/:id/route":    "X",
-	"GET /admin/audit":                  "AX",
-	"GET /admin/turnaround":             "AX",
+	"GET /admin":                         "AX",
+	"GET /admin/users":                   "AX",
+	"POST /admin/users":                  "AX",
+	"POST /admin/users/:id/tokens":       "AX",
+	"POST /admin/tokens/:id/revoke":      "AX",
+	"GET /admin/groups":                  "AX",
+	"POST /admin/groups/:id/settings":    "AX",
+	"GET /admin/rules":                   "X",
+	"POST /admin/rules":                  "X",
+	"POST /admin/rules/:id":              "X",
+	"POST /admin/rules/:id/delete":       "X",
+	"GET /admin/webhooks":                "AX",
+	"POST /admin/webhooks":               "AX",
+	"POST /admin/webhooks/:id/disable":   "AX",
+	"GET /admin/webhooks/:id/deliveries": "AX",
+	"GET /admin/reports/:id/deliveries":  "AX",
+	"POST /admin/deliveries/:id/replay":  "AX",
+	"GET /admin/unrouted":                "X",
+	"POST /admin/unrouted/:id/route":     "X",
+	"GET /admin/audit":                   "AX",
+	"GET /admin/turnaround":              "AX",
 }
 
 // webRoute reports whether a route of the server is a page of
@@ -228,8 +229,8 @@ func TestPageRoleMatrix(t *testing.T) {
 }
 
 // TestPageCrossTenant opens every page about one object (a case, its
-// photo and report, a user and token, a reading group, a webhook, a
-// delivery) of site A and its reading group as the same role of another
+// photo and report, a user and token, a reading group, a webhook and its
+// deliveries, a delivery) of site A and its reading group as the same role of another
 // site or group: each must be the not-found page, and none may say the
 // patient's name.
 func TestPageCrossTenant(t *testing.T) {
@@ -279,7 +280,7 @@ func TestPageCrossTenant(t *testing.T) {
 		{b.siteB.Org, identity.RoleOrgAdmin, nil, []string{
 			"GET /cases/" + caseID,
 			"POST /admin/users/" + staffA.ID.String() + "/tokens", "POST /admin/tokens/" + tok.ID.String() + "/revoke",
-			"POST /admin/webhooks/" + hook.ID.String() + "/disable",
+			"POST /admin/webhooks/" + hook.ID.String() + "/disable", "GET /admin/webhooks/" + hook.ID.String() + "/deliveries",
 			"GET /admin/reports/" + reportID + "/deliveries", "POST /admin/deliveries/" + deliveryID.String() + "/replay"}},
 		{b.others.Org, identity.RoleOrgAdmin, nil, []string{
 			"POST /admin/groups/" + b.readers.Org.ID.String() + "/settings"}},

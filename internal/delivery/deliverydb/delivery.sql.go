@@ -348,6 +348,105 @@ func (q *Queries) DeliveriesOfReport(ctx context.Context, db DBTX, arg Deliverie
 	return items, nil
 }
 
+const deliveriesOfWebhook = `-- name: DeliveriesOfWebhook :many
+SELECT d.id, d.report_id, d.case_id, d.site_org_id, d.event, d.addendum_id, d.critical, d.channel, d.webhook_id, d.status, d.attempts, d.last_error, d.created_at, d.delivered_at, d.dead_at, d.replays, la.status_code AS last_status_code, la.at AS last_attempt_at
+FROM deliveries d
+LEFT JOIN delivery_attempts la ON la.id = (SELECT max(a.id) FROM delivery_attempts a WHERE a.delivery_id = d.id)
+WHERE d.webhook_id = $1
+  AND ($2::boolean OR d.site_org_id = $3)
+  AND ($4::text IS NULL
+       OR $4::text = CASE WHEN d.status <> 'queued' THEN d.status
+                                        WHEN d.last_error = '' THEN 'pending'
+                                        ELSE 'failed' END)
+  AND ($5::timestamptz IS NULL
+       OR (d.created_at, d.id) < ($5::timestamptz, $6::uuid))
+ORDER BY d.created_at DESC, d.id DESC
+LIMIT $7
+`
+
+type DeliveriesOfWebhookParams struct {
+	WebhookID       *uuid.UUID
+	Platform        bool
+	OrgID           uuid.UUID
+	State           *string
+	BeforeCreatedAt *time.Time
+	BeforeID        *uuid.UUID
+	Lim             int32
+}
+
+type DeliveriesOfWebhookRow struct {
+	ID             uuid.UUID
+	ReportID       uuid.UUID
+	CaseID         uuid.UUID
+	SiteOrgID      uuid.UUID
+	Event          string
+	AddendumID     *uuid.UUID
+	Critical       bool
+	Channel        string
+	WebhookID      *uuid.UUID
+	Status         string
+	Attempts       int32
+	LastError      string
+	CreatedAt      time.Time
+	DeliveredAt    *time.Time
+	DeadAt         *time.Time
+	Replays        int32
+	LastStatusCode *int32
+	LastAttemptAt  *time.Time
+}
+
+// DeliveriesOfWebhook lists a webhook's deliveries, newest first, with the
+// answer of the latest attempt. state narrows to one state as State names
+// them (pending and failed are queued deliveries without and with an
+// error); before_created_at and before_id are the keyset of the page's
+// last row.
+func (q *Queries) DeliveriesOfWebhook(ctx context.Context, db DBTX, arg DeliveriesOfWebhookParams) ([]DeliveriesOfWebhookRow, error) {
+	rows, err := db.Query(ctx, deliveriesOfWebhook,
+		arg.WebhookID,
+		arg.Platform,
+		arg.OrgID,
+		arg.State,
+		arg.BeforeCreatedAt,
+		arg.BeforeID,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []DeliveriesOfWebhookRow
+	for rows.Next() {
+		var i DeliveriesOfWebhookRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.ReportID,
+			&i.CaseID,
+			&i.SiteOrgID,
+			&i.Event,
+			&i.AddendumID,
+			&i.Critical,
+			&i.Channel,
+			&i.WebhookID,
+			&i.Status,
+			&i.Attempts,
+			&i.LastError,
+			&i.CreatedAt,
+			&i.DeliveredAt,
+			&i.DeadAt,
+			&i.Replays,
+			&i.LastStatusCode,
+			&i.LastAttemptAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const deliveryAttempt = `-- name: DeliveryAttempt :one
 WITH a AS (
     INSERT INTO delivery_attempts (delivery_id, duration_ms, status_code, error)
@@ -1103,6 +1202,34 @@ func (q *Queries) WebhookDisable(ctx context.Context, db DBTX, arg WebhookDisabl
 		arg.Platform,
 		arg.OrgID,
 	)
+	var i Webhook
+	err := row.Scan(
+		&i.ID,
+		&i.OrgID,
+		&i.Url,
+		&i.Description,
+		&i.Secret,
+		&i.CreatedBy,
+		&i.CreatedAt,
+		&i.DisabledAt,
+		&i.DisabledBy,
+	)
+	return i, err
+}
+
+const webhookGet = `-- name: WebhookGet :one
+SELECT id, org_id, url, description, secret, created_by, created_at, disabled_at, disabled_by FROM webhooks
+WHERE id = $1 AND ($2::boolean OR org_id = $3)
+`
+
+type WebhookGetParams struct {
+	ID       uuid.UUID
+	Platform bool
+	OrgID    uuid.UUID
+}
+
+func (q *Queries) WebhookGet(ctx context.Context, db DBTX, arg WebhookGetParams) (Webhook, error) {
+	row := db.QueryRow(ctx, webhookGet, arg.ID, arg.Platform, arg.OrgID)
 	var i Webhook
 	err := row.Scan(
 		&i.ID,
