@@ -69,6 +69,39 @@ func Record(ctx context.Context, tx pgx.Tx, ev Event) error {
 	}})
 }
 
+// RecordAll is Record for several events of actors of one organisation
+// (the files of one upload request), in order: the chain's lock is taken
+// and its head read once for all of them.
+func RecordAll(ctx context.Context, tx pgx.Tx, evs []Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	org := evs[0].Actor.OrgID
+	at := now().UTC().Truncate(time.Microsecond)
+	rows := make([]auditdb.AuditEvent, 0, len(evs))
+	for _, ev := range evs {
+		if err := check(ev); err != nil {
+			return err
+		}
+		if chainOf(ev.Actor.OrgID) != chainOf(org) {
+			return errors.New("audit: RecordAll: events of actors of different organisations")
+		}
+		details, err := canonicalDetails(ev.Details)
+		if err != nil {
+			return fmt.Errorf("audit: details: %w", err)
+		}
+		rows = append(rows, auditdb.AuditEvent{
+			At: at, ActorID: ev.Actor.UserID, ActorOrgID: ev.Actor.OrgID,
+			Action: ev.Action, ObjectType: ev.ObjectType, ObjectID: ev.ObjectID, ObjectOrgID: ev.ObjectOrgID,
+			ClientIp: ev.Actor.ClientIP, RequestID: ev.Actor.RequestID, Details: details,
+		})
+	}
+	if err := queries.ChainLock(ctx, tx, chainOf(org)); err != nil {
+		return fmt.Errorf("audit: lock chain: %w", err)
+	}
+	return appendLocked(ctx, tx, org, rows)
+}
+
 // now is the clock of the package; tests move it.
 var now = time.Now
 

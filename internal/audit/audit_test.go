@@ -176,3 +176,46 @@ func mustNumber(t *testing.T, v any) float64 {
 	require.True(t, ok, "%T", v)
 	return f
 }
+
+// TestRecordAllVerify: events recorded together (the files of one upload
+// request) chain in order between single records, and verify; events of
+// two organisations are refused.
+func TestRecordAllVerify(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	user := uuid.New()
+	actor := audit.Actor{UserID: &user, OrgID: &b.orgA, ClientIP: "127.0.0.1", RequestID: "req-2"}
+	record(t, b, b.orgA, "case.create", "first")
+	var evs []audit.Event
+	for i := range 5 {
+		evs = append(evs, audit.Event{Actor: actor, Action: "file.upload", ObjectType: "file", ObjectID: fmt.Sprint(i),
+			Details: map[string]any{"i": i}})
+	}
+	tx, err := b.pool.Begin(ctx)
+	require.NoError(t, err)
+	require.NoError(t, audit.RecordAll(ctx, tx, evs))
+	require.NoError(t, tx.Commit(ctx))
+	record(t, b, b.orgA, "case.submit", "last")
+
+	other := audit.Actor{UserID: &user, OrgID: &b.orgB}
+	tx, err = b.pool.Begin(ctx)
+	require.NoError(t, err)
+	require.Error(t, audit.RecordAll(ctx, tx, append(evs[:1:1], audit.Event{Actor: other, Action: "file.upload", ObjectType: "file"})))
+	require.NoError(t, tx.Rollback(ctx))
+
+	rep, err := audit.Verify(ctx, b.pool)
+	require.NoError(t, err)
+	require.True(t, rep.OK(), "%+v", rep.Breaks)
+	require.EqualValues(t, 7, rep.Events)
+	var objs []string
+	rows, err := b.pool.Query(ctx, `SELECT object_id FROM audit_events WHERE chain = $1 ORDER BY chain_seq`, b.orgA.String())
+	require.NoError(t, err)
+	for rows.Next() {
+		var o string
+		require.NoError(t, rows.Scan(&o))
+		objs = append(objs, o)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"first", "0", "1", "2", "3", "4", "last"}, objs)
+}

@@ -107,6 +107,14 @@ func (h *Handler) stow(c *gin.Context) {
 	}
 
 	var results []stowResult
+	// Into a case, the parts' instances are committed together (a
+	// transaction per batch, not per instance); slots[i] is the batch
+	// Result of results[i], or -1.
+	var batch *intake.Batch
+	var slots []int
+	if cs != nil {
+		batch = h.intake.NewBatch(ctx, p, *cs)
+	}
 	mr := multipart.NewReader(c.Request.Body, params["boundary"])
 	for n := 1; ; n++ {
 		part, err := mr.NextPart()
@@ -135,27 +143,38 @@ func (h *Handler) stow(c *gin.Context) {
 				reason = fmt.Sprintf("the request body is larger than the limit of %d bytes", maxErr.Limit)
 			}
 			results = append(results, stowResult{part: n, failure: failProcessing, reason: reason})
+			slots = append(slots, -1)
 			break
 		}
-		res, broken := h.storePart(c, cs, study, n, part)
+		res, slot, broken := h.storePart(c, batch, study, n, part)
 		part.Close()
-		results = append(results, res)
+		results, slots = append(results, res), append(slots, slot)
 		if broken {
 			break
+		}
+	}
+	if batch != nil {
+		done := batch.Results()
+		for i, slot := range slots {
+			if slot >= 0 {
+				results[i] = stowResultOf(results[i].part, done[slot])
+			}
 		}
 	}
 	h.storeResponse(c, results)
 }
 
-// storePart stores one part. broken reports that the request body can no
-// longer be read.
-func (h *Handler) storePart(c *gin.Context, cs *cases.Case, study string, n int, part *multipart.Part) (stowResult, bool) {
+// storePart stores one part: into the case's batch (its Result then is
+// batch's slot), or among the site's incoming studies when batch is nil.
+// broken reports that the request body can no longer be read.
+func (h *Handler) storePart(c *gin.Context, batch *intake.Batch, study string, n int, part *multipart.Part) (
+	res stowResult, slot int, broken bool) {
 	ctx, p := c.Request.Context(), identity.FromContext(c.Request.Context())
 	if ct := part.Header.Get("Content-Type"); ct != "" {
 		if pmt, _, err := mime.ParseMediaType(ct); err != nil || !strings.EqualFold(pmt, "application/dicom") {
 			_, err := io.Copy(io.Discard, part)
 			return stowResult{part: n, failure: failUnderstand,
-				reason: fmt.Sprintf("the part is %q, not application/dicom", ct)}, err != nil
+				reason: fmt.Sprintf("the part is %q, not application/dicom", ct)}, -1, err != nil
 		}
 	}
 	check := func(info intake.DICOMInfo) error {
@@ -172,12 +191,17 @@ func (h *Handler) storePart(c *gin.Context, cs *cases.Case, study string, n int,
 	}
 	in := intake.Input{Filename: fmt.Sprintf("stow-%d.dcm", n), Body: part, OnlyDICOM: true, StrictPatient: true,
 		CheckDICOM: check}
-	var r intake.Result
-	if cs != nil {
-		r = h.intake.Add(ctx, p, *cs, in)
-	} else {
-		r = h.intake.Receive(ctx, p, in)
+	if batch != nil {
+		slot = batch.Len()
+		_, bodyErr := batch.Add(in)
+		return stowResult{part: n}, slot, bodyErr != nil
 	}
+	r := h.intake.Receive(ctx, p, in)
+	return stowResultOf(n, r), -1, r.BodyErr != nil
+}
+
+// stowResultOf is the answer for part n of what intake made of it.
+func stowResultOf(n int, r intake.Result) stowResult {
 	out := stowResult{part: n, reason: r.Reason, alreadyPresent: r.Duplicate, unavailable: r.Unavailable()}
 	if r.DICOM != nil {
 		out.classUID, out.uid = r.DICOM.SOPClassUID, r.DICOM.SOPInstanceUID
@@ -198,7 +222,7 @@ func (h *Handler) storePart(c *gin.Context, cs *cases.Case, study string, n int,
 	default:
 		out.failure = failProcessing
 	}
-	return out, r.BodyErr != nil
+	return out
 }
 
 // storeResponse writes the Store Instances Response: JSON, or the XML

@@ -84,12 +84,9 @@ func (a *API) uploadFiles(c *gin.Context) {
 		if err != nil {
 			return reply{}, err
 		}
-		var results []intake.Result
-		reqHash, iterErr := eachUploadFile(c, mt, route, func(in intake.Input) (string, error) {
-			r := a.intake.Add(ctx, p, cs, in)
-			results = append(results, r)
-			return r.SHA256, r.BodyErr
-		})
+		batch := a.intake.NewBatch(ctx, p, cs)
+		reqHash, iterErr := eachUploadFile(c, mt, route, batch.Add)
+		results := batch.Results()
 		var bodyErr error
 		if e, ok := apperr.As(iterErr); ok {
 			// A malformed request (a bad form field, broken multipart

@@ -58,8 +58,13 @@ func (s *Service) commit(ctx context.Context, p *identity.Principal, caseID uuid
 				}
 				created = created || !existed
 			}
-			out, err = s.insert(ctx, tx, p, c, pf, key)
-			return err
+			if out, err = s.insert(ctx, tx, p, c, pf, key); err != nil {
+				return err
+			}
+			// The audit record is the last statement: it takes the site's
+			// audit chain lock, which every upload of the site waits for
+			// until commit.
+			return audit.Record(ctx, tx, uploadEvent(p, c, out))
 		})
 		if err == nil || !postgres.IsUniqueViolation(err, "") {
 			break
@@ -144,7 +149,8 @@ func (s *Service) findDuplicate(ctx context.Context, tx pgx.Tx, c cases.Case, pf
 		pf.header.SOPInstanceUID)
 }
 
-// insert writes the file and everything that goes with it inside tx.
+// insert writes the file and everything that goes with it inside tx, but
+// its audit record (uploadEvent), which the caller writes last.
 func (s *Service) insert(ctx context.Context, tx pgx.Tx, p *identity.Principal, c cases.Case, pf *pendingFile, key string) (File, error) {
 	warnings := pf.warnings
 	var mismatch []string
@@ -214,14 +220,14 @@ func (s *Service) insert(ctx context.Context, tx pgx.Tx, p *identity.Principal, 
 			return File{}, fmt.Errorf("enqueue preview: %w", err)
 		}
 	}
-	// The audit record is the last statement: it takes the site's audit
-	// chain lock, which every upload of the site waits for until commit.
-	if err := audit.Record(ctx, tx, audit.Event{Actor: p.Actor(), Action: "file.upload", ObjectType: "file",
-		ObjectID: f.ID.String(), ObjectOrgID: &f.OrgID, Details: map[string]any{"case_id": c.ID, "kind": f.Kind,
-			"size": f.Size, "sha256": f.Sha256, "patient_mismatch": f.PatientMismatch}}); err != nil {
-		return File{}, err
-	}
 	return f, nil
+}
+
+// uploadEvent is the audit record of file f added to case c by p.
+func uploadEvent(p *identity.Principal, c cases.Case, f File) audit.Event {
+	return audit.Event{Actor: p.Actor(), Action: "file.upload", ObjectType: "file",
+		ObjectID: f.ID.String(), ObjectOrgID: &f.OrgID, Details: map[string]any{"case_id": c.ID, "kind": f.Kind,
+			"size": f.Size, "sha256": f.Sha256, "patient_mismatch": f.PatientMismatch}}
 }
 
 // indexedSeries is the series a DICOM file joins.

@@ -190,13 +190,18 @@ func (s *Service) CheckUploadable(ctx context.Context, p *identity.Principal, ca
 // CheckUploadable returned). It never fails as a whole: what became of the
 // file, accepted or rejected and why, is in the Result.
 func (s *Service) Add(ctx context.Context, p *identity.Principal, c cases.Case, in Input) Result {
+	return s.ingest(ctx, p, c, s.sourceOf(in))
+}
+
+// sourceOf is the source of a file streamed from the client.
+func (s *Service) sourceOf(in Input) source {
 	size := in.Size
 	if size <= 0 {
 		size = -1
 	}
-	return s.ingest(ctx, p, c, source{filename: SanitizeFilename(in.Filename), r: in.Body, expectSize: size,
+	return source{filename: SanitizeFilename(in.Filename), r: in.Body, expectSize: size,
 		bodySite: in.BodySite, dermoscopic: in.Dermoscopic, onlyDICOM: in.OnlyDICOM, strictPatient: in.StrictPatient,
-		check: in.CheckDICOM})
+		check: in.CheckDICOM}
 }
 
 // ingest identifies, streams, checks and commits one file. Direct uploads
@@ -213,20 +218,43 @@ func (s *Service) ingest(ctx context.Context, p *identity.Principal, c cases.Cas
 // among the site's incoming studies). c, when set, is the case whose
 // patient a strict check compares.
 func (s *Service) process(ctx context.Context, org uuid.UUID, c *cases.Case, src source, commit func(*pendingFile) (*File, bool, error)) Result {
+	st := s.prepare(ctx, org, c, src)
+	if st.err == nil {
+		st.res.File, st.res.Duplicate, st.err = commit(st.pf)
+	}
+	return s.finish(ctx, org, st)
+}
+
+// staged is a file read and checked (prepare), waiting for its commit and
+// then finish.
+type staged struct {
+	res Result
+	pf  *pendingFile
+	hr  *hashReader
+	err error
+	// after undoes what staging left once the file is committed or
+	// refused, in reverse order.
+	after []func()
+}
+
+// prepare reads and checks a file for process: everything but its commit.
+func (s *Service) prepare(ctx context.Context, org uuid.UUID, c *cases.Case, src source) *staged {
 	res := Result{Filename: src.filename}
 	hr := &hashReader{r: src.r, h: sha256.New(), limit: s.opts.MaxFileBytes}
 	br := bufio.NewReaderSize(hr, 64<<10)
 
+	st := &staged{hr: hr}
 	pf, err := s.stage(ctx, org, src, br, hr)
+	st.pf = pf
 	if pf != nil && pf.owned {
-		defer func() {
+		st.after = append(st.after, func() {
 			if !pf.adopted {
 				s.removeObject(ctx, org, pf.object)
 			}
-		}()
+		})
 	}
 	if pf != nil && pf.release != nil {
-		defer pf.release()
+		st.after = append(st.after, pf.release)
 	}
 	if err == nil {
 		pf.name = src.filename
@@ -247,15 +275,26 @@ func (s *Service) process(ctx context.Context, org uuid.UUID, c *cases.Case, src
 			}
 		}
 	}
-	if err == nil {
-		res.File, res.Duplicate, err = commit(pf)
-	}
 	if src.storedKey == "" && hr.err == nil && !hr.over {
 		// Read what is left of a refused file, so that its checksum covers
-		// every byte sent (idempotent retries compare them).
+		// every byte sent (idempotent retries compare them). A file that
+		// passed its checks was read to its end already.
 		_, _ = io.Copy(io.Discard, br)
 	}
 	res.SHA256, res.Size = hex.EncodeToString(hr.h.Sum(nil)), hr.n
+	st.res, st.err = res, err
+	return st
+}
+
+// finish turns a prepared file whose commit ran (or that was refused
+// before it) into its Result, and undoes what staging left.
+func (s *Service) finish(ctx context.Context, org uuid.UUID, st *staged) Result {
+	defer func() {
+		for i := len(st.after) - 1; i >= 0; i-- {
+			st.after[i]()
+		}
+	}()
+	res, err, hr := st.res, st.err, st.hr
 	if err == nil {
 		res.Accepted = true
 		return res
