@@ -139,15 +139,22 @@ func requestsOf(st *stower) func(context.Context, []stowRequest, []instance, str
 	}
 }
 
-// countStored returns the rows of files and dicom_instances in the
-// server's database.
+// countStored returns the rows of files and dicom_instances of the
+// bench's own cases (seed --demo adds example cases with files of their
+// own).
 func (e *benchEnv) countStored(ctx context.Context) (files, instances int, err error) {
 	conn, err := pgx.Connect(ctx, e.DBURL)
 	if err != nil {
 		return 0, 0, fmt.Errorf("connect to %s: %w", e.DBName, err)
 	}
 	defer conn.Close(context.Background())
-	if err := conn.QueryRow(ctx, "SELECT (SELECT count(*) FROM files), (SELECT count(*) FROM dicom_instances)").Scan(&files, &instances); err != nil {
+	var cases []string
+	for _, ids := range e.caseIDs {
+		cases = append(cases, ids...)
+	}
+	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM files WHERE case_id = ANY($1::uuid[])),
+		(SELECT count(*) FROM dicom_instances di JOIN files f ON f.id = di.file_id WHERE f.case_id = ANY($1::uuid[]))`,
+		cases).Scan(&files, &instances); err != nil {
 		return 0, 0, fmt.Errorf("count files: %w", err)
 	}
 	return files, instances, nil
