@@ -52,7 +52,7 @@ func (b *Batch) Add(in Input) (sha256 string, bodyErr error) {
 	st := b.s.prepare(b.ctx, b.c.SiteOrgID, &b.c, b.s.sourceOf(in))
 	slot := len(b.results)
 	b.results = append(b.results, Result{})
-	if st.err == nil && st.pf.data != nil {
+	if st.err == nil && st.pf.data != nil && st.pf.header != nil {
 		b.pending = append(b.pending, st)
 		b.slots = append(b.slots, slot)
 		b.bytes += len(st.pf.data)
@@ -120,25 +120,43 @@ func (b *Batch) flush() {
 
 // commitBatch commits small DICOM files (held in memory) into a case in
 // one transaction: what commit does for each, with the case locked once
-// and the audit records written together at the end. created lists the
-// objects it placed, for the caller to remove if the transaction failed.
+// and the audit records written together at the end. The objects are
+// placed first and the rows written after, so that the locks other
+// uploads to the same study wait for (its series and study rows, the audit
+// chain) are held only while the rows are written, not across the PUTs.
+// created lists the objects it placed, for the caller to remove if the
+// transaction failed.
 func (s *Service) commitBatch(ctx context.Context, p *identity.Principal, into cases.Case, sts []*staged) (
 	files []File, dups []bool, created []string, err error) {
 	org := p.OrgID
 	files, dups = make([]File, len(sts)), make([]bool, len(sts))
 	err = postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		created = created[:0]
 		c, err := s.cases.LockForUpload(ctx, tx, p, into.ID)
 		if err != nil {
 			return err
 		}
-		evs := make([]audit.Event, 0, len(sts))
+		// A file the same as an earlier one of the batch (same bytes, or
+		// the same instance) is a duplicate of it, as it would be were
+		// they committed one after the other.
+		dupOf := make([]int, len(sts))
+		bySHA, bySOP := map[string]int{}, map[string]int{}
 		for i, st := range sts {
 			pf := st.pf
-			// A file earlier in the batch is found here as well.
-			if files[i], dups[i], err = s.findDuplicate(ctx, tx, c, pf); err != nil || dups[i] {
-				if err != nil {
-					return err
-				}
+			dupOf[i] = -1
+			if j, ok := bySHA[pf.sha256]; ok {
+				dupOf[i] = j
+				continue
+			}
+			if j, ok := bySOP[pf.header.SOPInstanceUID]; ok {
+				dupOf[i] = j
+				continue
+			}
+			if files[i], dups[i], err = s.findDuplicate(ctx, tx, c, pf); err != nil {
+				return err
+			}
+			bySHA[pf.sha256], bySOP[pf.header.SOPInstanceUID] = i, i
+			if dups[i] {
 				continue
 			}
 			final := blobKey(org, pf.storedSHA)
@@ -152,10 +170,21 @@ func (s *Service) commitBatch(ctx context.Context, p *identity.Principal, into c
 			if !existed {
 				created = append(created, final)
 			}
-			if files[i], err = s.insert(ctx, tx, p, c, pf, final); err != nil {
+		}
+		evs := make([]audit.Event, 0, len(sts))
+		for i, st := range sts {
+			if dups[i] || dupOf[i] >= 0 {
+				continue
+			}
+			if files[i], err = s.insert(ctx, tx, p, c, st.pf, blobKey(org, st.pf.storedSHA)); err != nil {
 				return err
 			}
 			evs = append(evs, uploadEvent(p, c, files[i]))
+		}
+		for i, j := range dupOf {
+			if j >= 0 {
+				files[i], dups[i] = files[j], true
+			}
 		}
 		return audit.RecordAll(ctx, tx, evs)
 	})
