@@ -133,6 +133,9 @@ func appendLocked(ctx context.Context, tx pgx.Tx, org *uuid.UUID, rows []auditdb
 	case !errors.Is(err, pgx.ErrNoRows):
 		return fmt.Errorf("audit: chain head: %w", err)
 	}
+	if len(rows) > 1 {
+		return insertMany(ctx, tx, chain, seq, prev, rows)
+	}
 	for _, row := range rows {
 		row.Chain, row.ChainSeq, row.PrevHash = chain, seq, prev
 		row.Hash = hashOf(row)
@@ -145,6 +148,41 @@ func appendLocked(ctx context.Context, tx pgx.Tx, org *uuid.UUID, rows []auditdb
 			return fmt.Errorf("audit: insert: %w", err)
 		}
 		prev, seq = row.Hash, seq+1
+	}
+	return nil
+}
+
+// insertMany appends rows to chain in one statement, the first at seq
+// after prev.
+func insertMany(ctx context.Context, tx pgx.Tx, chain string, seq int64, prev []byte, rows []auditdb.AuditEvent) error {
+	var arg auditdb.EventInsertManyParams
+	str := func(u *uuid.UUID) string {
+		if u == nil {
+			return ""
+		}
+		return u.String()
+	}
+	for _, row := range rows {
+		row.Chain, row.ChainSeq, row.PrevHash = chain, seq, prev
+		row.Hash = hashOf(row)
+		arg.Chains = append(arg.Chains, row.Chain)
+		arg.ChainSeqs = append(arg.ChainSeqs, row.ChainSeq)
+		arg.Ats = append(arg.Ats, row.At)
+		arg.ActorIds = append(arg.ActorIds, str(row.ActorID))
+		arg.ActorOrgIds = append(arg.ActorOrgIds, str(row.ActorOrgID))
+		arg.Actions = append(arg.Actions, row.Action)
+		arg.ObjectTypes = append(arg.ObjectTypes, row.ObjectType)
+		arg.ObjectIds = append(arg.ObjectIds, row.ObjectID)
+		arg.ObjectOrgIds = append(arg.ObjectOrgIds, str(row.ObjectOrgID))
+		arg.ClientIps = append(arg.ClientIps, row.ClientIp)
+		arg.RequestIds = append(arg.RequestIds, row.RequestID)
+		arg.Details = append(arg.Details, string(row.Details))
+		arg.PrevHashes = append(arg.PrevHashes, row.PrevHash)
+		arg.Hashes = append(arg.Hashes, row.Hash)
+		prev, seq = row.Hash, seq+1
+	}
+	if err := queries.EventInsertMany(ctx, tx, arg); err != nil {
+		return fmt.Errorf("audit: insert: %w", err)
 	}
 	return nil
 }

@@ -28,6 +28,18 @@ VALUES (@chain, @chain_seq, @at, @actor_id, @actor_org_id, @action, @object_type
         @object_id, @object_org_id, @client_ip, @request_id, @details, @prev_hash, @hash)
 RETURNING id;
 
+-- name: EventInsertMany :exec
+-- EventInsertMany appends several rows to a chain in one statement (the
+-- files of one upload request), each array holding one column of the rows
+-- in turn; '' is a NULL id.
+INSERT INTO audit_events (chain, chain_seq, at, actor_id, actor_org_id, action, object_type,
+                          object_id, object_org_id, client_ip, request_id, details, prev_hash, hash)
+SELECT unnest(@chains::text[]), unnest(@chain_seqs::bigint[]), unnest(@ats::timestamptz[]),
+       NULLIF(unnest(@actor_ids::text[]), '')::uuid, NULLIF(unnest(@actor_org_ids::text[]), '')::uuid,
+       unnest(@actions::text[]), unnest(@object_types::text[]), unnest(@object_ids::text[]),
+       NULLIF(unnest(@object_org_ids::text[]), '')::uuid, unnest(@client_ips::text[]), unnest(@request_ids::text[]),
+       unnest(@details::text[])::jsonb, unnest(@prev_hashes::bytea[]), unnest(@hashes::bytea[]);
+
 -- scope: worker — `teleread audit verify` walks every organisation's chain; no request reaches it.
 -- name: ChainList :many
 SELECT DISTINCT chain FROM audit_events ORDER BY chain;

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/teleread/teleread/internal/audit"
@@ -141,6 +142,8 @@ func (s *Service) commitBatch(ctx context.Context, p *identity.Principal, into c
 		// they committed one after the other.
 		dupOf := make([]int, len(sts))
 		bySHA, bySOP := map[string]int{}, map[string]int{}
+		var keys []string // the objects to place, of the files placed[k]
+		var placed []int
 		for i, st := range sts {
 			pf := st.pf
 			dupOf[i] = -1
@@ -156,27 +159,30 @@ func (s *Service) commitBatch(ctx context.Context, p *identity.Principal, into c
 				return err
 			}
 			bySHA[pf.sha256], bySOP[pf.header.SOPInstanceUID] = i, i
-			if dups[i] {
-				continue
+			if !dups[i] {
+				keys = append(keys, blobKey(org, pf.storedSHA))
+				placed = append(placed, i)
 			}
-			final := blobKey(org, pf.storedSHA)
-			if err := s.q.BlobLockShared(ctx, tx, final); err != nil {
-				return fmt.Errorf("lock object: %w", err)
-			}
-			existed, err := s.place(ctx, pf, final)
+		}
+		if err := s.q.BlobLocksShared(ctx, tx, keys); err != nil {
+			return fmt.Errorf("lock objects: %w", err)
+		}
+		for k, i := range placed {
+			existed, err := s.place(ctx, sts[i].pf, keys[k])
 			if err != nil {
 				return err
 			}
 			if !existed {
-				created = append(created, final)
+				created = append(created, keys[k])
 			}
 		}
+		known := map[[2]string]uuid.UUID{}
 		evs := make([]audit.Event, 0, len(sts))
 		for i, st := range sts {
 			if dups[i] || dupOf[i] >= 0 {
 				continue
 			}
-			if files[i], err = s.insert(ctx, tx, p, c, st.pf, blobKey(org, st.pf.storedSHA)); err != nil {
+			if files[i], err = s.insert(ctx, tx, p, c, st.pf, blobKey(org, st.pf.storedSHA), known); err != nil {
 				return err
 			}
 			evs = append(evs, uploadEvent(p, c, files[i]))

@@ -58,7 +58,7 @@ func (s *Service) commit(ctx context.Context, p *identity.Principal, caseID uuid
 				}
 				created = created || !existed
 			}
-			if out, err = s.insert(ctx, tx, p, c, pf, key); err != nil {
+			if out, err = s.insert(ctx, tx, p, c, pf, key, nil); err != nil {
 				return err
 			}
 			// The audit record is the last statement: it takes the site's
@@ -151,7 +151,12 @@ func (s *Service) findDuplicate(ctx context.Context, tx pgx.Tx, c cases.Case, pf
 
 // insert writes the file and everything that goes with it inside tx, but
 // its audit record (uploadEvent), which the caller writes last.
-func (s *Service) insert(ctx context.Context, tx pgx.Tx, p *identity.Principal, c cases.Case, pf *pendingFile, key string) (File, error) {
+//
+// known, when not nil, holds the series already indexed in tx by their
+// study and series UIDs (a batch's files): such a file joins its series
+// without a statement.
+func (s *Service) insert(ctx context.Context, tx pgx.Tx, p *identity.Principal, c cases.Case, pf *pendingFile, key string,
+	known map[[2]string]uuid.UUID) (File, error) {
 	warnings := pf.warnings
 	var mismatch []string
 	if pf.header != nil {
@@ -175,8 +180,13 @@ func (s *Service) insert(ctx context.Context, tx pgx.Tx, p *identity.Principal, 
 	var series *indexedSeries
 	preview := PreviewPending
 	if pf.header != nil {
-		if series, err = s.indexSeries(ctx, tx, c, pf.header); err != nil {
+		uids := [2]string{pf.header.StudyInstanceUID, pf.header.SeriesInstanceUID}
+		if id, ok := known[uids]; ok {
+			series = &indexedSeries{id: id}
+		} else if series, err = s.indexSeries(ctx, tx, c, pf.header); err != nil {
 			return File{}, err
+		} else if known != nil {
+			known[uids] = series.id
 		}
 		if !series.created {
 			preview = PreviewDeferred

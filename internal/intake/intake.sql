@@ -68,6 +68,11 @@ SELECT * FROM dicom_instances WHERE file_id = @file_id;
 -- transaction ends, while files that refer to it are added.
 SELECT pg_advisory_xact_lock_shared(hashtextextended(@blob_key::text, 7413004));
 
+-- name: BlobLocksShared :exec
+-- BlobLocksShared is BlobLockShared for several stored objects at once (a
+-- batch's files).
+SELECT pg_advisory_xact_lock_shared(hashtextextended(k, 7413004)) FROM unnest(@blob_keys::text[]) AS k;
+
 -- name: BlobLock :exec
 -- BlobLock is taken by whoever removes a stored object no file refers to.
 SELECT pg_advisory_xact_lock(hashtextextended(@blob_key::text, 7413004));

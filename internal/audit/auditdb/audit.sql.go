@@ -184,6 +184,56 @@ func (q *Queries) EventInsert(ctx context.Context, db DBTX, arg EventInsertParam
 	return id, err
 }
 
+const eventInsertMany = `-- name: EventInsertMany :exec
+INSERT INTO audit_events (chain, chain_seq, at, actor_id, actor_org_id, action, object_type,
+                          object_id, object_org_id, client_ip, request_id, details, prev_hash, hash)
+SELECT unnest($1::text[]), unnest($2::bigint[]), unnest($3::timestamptz[]),
+       NULLIF(unnest($4::text[]), '')::uuid, NULLIF(unnest($5::text[]), '')::uuid,
+       unnest($6::text[]), unnest($7::text[]), unnest($8::text[]),
+       NULLIF(unnest($9::text[]), '')::uuid, unnest($10::text[]), unnest($11::text[]),
+       unnest($12::text[])::jsonb, unnest($13::bytea[]), unnest($14::bytea[])
+`
+
+type EventInsertManyParams struct {
+	Chains       []string
+	ChainSeqs    []int64
+	Ats          []time.Time
+	ActorIds     []string
+	ActorOrgIds  []string
+	Actions      []string
+	ObjectTypes  []string
+	ObjectIds    []string
+	ObjectOrgIds []string
+	ClientIps    []string
+	RequestIds   []string
+	Details      []string
+	PrevHashes   [][]byte
+	Hashes       [][]byte
+}
+
+// EventInsertMany appends several rows to a chain in one statement (the
+// files of one upload request), each array holding one column of the rows
+// in turn; ” is a NULL id.
+func (q *Queries) EventInsertMany(ctx context.Context, db DBTX, arg EventInsertManyParams) error {
+	_, err := db.Exec(ctx, eventInsertMany,
+		arg.Chains,
+		arg.ChainSeqs,
+		arg.Ats,
+		arg.ActorIds,
+		arg.ActorOrgIds,
+		arg.Actions,
+		arg.ObjectTypes,
+		arg.ObjectIds,
+		arg.ObjectOrgIds,
+		arg.ClientIps,
+		arg.RequestIds,
+		arg.Details,
+		arg.PrevHashes,
+		arg.Hashes,
+	)
+	return err
+}
+
 const eventList = `-- name: EventList :many
 SELECT id, chain, chain_seq, at, actor_id, actor_org_id, action, object_type, object_id, object_org_id, client_ip, request_id, details, prev_hash, hash FROM audit_events
 WHERE ($1::boolean OR actor_org_id = $2::uuid OR object_org_id = $2::uuid)

@@ -33,6 +33,17 @@ func (q *Queries) BlobLockShared(ctx context.Context, db DBTX, blobKey string) e
 	return err
 }
 
+const blobLocksShared = `-- name: BlobLocksShared :exec
+SELECT pg_advisory_xact_lock_shared(hashtextextended(k, 7413004)) FROM unnest($1::text[]) AS k
+`
+
+// BlobLocksShared is BlobLockShared for several stored objects at once (a
+// batch's files).
+func (q *Queries) BlobLocksShared(ctx context.Context, db DBTX, blobKeys []string) error {
+	_, err := db.Exec(ctx, blobLocksShared, blobKeys)
+	return err
+}
+
 const fileBlobInUse = `-- name: FileBlobInUse :one
 SELECT (EXISTS (SELECT 1 FROM files f WHERE f.org_id = $1 AND f.blob_key = $2)
      OR EXISTS (SELECT 1 FROM incoming_instances ii WHERE ii.org_id = $1 AND ii.blob_key = $2))::boolean
