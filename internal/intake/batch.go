@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/teleread/teleread/internal/audit"
 	"github.com/teleread/teleread/internal/cases"
@@ -94,7 +95,9 @@ func (b *Batch) flush() {
 		st.res.File, st.res.Duplicate, st.err = b.s.commit(b.ctx, b.p, b.c.ID, st.pf)
 	}
 	if len(pending) == 1 {
-		single(pending[0])
+		// One small file: with those of other requests of the same user
+		// to the same case waiting at the same moment.
+		b.s.commitGrouped(b.ctx, b.p, b.c, pending[0])
 	} else {
 		files, dups, created, err := b.s.commitBatch(b.ctx, b.p, b.c, pending)
 		if err == nil {
@@ -120,7 +123,7 @@ func (b *Batch) flush() {
 }
 
 // commitBatch commits small DICOM files (held in memory) into a case in
-// one transaction: what commit does for each, with the case locked once
+// one transaction, each for its st.by (else p; all of p's user): what commit does for each, with the case locked once
 // and the audit records written together at the end. The objects are
 // placed first and the rows written after, so that the locks other
 // uploads to the same study wait for (its series and study rows, the audit
@@ -167,14 +170,25 @@ func (s *Service) commitBatch(ctx context.Context, p *identity.Principal, into c
 		if err := s.q.BlobLocksShared(ctx, tx, keys); err != nil {
 			return fmt.Errorf("lock objects: %w", err)
 		}
+		// The PUTs run side by side, as they would in separate requests.
+		existed := make([]bool, len(placed))
+		eg, ectx := errgroup.WithContext(ctx)
+		eg.SetLimit(8)
 		for k, i := range placed {
-			existed, err := s.place(ctx, sts[i].pf, keys[k])
-			if err != nil {
+			eg.Go(func() error {
+				var err error
+				existed[k], err = s.place(ectx, sts[i].pf, keys[k])
 				return err
-			}
-			if !existed {
+			})
+		}
+		err = eg.Wait()
+		for k := range placed {
+			if !existed[k] {
 				created = append(created, keys[k])
 			}
+		}
+		if err != nil {
+			return err
 		}
 		known := map[[2]string]uuid.UUID{}
 		evs := make([]audit.Event, 0, len(sts))
@@ -182,10 +196,14 @@ func (s *Service) commitBatch(ctx context.Context, p *identity.Principal, into c
 			if dups[i] || dupOf[i] >= 0 {
 				continue
 			}
-			if files[i], err = s.insert(ctx, tx, p, c, st.pf, blobKey(org, st.pf.storedSHA), known); err != nil {
+			by := p
+			if st.by != nil {
+				by = st.by
+			}
+			if files[i], err = s.insert(ctx, tx, by, c, st.pf, blobKey(org, st.pf.storedSHA), known); err != nil {
 				return err
 			}
-			evs = append(evs, uploadEvent(p, c, files[i]))
+			evs = append(evs, uploadEvent(by, c, files[i]))
 		}
 		for i, j := range dupOf {
 			if j >= 0 {

@@ -232,6 +232,9 @@ type staged struct {
 	pf  *pendingFile
 	hr  *hashReader
 	err error
+	// by is who sends the file, when a batch holds files of several
+	// requests (commitGrouped).
+	by *identity.Principal
 	// after undoes what staging left once the file is committed or
 	// refused, in reverse order.
 	after []func()

@@ -159,6 +159,9 @@ type Service struct {
 	renders chan struct{}
 	// small recycles the buffers of DICOM files read whole.
 	small *sync.Pool
+	// groups joins the single small files of concurrent requests into one
+	// transaction (group.go).
+	groups groups
 }
 
 // maxSmallDICOM is the largest DICOM file read whole into memory and put
@@ -173,7 +176,8 @@ func New(pool *pgxpool.Pool, store Storage, cs *cases.Service, jobs cases.JobIns
 	opts = opts.withDefaults()
 	return &Service{pool: pool, store: store, cases: cs, jobs: jobs, q: intakedb.New(), opts: opts,
 		photos: make(chan struct{}, opts.PhotoConcurrency), renders: make(chan struct{}, runtime.GOMAXPROCS(0)),
-		small: &sync.Pool{New: func() any { b := make([]byte, maxSmallDICOM+1); return &b }}}
+		small:  &sync.Pool{New: func() any { b := make([]byte, maxSmallDICOM+1); return &b }},
+		groups: groups{m: map[groupKey]*group{}}}
 }
 
 // PreviewArgs is the River job that renders a file's thumbnail and
