@@ -3,6 +3,8 @@ package benchenv
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -49,8 +51,22 @@ func (e *Env) ServerEnv() []string {
 		"TELEREAD_S3_BUCKET="+e.Bucket,
 		"TELEREAD_LISTEN=127.0.0.1:0",
 		"TELEREAD_LOG_LEVEL=warn",
+		"TELEREAD_SECRET_KEY="+e.secret(),
 	)
 	return append(env, e.ExtraEnv...)
+}
+
+// secret is the key that encrypts webhook secrets at rest in the run's
+// database: this process's TELEREAD_SECRET_KEY, else one made for the run.
+func (e *Env) secret() string {
+	if e.secretKey == "" {
+		if e.secretKey = os.Getenv("TELEREAD_SECRET_KEY"); e.secretKey == "" {
+			b := make([]byte, 32)
+			_, _ = rand.Read(b)
+			e.secretKey = base64.StdEncoding.EncodeToString(b)
+		}
+	}
+	return e.secretKey
 }
 
 // Teleread runs a one-shot teleread subcommand and returns its stdout.

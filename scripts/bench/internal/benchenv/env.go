@@ -41,6 +41,8 @@ type Env struct {
 	BaseURL string // the server's http://host:port
 
 	exited chan struct{} // closed when the server process has exited
+	// secretKey is the TELEREAD_SECRET_KEY of the run's processes.
+	secretKey string
 	undo   []func() error
 	kept   []string
 }
