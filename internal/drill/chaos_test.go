@@ -34,15 +34,23 @@ type slot struct {
 	log  io.WriteCloser
 }
 
-// freePort asks the system for a free loopback port.
+// freePort finds a free loopback port for a process the chaos restarts
+// on it again and again. It is below the kernel's ephemeral range (32768
+// on) and above the private stacks' (testenv.NewStack: 20000-32000), so
+// that no outgoing connection is given it while its process is down.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 200 {
+		port := 32100 + rand.IntN(600)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free loopback port in 32100-32699")
+	return 0
 }
 
 // start starts the slot's process (it must not be running).
