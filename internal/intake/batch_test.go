@@ -3,13 +3,11 @@ package intake_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/teleread/teleread/internal/audit"
-	"github.com/teleread/teleread/internal/dicomfile"
 	"github.com/teleread/teleread/internal/intake"
 )
 
@@ -24,12 +22,7 @@ func TestBatch(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
-	ct := testdata(t, "CT_small.dcm")
-	inst := func(study, series string, n int) []byte {
-		var out bytes.Buffer
-		require.NoError(t, dicomfile.RewriteUIDs(&out, bytes.NewReader(ct), study, series, fmt.Sprintf("%s.%d", series, n)))
-		return out.Bytes()
-	}
+	inst := func(study, series string, n int) []byte { return instance(t, study, series, n) }
 	s1, s2 := "2.25.71001", "2.25.71002"
 	other := b.newCase(t)
 	require.True(t, b.add(t, other, "other.dcm", inst(s2, s2+".1", 1)).Accepted)

@@ -12,25 +12,20 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/teleread/teleread/internal/audit"
-	"github.com/teleread/teleread/internal/dicomfile"
 	"github.com/teleread/teleread/internal/intake"
 )
 
 // TestGroupCommit: small files sent to one case in concurrent requests of
-// one file each are committed together when they wait at the same moment, and each request still gets its own answer: in a
-// group with a refused file and a duplicate, the group's transaction
+// one file each are committed together when they wait at the same
+// moment, and each request still gets its own answer: in a group with a
+// refused file and a duplicate, the group's transaction
 // fails and every request commits its file alone, the refused one refused,
 // the duplicate a duplicate, nothing placed left behind.
 func TestGroupCommit(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
-	ct := testdata(t, "CT_small.dcm")
-	inst := func(study, series string, n int) []byte {
-		var out bytes.Buffer
-		require.NoError(t, dicomfile.RewriteUIDs(&out, bytes.NewReader(ct), study, series, fmt.Sprintf("%s.%d", series, n)))
-		return out.Bytes()
-	}
+	inst := func(study, series string, n int) []byte { return instance(t, study, series, n) }
 	s1, s2 := "2.25.72001", "2.25.72002"
 	other := b.newCase(t)
 	require.True(t, b.add(t, other, "other.dcm", inst(s2, s2+".1", 1)).Accepted)

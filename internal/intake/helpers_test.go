@@ -3,6 +3,7 @@ package intake_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image"
 	"image/png"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/teleread/teleread/internal/cases"
+	"github.com/teleread/teleread/internal/dicomfile"
 	"github.com/teleread/teleread/internal/identity"
 	"github.com/teleread/teleread/internal/intake"
 	"github.com/teleread/teleread/internal/jobs"
@@ -120,4 +122,14 @@ func flatPNG(t testing.TB) []byte {
 	var buf bytes.Buffer
 	require.NoError(t, png.Encode(&buf, img))
 	return buf.Bytes()
+}
+
+// instance is CT_small.dcm as instance n of series (in study), new UIDs
+// each.
+func instance(t testing.TB, study, series string, n int) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	require.NoError(t, dicomfile.RewriteUIDs(&out, bytes.NewReader(testdata(t, "CT_small.dcm")), study, series,
+		fmt.Sprintf("%s.%d", series, n)))
+	return out.Bytes()
 }

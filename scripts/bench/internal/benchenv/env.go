@@ -43,8 +43,8 @@ type Env struct {
 	exited chan struct{} // closed when the server process has exited
 	// secretKey is the TELEREAD_SECRET_KEY of the run's processes.
 	secretKey string
-	undo   []func() error
-	kept   []string
+	undo      []func() error
+	kept      []string
 }
 
 // OnCleanup registers f to run at cleanup; with Keep only always-steps run.
