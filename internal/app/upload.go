@@ -61,7 +61,7 @@ type uploadFlags struct {
 	patientName, patientMRN, patientBirth, patientSex string
 	bodySite                                          string
 	dermoscopic                                       string
-	parallel, retries                                 int
+	parallel, retries, pack                           int
 	rateLimit, threshold, partSize                    string
 	progressEvery                                     time.Duration
 }
@@ -87,6 +87,7 @@ func runUpload(ctx context.Context, env Env, args []string) error {
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON event per line on stdout (each with its case_id)")
 	fs.BoolVar(&f.verbose, "v", false, "a line for every file sent (when not on a terminal)")
 	fs.IntVar(&f.parallel, "parallel", uploader.DefaultParallel, "files sent at once (and parts of one large file)")
+	fs.IntVar(&f.pack, "pack", uploader.DefaultPackFiles, "small DICOM files (up to 2 MiB) sent together, at most this many per request (0 or 1: one file per request)")
 	fs.IntVar(&f.retries, "retries", client.DefaultRetry.Attempts, "attempts per request on network errors, 429 and 5xx")
 	fs.StringVar(&f.rateLimit, "rate-limit", "0", "the most bytes per second to send, all files together (e.g. 500K, 2M; 0 no limit)")
 	fs.StringVar(&f.threshold, "multipart-threshold", strconv.Itoa(uploader.DefaultThreshold), "files from this size go through presigned multipart uploads")
@@ -188,6 +189,9 @@ func (f *uploadFlags) check(env Env, paths []string) (uploadConfig, error) {
 	}
 	if f.parallel < 1 || f.parallel > 64 {
 		return bad("--parallel: from 1 to 64")
+	}
+	if f.pack < 0 || f.pack > 1000 {
+		return bad("--pack: from 0 to 1000")
 	}
 	var err error
 	if c.rate, err = parseBytes(f.rateLimit); err != nil || c.rate < 0 {
@@ -296,7 +300,7 @@ func uploadRun(ctx context.Context, env Env, f uploadFlags, uc uploadConfig, pat
 	}
 	u := uploader.New(uploader.Config{Client: c, CaseID: cs.ID, Photos: cs.Specialty == api.SpecialtyDermatology,
 		BodySite: f.bodySite, Dermoscopic: uc.dermoscopic, Parallel: f.parallel, Threshold: uc.threshold,
-		PartSize: uc.partSize, RateLimit: uc.rate, StateDir: stateDir, Events: rep})
+		PartSize: uc.partSize, PackFiles: max(f.pack, 1), RateLimit: uc.rate, StateDir: stateDir, Events: rep})
 	start := time.Now()
 	sum, runErr := u.Run(ctx, paths)
 	rep.Done(sum)

@@ -192,6 +192,11 @@ func (c *Client) once(ctx context.Context, r request) (*http.Response, error) {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if s, ok := rd.(*stream); ok {
+			if le := s.failure(); le != nil {
+				return nil, le // a file of the body could not be read: not the network's fault
+			}
+		}
 		return nil, &NetError{Err: err}
 	}
 	return resp, nil

@@ -31,8 +31,14 @@ func (u *Uploader) send(ctx context.Context, it item) error {
 	if it.size >= u.cfg.Threshold {
 		f, err = u.sendPresigned(ctx, it)
 	} else {
-		f, err = u.sendDirect(ctx, it)
+		f, err = u.sendDirect(ctx, it, u.body(it, 0, it.size, it.contentType))
 	}
+	return u.settle(ctx, it, f, err)
+}
+
+// settle counts what became of one file sent on its own: sent, or
+// refused; a failure that stops the run is returned.
+func (u *Uploader) settle(ctx context.Context, it item, f *api.File, err error) error {
 	switch {
 	case err == nil:
 		u.sent(it, f)
@@ -83,12 +89,13 @@ func (u *Uploader) body(it item, off, n int64, ct string) client.Body {
 	}}
 }
 
-func (u *Uploader) sendDirect(ctx context.Context, it item) (*api.File, error) {
+// sendDirect sends one file as the raw body of one request.
+func (u *Uploader) sendDirect(ctx context.Context, it item, body client.Body) (*api.File, error) {
 	o := client.FileOptions{ContentType: it.contentType, IdempotencyKey: uuid.NewString()}
 	if it.kind == kindPhoto {
 		o.BodySite, o.Dermoscopic = u.cfg.BodySite, u.cfg.Dermoscopic
 	}
-	ans, err := u.cfg.Client.UploadFile(ctx, u.cfg.CaseID, filepath.Base(it.path), u.body(it, 0, it.size, it.contentType), o)
+	ans, err := u.cfg.Client.UploadFile(ctx, u.cfg.CaseID, filepath.Base(it.path), body, o)
 	if err != nil {
 		return nil, err
 	}

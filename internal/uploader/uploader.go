@@ -1,10 +1,10 @@
 // Package uploader is the logic of `teleread upload`: it walks files and
 // folders (DICOMDIRs understood), skips what the server would not take,
 // asks the case which files it already holds, and sends the rest in
-// parallel, large ones through presigned multipart uploads whose parts go
-// in parallel too, with retries, an optional rate limit and a state file
-// per half-done multipart upload so that a second run resumes where the
-// first stopped. Memory stays flat whatever the size of the tree: files
+// parallel, small DICOM files packed several to a request, large ones
+// through presigned multipart uploads whose parts go in parallel too, with
+// retries, an optional rate limit and a state file per half-done multipart
+// upload so that a second run resumes where the first stopped. Memory stays flat whatever the size of the tree: files
 // stream from the walk through hashing and lookup batches to the senders.
 package uploader
 
@@ -32,10 +32,18 @@ const (
 	DefaultParallel  = 4
 	DefaultThreshold = 32 << 20
 	DefaultPartSize  = 16 << 20
+	// DefaultPackFiles, DefaultPackFileMax and DefaultPackBytes are the
+	// server's: it commits the DICOM files of up to 2 MiB of one request
+	// together, 50 files or 8 MiB at a time.
+	DefaultPackFiles   = 50
+	DefaultPackFileMax = 2 << 20
+	DefaultPackBytes   = 8 << 20
 	// lookupBatch is the most SHA-256 values asked about at once.
 	lookupBatch = api.MaxLookup
 	// lookupWait is how long a batch waits to fill before it is asked.
 	lookupWait = 2 * time.Second
+	// packWait is how long a pack waits for its next file before it goes.
+	packWait = 50 * time.Millisecond
 )
 
 // Config is what to send where.
@@ -55,6 +63,13 @@ type Config struct {
 	// multipart upload; PartSize the size of its parts.
 	Threshold int64
 	PartSize  int64
+	// PackFiles is the most files sent in one multipart/form-data request:
+	// DICOM files of at most PackFileMax bytes, at most PackBytes together
+	// (photos and larger files go one per request). 1 sends every file on
+	// its own; 0 takes the defaults.
+	PackFiles   int
+	PackFileMax int64
+	PackBytes   int64
 	// RateLimit caps the bytes sent per second, all files together (0: no cap).
 	RateLimit int64
 	// StateDir keeps one small file per half-done multipart upload (its
@@ -105,6 +120,15 @@ func New(cfg Config) *Uploader {
 	if cfg.PartSize <= 0 {
 		cfg.PartSize = DefaultPartSize
 	}
+	if cfg.PackFiles <= 0 {
+		cfg.PackFiles = DefaultPackFiles
+	}
+	if cfg.PackFileMax <= 0 {
+		cfg.PackFileMax = DefaultPackFileMax
+	}
+	if cfg.PackBytes <= 0 {
+		cfg.PackBytes = DefaultPackBytes
+	}
 	if cfg.Events == nil {
 		cfg.Events = discard{}
 	}
@@ -136,14 +160,7 @@ func (u *Uploader) Run(ctx context.Context, paths []string) (Summary, error) {
 	g.Go(func() error { hg.Wait(); close(hashed); return nil })
 	g.Go(func() error { return u.lookupAll(ctx, hashed, missing) })
 	for range u.cfg.Parallel {
-		g.Go(func() error {
-			for it := range missing {
-				if err := u.send(ctx, it); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		g.Go(func() error { return u.sendAll(ctx, missing) })
 	}
 	err := g.Wait()
 	u.mu.Lock()
