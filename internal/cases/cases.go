@@ -81,6 +81,15 @@ type NewCase struct {
 
 // Create opens a draft case at p's site.
 func (s *Service) Create(ctx context.Context, p *identity.Principal, in NewCase) (Case, error) {
+	return s.CreateThen(ctx, p, in, nil)
+}
+
+// CreateThen is Create that also runs then, when it is not nil, in the
+// transaction that opens the case (the HTTP edge stores the answer to an
+// Idempotency-Key there, so that a retry never opens a second case); an
+// error of then rolls the case back.
+func (s *Service) CreateThen(ctx context.Context, p *identity.Principal, in NewCase,
+	then func(ctx context.Context, tx pgx.Tx, c Case) error) (Case, error) {
 	if p.OrgKind != identity.OrgSite || !p.HasAny(identity.RoleSiteStaff, identity.RoleReferringPhysician) {
 		return Case{}, apperr.New(apperr.Forbidden, "cases are created by site staff and referring physicians")
 	}
@@ -127,10 +136,19 @@ func (s *Service) Create(ctx context.Context, p *identity.Principal, in NewCase)
 				return err
 			}
 		}
-		return audit.Record(ctx, tx, audit.Event{Actor: p.Actor(), Action: "case.create", ObjectType: "case",
-			ObjectID: c.ID.String(), ObjectOrgID: &c.SiteOrgID})
+		if err := audit.Record(ctx, tx, audit.Event{Actor: p.Actor(), Action: "case.create", ObjectType: "case",
+			ObjectID: c.ID.String(), ObjectOrgID: &c.SiteOrgID}); err != nil {
+			return err
+		}
+		if then != nil {
+			return then(ctx, tx, c)
+		}
+		return nil
 	})
-	return c, err
+	if err != nil {
+		return Case{}, err
+	}
+	return c, nil
 }
 
 func validateNewCase(in *NewCase, now time.Time, fields map[string]string) time.Time {

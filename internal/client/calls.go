@@ -29,10 +29,12 @@ func (c *Client) ListOrgs(ctx context.Context, kind string) ([]api.Org, error) {
 	return out.Items, c.call(ctx, opListOrgs, nil, q, nil, &out, nil)
 }
 
-// CreateCase opens a draft case.
+// CreateCase opens a draft case. Its attempts share one Idempotency-Key,
+// so that a retry after a lost answer gets the case the first attempt
+// opened, not a second one.
 func (c *Client) CreateCase(ctx context.Context, in api.CreateCaseRequest) (api.Case, error) {
 	var out api.Case
-	return out, c.call(ctx, opCreateCase, nil, nil, in, &out, nil)
+	return out, c.call(ctx, opCreateCase, nil, nil, in, &out, idempotency(""))
 }
 
 // ListCases returns a page of the cases the caller may see, newest first;

@@ -1,18 +1,23 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/teleread/teleread/api"
 	"github.com/teleread/teleread/internal/apperr"
 	"github.com/teleread/teleread/internal/cases"
+	"github.com/teleread/teleread/internal/edge"
+	"github.com/teleread/teleread/internal/intake"
 )
 
 // toCase is a case as the API answers it.
@@ -46,6 +51,10 @@ func manifestEntries(in []api.ManifestEntry) []cases.ManifestEntry {
 	return out
 }
 
+// createCase opens a draft case, and attaches the incoming studies it
+// names. With an Idempotency-Key the answer is stored in the transaction
+// that opens the case: a retry after the server died between that commit
+// and its answer gets the case, never a second one.
 func (a *API) createCase(c *gin.Context) {
 	var req api.CreateCaseRequest
 	if err := bindJSON(c, &req); err != nil {
@@ -60,35 +69,51 @@ func (a *API) createCase(c *gin.Context) {
 		in.LesionBodySite, in.LesionDuration = req.Lesion.BodySite, req.Lesion.Duration
 	}
 	ctx, p := c.Request.Context(), principal(c)
-	if len(req.IncomingStudyIDs) > 0 {
+	studies := req.IncomingStudyIDs
+	if len(studies) > 0 {
 		// Named studies must be there before a case is made of them.
 		if a.intake == nil {
 			a.fail(c, apperr.New(apperr.Unavailable, "file intake is not configured on this server"))
 			return
 		}
-		if err := a.intake.CheckIncoming(ctx, p, req.IncomingStudyIDs); err != nil {
+		if err := a.intake.CheckIncoming(ctx, p, studies); err != nil {
 			a.fail(c, err)
 			return
 		}
 	}
-	cs, err := a.cases.Create(ctx, p, in)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.Header("Location", "/api/v1/cases/"+cs.ID.String())
-	if len(req.IncomingStudyIDs) > 0 {
-		if _, err := a.intake.Attach(ctx, p, cs, req.IncomingStudyIDs); err != nil {
-			// The case exists: say so, so that attaching can be retried.
-			if e, ok := apperr.As(err); ok && e.Code != apperr.Internal {
-				err = apperr.New(e.Code, "case %s was opened, but its incoming studies could not be attached (%s): retry with POST /api/v1/cases/%s/incoming-studies",
-					cs.ID, e.Message, cs.ID)
+	const route = "POST /api/v1/cases"
+	a.idempotentTx(c, intake.Keyed{Route: route, Hash: requestHash(route, req)}, func(keep keeper) (reply, error) {
+		cs, err := a.cases.CreateThen(ctx, p, in, func(ctx context.Context, tx pgx.Tx, cs cases.Case) error {
+			if len(studies) == 0 {
+				return keep(ctx, tx, reply{status: http.StatusCreated, body: toCase(cs), keep: true})
 			}
-			a.fail(c, err)
-			return
+			// What a retry hears if the server dies before the studies
+			// are attached (attaching is its own work, file by file).
+			pr := edge.NewProblem(c, http.StatusConflict, apperr.Conflict, notAttached(cs.ID, "it did not finish"))
+			return keep(ctx, tx, reply{status: pr.Status, body: pr, keep: true})
+		})
+		if err != nil {
+			return reply{}, err
 		}
-	}
-	c.JSON(http.StatusCreated, toCase(cs))
+		c.Header("Location", "/api/v1/cases/"+cs.ID.String())
+		if len(studies) > 0 {
+			if _, err := a.intake.Attach(ctx, p, cs, studies); err != nil {
+				// The case exists: say so, so that attaching can be retried.
+				if e, ok := apperr.As(err); ok && e.Code != apperr.Internal {
+					err = apperr.New(e.Code, "%s", notAttached(cs.ID, e.Message))
+				}
+				return reply{}, err
+			}
+		}
+		return reply{status: http.StatusCreated, body: toCase(cs), keep: true}, nil
+	})
+}
+
+// notAttached says that case id was opened without its incoming studies,
+// and how to attach them.
+func notAttached(id uuid.UUID, why string) string {
+	return fmt.Sprintf("case %s was opened, but its incoming studies could not be attached (%s): retry with POST /api/v1/cases/%s/incoming-studies",
+		id, why, id)
 }
 
 func (a *API) getCase(c *gin.Context) {

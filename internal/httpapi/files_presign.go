@@ -1,9 +1,6 @@
 package httpapi
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -56,10 +53,7 @@ func (a *API) createUpload(c *gin.Context) {
 	}
 	ctx, p := c.Request.Context(), principal(c)
 	route := "POST /api/v1/cases/" + id.String() + "/uploads"
-	js, _ := json.Marshal(req)
-	sum := sha256.Sum256(append([]byte(route+"\n"), js...))
-	reqHash := hex.EncodeToString(sum[:])
-	a.idempotent(c, intake.Keyed{Route: route, Hash: reqHash}, func() (reply, error) {
+	a.idempotent(c, intake.Keyed{Route: route, Hash: requestHash(route, req)}, func() (reply, error) {
 		t, err := a.intake.CreateUpload(ctx, p, id, intake.NewUpload{Filename: req.Filename, Size: req.Size,
 			SHA256: req.SHA256, ContentType: req.ContentType, PartSize: req.PartSize})
 		if err != nil {

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -259,55 +258,4 @@ func parseDermoscopic(v string) (*bool, error) {
 		return nil, apperr.InvalidFields(map[string]string{"dermoscopic": "must be true or false"})
 	}
 	return &b, nil
-}
-
-// reply is the answer of a request run under its Idempotency-Key: a JSON
-// value or an edge.Problem, with its final request hash ("" keeps the one
-// known before) and whether a retry gets it again.
-type reply struct {
-	status int
-	body   any
-	hash   string
-	keep   bool
-}
-
-// idempotent runs a POST under the Idempotency-Key it was sent with, if
-// any (intake.Idempotent holds the rules), and writes its answer: the
-// run's, or to a retry the stored one marked Idempotent-Replayed. An error
-// of run is answered as a problem, and a retry runs again.
-func (a *API) idempotent(c *gin.Context, k intake.Keyed, run func() (reply, error)) {
-	ctx := c.Request.Context()
-	k.Key = c.GetHeader(api.IdempotencyKeyHeader)
-	ans, err := a.intake.Idempotent(ctx, principal(c), k, func() (intake.Answer, error) {
-		r, err := run()
-		if err != nil {
-			return intake.Answer{}, err
-		}
-		var js []byte
-		if pr, ok := r.body.(edge.Problem); ok {
-			js, err = edge.EncodeProblem(pr)
-		} else {
-			js, err = json.Marshal(r.body)
-		}
-		if err != nil {
-			return intake.Answer{}, fmt.Errorf("encode answer: %w", err)
-		}
-		return intake.Answer{Status: r.status, Body: js, Hash: r.hash, Keep: r.keep}, nil
-	})
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	ct := "application/json; charset=utf-8"
-	if ans.Status >= 400 {
-		ct = edge.ProblemContentType
-		c.Header("Cache-Control", "no-store")
-		if ans.Status >= 500 {
-			a.logger.ErrorContext(ctx, "upload failed", "route", c.FullPath(), "status", ans.Status)
-		}
-	}
-	if ans.Replayed {
-		c.Header(api.IdempotentReplayedHeader, "true")
-	}
-	c.Data(ans.Status, ct, ans.Body)
 }

@@ -54,9 +54,15 @@ type Answer struct {
 // claim every Options.KeyStaleAfter/4; a claim not renewed for
 // KeyStaleAfter is taken to be of a request whose process died (SIGKILL,
 // a crash), and a retry takes the key over.
-func (s *Service) Idempotent(ctx context.Context, p *identity.Principal, k Keyed, run func() (Answer, error)) (ans Answer, err error) {
+//
+// The answer is stored after run returns, unless run stored one in the
+// transaction of its work with Claim.Store (a request whose work must not
+// be done twice: a retry after a crash between that commit and the
+// answer would otherwise take the stale key over and do it again). run's
+// Claim is nil when the request has no key.
+func (s *Service) Idempotent(ctx context.Context, p *identity.Principal, k Keyed, run func(*Claim) (Answer, error)) (ans Answer, err error) {
 	if k.Key == "" {
-		return run()
+		return run(nil)
 	}
 	if err := CheckKey(k.Key); err != nil {
 		return Answer{}, err
@@ -68,34 +74,81 @@ func (s *Service) Idempotent(ctx context.Context, p *identity.Principal, k Keyed
 	if rec != nil {
 		return s.replay(k, rec)
 	}
-	renew := s.renewClaim(ctx, p, k.Key, claimedAt)
+	cl := &Claim{s: s, p: p, k: k, renew: s.renewClaim(ctx, p, k.Key, claimedAt)}
 	done := false
 	defer func() {
 		if !done {
 			// run failed or panicked: a retry must not wait until the
-			// key goes stale.
-			s.releaseKey(ctx, p, k.Key, renew.stop())
+			// key goes stale. (An answer run stored and committed stays:
+			// the release frees only a claim without one.)
+			s.releaseKey(ctx, p, k.Key, cl.renew.stop())
 		}
 	}()
-	ans, err = run()
+	ans, err = run(cl)
 	if err != nil || !ans.Keep {
 		return ans, err
 	}
 	done = true
-	claimedAt = renew.stop()
-	hash := ans.Hash
-	if hash == "" {
-		hash = k.Hash
-	}
-	st := int32(ans.Status)
-	if err := s.q.IdempotencyFinish(ctx, s.pool, intakedb.IdempotencyFinishParams{OrgID: p.OrgID, Key: k.Key,
-		RequestHash: hash, StatusCode: &st, Response: ans.Body}); err != nil {
+	claimedAt = cl.renew.stop()
+	n, ferr := s.q.IdempotencyFinish(ctx, s.pool, cl.finish(claimedAt, ans))
+	switch {
+	case ferr != nil && !cl.stored:
 		// The request is done; a retry will run it again when the key is
 		// released (as the job does) or goes stale.
-		s.opts.Logger.ErrorContext(ctx, "store idempotent answer", "error", err.Error())
+		s.opts.Logger.ErrorContext(ctx, "store idempotent answer", "error", ferr.Error())
 		s.releaseKey(ctx, p, k.Key, claimedAt)
+	case ferr != nil:
+		// The answer stored with the work stands.
+		s.opts.Logger.ErrorContext(ctx, "update idempotent answer", "error", ferr.Error())
+	case n == 0:
+		s.opts.Logger.WarnContext(ctx, "idempotency claim taken over before its answer was stored", "route", k.Route)
 	}
 	return ans, nil
+}
+
+// Claim is a running request's hold on its Idempotency-Key.
+type Claim struct {
+	s      *Service
+	p      *identity.Principal
+	k      Keyed
+	renew  *renewal
+	stored bool
+}
+
+// Store records ans as the answer to the request in tx, the transaction
+// of the request's work, so that the work and its answer commit together:
+// a retry after the process died between that commit and the answer gets
+// ans and does not do the work again. It fails, and tx must roll back,
+// when a retry took the claim over (it had gone stale) and may be doing
+// the work itself. An answer run returns afterwards with Keep replaces
+// ans (a request whose work goes on after the commit stores what a retry
+// should hear if it dies there). On a nil Claim it does nothing.
+func (c *Claim) Store(ctx context.Context, tx pgx.Tx, ans Answer) error {
+	if c == nil {
+		return nil
+	}
+	n, err := c.s.q.IdempotencyFinish(ctx, tx, c.finish(c.renew.stop(), ans))
+	if err != nil {
+		return fmt.Errorf("store idempotent answer: %w", err)
+	}
+	if n == 0 {
+		return &apperr.Error{Code: apperr.Conflict, RetryAfterSeconds: 5,
+			Message: "another request with this Idempotency-Key took it over; retry to get its answer"}
+	}
+	c.stored = true
+	return nil
+}
+
+// finish is the statement storing ans as the answer of the claim made at
+// claimedAt.
+func (c *Claim) finish(claimedAt time.Time, ans Answer) intakedb.IdempotencyFinishParams {
+	hash := ans.Hash
+	if hash == "" {
+		hash = c.k.Hash
+	}
+	st := int32(ans.Status)
+	return intakedb.IdempotencyFinishParams{OrgID: c.p.OrgID, Key: c.k.Key, ClaimedAt: claimedAt,
+		RequestHash: hash, StatusCode: &st, Response: ans.Body}
 }
 
 // replay answers a request whose key was used before.

@@ -239,9 +239,11 @@ UPDATE idempotency_keys SET created_at = now(), route = @route, request_hash = @
 WHERE org_id = @org_id AND key = @key AND status_code IS NULL AND created_at < now() - @stale_after::interval
 RETURNING *;
 
--- name: IdempotencyFinish :exec
+-- name: IdempotencyFinish :execrows
+-- IdempotencyFinish stores the answer of the request that claimed key at
+-- claimed_at; no row means a retry took the claim over (it went stale).
 UPDATE idempotency_keys SET status_code = @status_code, response = @response, request_hash = @request_hash
-WHERE org_id = @org_id AND key = @key;
+WHERE org_id = @org_id AND key = @key AND created_at = @claimed_at;
 
 -- name: IdempotencyRelease :exec
 -- IdempotencyRelease forgets the in-flight claim of a key made at

@@ -683,9 +683,9 @@ func (q *Queries) IdempotencyDeleteOld(ctx context.Context, db DBTX, olderThan t
 	return result.RowsAffected(), nil
 }
 
-const idempotencyFinish = `-- name: IdempotencyFinish :exec
+const idempotencyFinish = `-- name: IdempotencyFinish :execrows
 UPDATE idempotency_keys SET status_code = $1, response = $2, request_hash = $3
-WHERE org_id = $4 AND key = $5
+WHERE org_id = $4 AND key = $5 AND created_at = $6
 `
 
 type IdempotencyFinishParams struct {
@@ -694,17 +694,24 @@ type IdempotencyFinishParams struct {
 	RequestHash string
 	OrgID       uuid.UUID
 	Key         string
+	ClaimedAt   time.Time
 }
 
-func (q *Queries) IdempotencyFinish(ctx context.Context, db DBTX, arg IdempotencyFinishParams) error {
-	_, err := db.Exec(ctx, idempotencyFinish,
+// IdempotencyFinish stores the answer of the request that claimed key at
+// claimed_at; no row means a retry took the claim over (it went stale).
+func (q *Queries) IdempotencyFinish(ctx context.Context, db DBTX, arg IdempotencyFinishParams) (int64, error) {
+	result, err := db.Exec(ctx, idempotencyFinish,
 		arg.StatusCode,
 		arg.Response,
 		arg.RequestHash,
 		arg.OrgID,
 		arg.Key,
+		arg.ClaimedAt,
 	)
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const idempotencyGet = `-- name: IdempotencyGet :one
