@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -8,10 +9,12 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/teleread/teleread/api"
 	"github.com/teleread/teleread/internal/apperr"
 	"github.com/teleread/teleread/internal/edge"
+	"github.com/teleread/teleread/internal/intake"
 	"github.com/teleread/teleread/internal/reports"
 )
 
@@ -183,13 +186,18 @@ func (a *API) addReportAddendum(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	ad, err := a.reports.AddAddendum(c.Request.Context(), principal(c), id, req.Text)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
+	route := "POST /api/v1/cases/" + id.String() + "/report/addenda"
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusCreated, toAddendum(ad))
+	a.idempotentTx(c, intake.Keyed{Route: route, Hash: requestHash(route, req)}, func(keep keeper) (reply, error) {
+		ad, err := a.reports.AddAddendumThen(c.Request.Context(), principal(c), id, req.Text,
+			func(ctx context.Context, tx pgx.Tx, ad reports.Addendum) error {
+				return keep(ctx, tx, reply{status: http.StatusCreated, body: toAddendum(ad), keep: true})
+			})
+		if err != nil {
+			return reply{}, err
+		}
+		return reply{status: http.StatusCreated, body: toAddendum(ad), keep: true}, nil
+	})
 }
 
 func (a *API) getReport(c *gin.Context) {

@@ -22,6 +22,7 @@ import (
 	"github.com/teleread/teleread/internal/delivery"
 	"github.com/teleread/teleread/internal/httpapi"
 	"github.com/teleread/teleread/internal/identity"
+	"github.com/teleread/teleread/internal/intake"
 	"github.com/teleread/teleread/internal/jobs"
 	"github.com/teleread/teleread/internal/reports"
 	"github.com/teleread/teleread/internal/testenv"
@@ -50,9 +51,11 @@ func setupReports(t *testing.T) *reportsBundle {
 	rs := reports.NewService(base.env.Pool, base.env.Blob, river, wl, delivery.NewOpener(base.env.Pool),
 		reports.Options{PublicURL: "https://teleread.example"})
 	dl := delivery.NewService(base.env.Pool, river, rs, delivery.Options{AllowPrivateWebhooks: true})
+	cs := cases.NewService(base.env.Pool, river)
+	in := intake.New(base.env.Pool, base.env.Blob, cs, river, intake.Options{Logger: testenv.Logger(t), TempDir: t.TempDir()})
 	engine := httpapi.New(httpapi.Deps{Logger: testenv.Logger(t), Registry: prometheus.NewRegistry(),
 		MaxRequestBytes: 1 << 20, MaxUploadBytes: 1 << 20, Pool: base.env.Pool, Identity: base.svc,
-		Cases: cases.NewService(base.env.Pool, river), Worklist: wl, Reports: rs, Delivery: dl, Jobs: river})
+		Cases: cs, Intake: in, Worklist: wl, Reports: rs, Delivery: dl, Jobs: river})
 	srv := httptest.NewServer(engine)
 	t.Cleanup(srv.Close)
 	b := *base
@@ -242,10 +245,25 @@ func TestReportFlowHTTP(t *testing.T) {
 	require.Equal(t, http.StatusConflict, resp.StatusCode, "a signed report is immutable: %s", raw)
 	require.Contains(t, decode(t, raw)["detail"], "addendum")
 
-	resp, raw = b.do(t, http.MethodPost, report+"/addenda", b.second, map[string]any{"text": "Histology: melanoma in situ."})
+	// An addendum sent twice under one Idempotency-Key is added, and
+	// delivered, once: the retry gets the first answer.
+	key := "addendum-" + uuid.NewString()
+	resp, raw = b.do(t, http.MethodPost, report+"/addenda", b.second, map[string]any{"text": "Histology: melanoma in situ."},
+		"Idempotency-Key", key)
 	require.Equal(t, http.StatusCreated, resp.StatusCode, string(raw))
 	add := decode(t, raw)
 	require.Regexp(t, `^[0-9a-f]{64}$`, add["sha256"])
+	resp, again := b.do(t, http.MethodPost, report+"/addenda", b.second, map[string]any{"text": "Histology: melanoma in situ."},
+		"Idempotency-Key", key)
+	require.Equal(t, http.StatusCreated, resp.StatusCode, string(again))
+	require.Equal(t, "true", resp.Header.Get("Idempotent-Replayed"))
+	require.Equal(t, add, decode(t, again))
+	var addendumDeliveries int
+	require.NoError(t, b.env.Pool.QueryRow(context.Background(),
+		"SELECT count(*) FROM deliveries WHERE report_id = $1 AND event = 'report.addendum'", reportID).Scan(&addendumDeliveries))
+	require.Positive(t, addendumDeliveries)
+	resp, raw = b.do(t, http.MethodPost, report+"/addenda", b.second, map[string]any{"text": "Another text."}, "Idempotency-Key", key)
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, string(raw))
 
 	// The site reads the signed report with its addendum: each read audited.
 	views := b.auditCount(t, "report.view", reportID)

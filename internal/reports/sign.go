@@ -176,6 +176,15 @@ func (s *Service) signerName(ctx context.Context, tx pgx.Tx, p *identity.Princip
 // left the worklist. Addenda are immutable and delivered like the report
 // (event report.addendum), in the same transaction.
 func (s *Service) AddAddendum(ctx context.Context, p *identity.Principal, caseID uuid.UUID, text string) (Addendum, error) {
+	return s.AddAddendumThen(ctx, p, caseID, text, nil)
+}
+
+// AddAddendumThen is AddAddendum that also runs then, when it is not nil,
+// in the addendum's transaction (the HTTP edge stores the answer to an
+// Idempotency-Key there, so that a retry never adds, and delivers, the
+// addendum twice); an error of then rolls the addendum back.
+func (s *Service) AddAddendumThen(ctx context.Context, p *identity.Principal, caseID uuid.UUID, text string,
+	then func(ctx context.Context, tx pgx.Tx, a Addendum) error) (Addendum, error) {
 	if err := specialistOf(p); err != nil {
 		return Addendum{}, err
 	}
@@ -222,7 +231,13 @@ func (s *Service) AddAddendum(ctx context.Context, p *identity.Principal, caseID
 			return fmt.Errorf("enqueue delivery: %w", err)
 		}
 		out = a
+		if then != nil {
+			return then(ctx, tx, a)
+		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return Addendum{}, err
+	}
+	return out, nil
 }
