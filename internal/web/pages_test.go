@@ -117,6 +117,27 @@ func TestNewCaseForm(t *testing.T) {
 		br.sees("The case is cancelled.", "Cancelled")
 		br.get("/cases").sees("Ana Pérez", "Cancelled")
 	})
+	t.Run("SentTwice", func(t *testing.T) {
+		// A double click, a reload or the back button sends the form
+		// again: it opens one case, and the second answer says so.
+		br.get("/cases/new")
+		m := regexp.MustCompile(`name="key" value="([^"]+)"`).FindStringSubmatch(br.page)
+		require.NotNil(t, m, "the form carries its key")
+		form := url.Values{"specialty": {"radiology"}, "priority": {"routine"}, "key": {m[1]},
+			"referring_physician_id": {b.siteA.Users[identity.RoleReferringPhysician].ID.String()},
+			"patient_name":           {"Bo Lind"}, "patient_birth_date": {"1950-02-03"}, "patient_sex": {"M"},
+			"patient_mrn": {"MRN-8"}, "clinical_question": {"Fracture?"}}
+		before := b.count(t, "SELECT count(*) FROM cases")
+		br.post("/cases", form)
+		require.Equal(t, http.StatusOK, br.status, br.text)
+		first := br.url
+		br.sees("Case opened as a draft")
+		br.get("/cases/new").post("/cases", form)
+		require.Equal(t, http.StatusOK, br.status, br.text)
+		require.Equal(t, first, br.url)
+		br.sees("This form was sent before")
+		require.Equal(t, before+1, b.count(t, "SELECT count(*) FROM cases"))
+	})
 }
 
 func TestCasePageAndTenancy(t *testing.T) {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/teleread/teleread/internal/apperr"
 	"github.com/teleread/teleread/internal/cases"
@@ -71,6 +73,9 @@ type caseForm struct {
 	Priorities                                    []string
 	IncomingDescription                           string
 	Self                                          bool
+	// Key names this form: sent twice (a double click, a reload, the
+	// back button) it opens one case.
+	Key string
 }
 
 // BodySiteOption is one choice of the coded body site list.
@@ -133,7 +138,8 @@ func hasRole(roles []string, r identity.Role) bool {
 }
 
 func (w *Web) newCaseForm(c *gin.Context) {
-	f := caseForm{Specialty: c.DefaultQuery("specialty", identity.SpecialtyDermatology), Priority: "routine", Errors: map[string]string{}}
+	f := caseForm{Specialty: c.DefaultQuery("specialty", identity.SpecialtyDermatology), Priority: "routine",
+		Errors: map[string]string{}, Key: uuid.NewString()}
 	if id := c.Query("incoming"); id != "" {
 		// A case made of an incoming study: its patient comes from it.
 		studies, err := w.intake.IncomingStudies(c.Request.Context(), principal(c))
@@ -160,6 +166,61 @@ func (w *Web) newCaseForm(c *gin.Context) {
 	w.render(c, http.StatusOK, "site_new_case", f)
 }
 
+// createOnce opens the case of the new-case form named key: a form sent
+// again (a double click, a reload, the back button) opens no second case,
+// and again reports that it was sent before. The key is an Idempotency-Key
+// whose answer, the case's id, is stored with the case; a form without
+// one (a page from before keys) opens a case each time.
+func (w *Web) createOnce(ctx context.Context, p *identity.Principal, key string, in cases.NewCase) (cs cases.Case, again bool, err error) {
+	if key == "" {
+		cs, err = w.cases.Create(ctx, p, in)
+		return cs, false, err
+	}
+	const route = "web: POST /cases"
+	k := intake.Keyed{Key: "web-case-" + key, Route: route, Hash: route}
+	open := func(cl *intake.Claim) (intake.Answer, error) {
+		var err error
+		cs, err = w.cases.CreateThen(ctx, p, in, func(ctx context.Context, tx pgx.Tx, cs cases.Case) error {
+			return cl.Store(ctx, tx, openedAnswer(cs))
+		})
+		if err != nil {
+			return intake.Answer{}, err
+		}
+		return openedAnswer(cs), nil
+	}
+	ans, err := w.intake.Idempotent(ctx, p, k, open)
+	for wait := 0; wait < 25 && err != nil; wait++ {
+		// A double click: the first request is still opening the case,
+		// and the browser waits for this one. Wait for the first.
+		if e, ok := apperr.As(err); !ok || e.Code != apperr.Conflict || e.RetryAfterSeconds == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return cases.Case{}, false, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		ans, err = w.intake.Idempotent(ctx, p, k, open)
+	}
+	if err != nil || !ans.Replayed {
+		return cs, false, err
+	}
+	var opened struct {
+		CaseID uuid.UUID `json:"case_id"`
+	}
+	if err := json.Unmarshal(ans.Body, &opened); err != nil {
+		return cases.Case{}, false, fmt.Errorf("replayed answer: %w", err)
+	}
+	cs, err = w.cases.Get(ctx, p, opened.CaseID)
+	return cs, true, err
+}
+
+// openedAnswer is the answer createOnce keeps: the case's id.
+func openedAnswer(cs cases.Case) intake.Answer {
+	js, _ := json.Marshal(map[string]uuid.UUID{"case_id": cs.ID})
+	return intake.Answer{Status: http.StatusSeeOther, Body: js, Keep: true}
+}
+
 // dicomName turns a DICOM person name (Family^Given) into "Given Family".
 func dicomName(s string) string {
 	parts := strings.Split(s, "^")
@@ -183,7 +244,7 @@ func (w *Web) createCase(c *gin.Context) {
 		Priority: c.PostForm("priority"), Name: c.PostForm("patient_name"), BirthDate: c.PostForm("patient_birth_date"),
 		Sex: c.PostForm("patient_sex"), MRN: c.PostForm("patient_mrn"), ClinicalQuestion: c.PostForm("clinical_question"),
 		History: c.PostForm("history"), BodySite: c.PostForm("lesion_body_site"), Duration: c.PostForm("lesion_duration"),
-		IncomingStudyID: c.PostForm("incoming_study_id"), Errors: map[string]string{}}
+		IncomingStudyID: c.PostForm("incoming_study_id"), Errors: map[string]string{}, Key: c.PostForm("key")}
 	in := cases.NewCase{Specialty: f.Specialty, Priority: f.Priority, PatientName: f.Name, PatientBirthDate: f.BirthDate,
 		PatientSex: f.Sex, PatientMRN: f.MRN, ClinicalQuestion: f.ClinicalQuestion, History: f.History,
 		LesionBodySite: f.BodySite, LesionDuration: f.Duration}
@@ -209,7 +270,15 @@ func (w *Web) createCase(c *gin.Context) {
 	var cs cases.Case
 	var err error
 	if len(f.Errors) == 0 {
-		cs, err = w.cases.Create(ctx, p, in)
+		var again bool
+		cs, again, err = w.createOnce(ctx, p, f.Key, in)
+		if again {
+			w.redirect(c, "/cases/"+cs.ID.String(), "This form was sent before: here is the case it opened.")
+			return
+		}
+	}
+	if f.Key == "" {
+		f.Key = uuid.NewString()
 	}
 	if e, ok := apperr.As(err); (ok && e.Code == apperr.Invalid) || len(f.Errors) > 0 {
 		if ok {

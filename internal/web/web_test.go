@@ -286,3 +286,11 @@ func TestNoSuchPage(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, resp.StatusCode)
 	require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
 }
+
+// count runs a count query.
+func (b *testBundle) count(t *testing.T, query string, args ...any) int {
+	t.Helper()
+	var n int
+	require.NoError(t, b.env.Pool.QueryRow(t.Context(), query, args...).Scan(&n))
+	return n
+}
