@@ -60,7 +60,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.c, "c", 8, "concurrent requests")
 	fs.IntVar(&o.sizeKB, "size-kb", 512, "pixel data per instance in KiB (a square 16-bit image; 512 gives 512x512)")
 	fs.StringVar(&o.order, "order", "ab", "phases in order, each once: a (the API, raw bodies or -multipart), b (raw PutObject floor), "+
-		"p (presigned upload end to end: create, parts, complete), m (minio-go multipart floor of p); e.g. ab, ba, pm, abpm")
+		"p (presigned upload end to end: create, parts, complete), m (minio-go multipart floor of p), "+
+		"u (teleread upload, the command, on a folder per study; compare with b); e.g. ab, ba, pm, ub")
 	fs.IntVar(&o.partMB, "part-mb", 64, "part size in MiB of phases p and m")
 	fs.IntVar(&o.partC, "part-c", 4, "parts in flight per file in phases p and m")
 	fs.StringVar(&o.serverEnv, "server-env", "", "comma-separated K=V settings for the server, e.g. TELEREAD_UPLOAD_BYTES_PER_ORG=0 (its defaults otherwise)")
@@ -97,8 +98,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	seen := map[rune]bool{}
 	for _, ph := range o.order {
-		if !strings.ContainsRune("abpm", ph) || seen[ph] {
-			return o, fmt.Errorf("-order must name phases a, b, p and m, each at most once, got %q", o.order)
+		if !strings.ContainsRune("abpmu", ph) || seen[ph] {
+			return o, fmt.Errorf("-order must name phases a, b, p, m and u, each at most once, got %q", o.order)
 		}
 		seen[ph] = true
 	}

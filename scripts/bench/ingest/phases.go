@@ -44,6 +44,24 @@ func runPhases(ctx context.Context, e *benchEnv, opts options, set *instanceSet,
 			return nil, err
 		}
 	}
+	var cli *cliUploader
+	if strings.ContainsRune(opts.order, 'u') {
+		dir, err := os.MkdirTemp("", "teleread-bench-upload-")
+		if err != nil {
+			return nil, err
+		}
+		if !opts.keep {
+			defer os.RemoveAll(dir)
+		}
+		cli = &cliUploader{bin: e.Bin, baseURL: e.BaseURL, token: e.staffToken, caseIDs: up.caseIDs, dir: dir, parallel: opts.c}
+		logf("writing %d instances to %s for teleread upload (untimed)", len(set.warm)+len(set.timed), dir)
+		if err := cli.write("warm", set.warm); err != nil {
+			return nil, err
+		}
+		if err := cli.write("timed", set.timed); err != nil {
+			return nil, err
+		}
+	}
 	minioPID := readPIDFile(filepath.Join(e.Root, ".data", "minio.pid"))
 	pgPID := e.postmasterPID(ctx)
 	serverPID := -1
@@ -71,6 +89,12 @@ func runPhases(ctx context.Context, e *benchEnv, opts options, set *instanceSet,
 				return nil, fmt.Errorf("warm-up: %w", err)
 			}
 		}
+		if cli != nil && !strings.Contains(opts.order, "a") {
+			if _, err := runLoad(ctx, studyRequests(set.warm), 1, cli.run("warm")); err != nil {
+				return nil, fmt.Errorf("warm-up: %w", err)
+			}
+			cli.takeCPU()
+		}
 		if strings.Contains(opts.order, "m") {
 			mp.prefix = "warmup-mp/"
 			if _, err := runLoad(ctx, apiRequests(set.warm, 0), opts.c, mp.put); err != nil {
@@ -78,8 +102,8 @@ func runPhases(ctx context.Context, e *benchEnv, opts options, set *instanceSet,
 			}
 		}
 	}
-	if strings.Contains(opts.order, "a") && pre != nil {
-		return nil, fmt.Errorf("-order: phases a and p would store the same instances twice in the same cases; run them in separate runs")
+	if n := strings.Count(opts.order, "a") + strings.Count(opts.order, "p") + strings.Count(opts.order, "u"); n > 1 {
+		return nil, fmt.Errorf("-order: phases a, p and u would store the same instances twice in the same cases; run them in separate runs")
 	}
 
 	for _, phase := range opts.order {
@@ -99,8 +123,10 @@ func runPhases(ctx context.Context, e *benchEnv, opts options, set *instanceSet,
 		case 'm':
 			path, reqs, do = "multipart", apiRequests(set.timed, 0), mp.put
 			mp.prefix = "multipart/"
+		case 'u':
+			path, reqs, do = "uploader", studyRequests(set.timed), cli.run("timed")
 		}
-		serverPhase := phase == 'a' || phase == 'p'
+		serverPhase := phase == 'a' || phase == 'p' || phase == 'u'
 		if serverPhase {
 			before, err := readMem(serverPID)
 			if err != nil {
@@ -109,13 +135,24 @@ func runPhases(ctx context.Context, e *benchEnv, opts options, set *instanceSet,
 			res.Server.RSSBeforeKB, res.Server.HWMBeforeKB = before.rssKB, before.hwmKB
 		}
 		logf("phase %s: %d instances in %d requests, concurrency %d", path, len(set.timed), len(reqs), opts.c)
+		conc := opts.c
+		if phase == 'u' {
+			conc = 1 // one folder at a time; the command sends opts.c files at once
+		}
 		cpu0 := readCPU(serverPID, minioPID, pgPID)
-		lr, err := runLoad(ctx, reqs, opts.c, do)
+		lr, err := runLoad(ctx, reqs, conc, do)
 		if err != nil {
 			return nil, fmt.Errorf("phase %s: %w", path, err)
 		}
 		pr := summarize(path, lr)
 		pr.CPU = readCPU(serverPID, minioPID, pgPID).since(cpu0)
+		if phase == 'u' {
+			// The commands are the client; the machine's count had them
+			// under "other".
+			v := cli.takeCPU()
+			pr.CPU.ClientSec += v
+			pr.CPU.OtherSec = max(pr.CPU.OtherSec-v, 0)
+		}
 		res.Phases = append(res.Phases, pr)
 		logf("phase %s: %.1f s, %.1f instances/s, %.1f MB/s", path, pr.Seconds, pr.InstancesPerSec, pr.MBPerSec)
 

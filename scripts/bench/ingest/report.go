@@ -27,8 +27,10 @@ type results struct {
 	RatioAPIRaw *float64 `json:"ratio_api_raw,omitempty"`
 	// RatioPresignedMultipart is the presigned path's throughput over
 	// minio-go's own multipart upload of the same bytes, when both ran.
-	RatioPresignedMultipart *float64    `json:"ratio_presigned_multipart,omitempty"`
-	Server                  serverStats `json:"server"`
+	RatioPresignedMultipart *float64 `json:"ratio_presigned_multipart,omitempty"`
+	// RatioUploaderRaw is teleread upload's throughput over the raw floor's.
+	RatioUploaderRaw *float64    `json:"ratio_uploader_raw,omitempty"`
+	Server           serverStats `json:"server"`
 }
 
 type phaseResult struct {
@@ -90,6 +92,7 @@ func (r *results) finish() {
 	}
 	r.RatioAPIRaw = ratio("api", "raw")
 	r.RatioPresignedMultipart = ratio("presigned", "multipart")
+	r.RatioUploaderRaw = ratio("uploader", "raw")
 }
 
 func writeJSON(w io.Writer, r *results) error {
@@ -123,6 +126,10 @@ func writeTable(w io.Writer, r *results) {
 	fmt.Fprintln(w)
 	if r.RatioAPIRaw != nil {
 		fmt.Fprintf(w, "throughput ratio api/raw: %.2f (the API reaches %.0f%% of the raw floor)\n", *r.RatioAPIRaw, 100**r.RatioAPIRaw)
+	}
+	if r.RatioUploaderRaw != nil {
+		fmt.Fprintf(w, "throughput ratio uploader/raw: %.2f (teleread upload, folder by folder, reaches %.0f%% of the raw floor)\n",
+			*r.RatioUploaderRaw, 100**r.RatioUploaderRaw)
 	}
 	if r.RatioPresignedMultipart != nil {
 		fmt.Fprintf(w, "throughput ratio presigned/multipart: %.2f (the presigned path, create to complete, reaches %.0f%% of minio-go's multipart upload)\n",

@@ -42,7 +42,7 @@ func (e *benchEnv) setUp(ctx context.Context, opts options, set *instanceSet) er
 	if err := e.MC.MakeBucket(ctx, e.rawBucket, minio.MakeBucketOptions{Region: e.Services.S3Region}); err != nil {
 		return fmt.Errorf("create bucket %s: %w", e.rawBucket, err)
 	}
-	if !strings.ContainsAny(opts.order, "ap") {
+	if !strings.ContainsAny(opts.order, "apu") {
 		return nil // the floors alone need no server
 	}
 
