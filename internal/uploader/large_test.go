@@ -134,7 +134,9 @@ func stateUpload(dir string) uuid.UUID {
 // TestMemoryStaysFlat runs the command over 2,000 and then 20,000 small
 // files (hard links of one instance the case already holds, so the run is
 // the walk, the hashing and the lookups) and compares the peak resident
-// memory (VmHWM) of the two runs.
+// memory (VmHWM) of the two sizes. (Until the identity package stopped
+// computing an argon2id hash when it loaded, every run also held a freed
+// 64 MiB block the heap reused, which hid up to that much growth.)
 func TestMemoryStaysFlat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("20,000 files")
@@ -186,9 +188,17 @@ func TestMemoryStaysFlat(t *testing.T) {
 			}
 		}
 	}
-	small := peak(tree(2000), 2000)
-	large := peak(tree(20000), 20000)
-	t.Logf("VmHWM: %d KiB for 2,000 files, %d KiB for 20,000", small>>10, large>>10)
+	// The lower of two runs of each: on a loaded machine (CI runs every
+	// package at once on two cores) the collector can fall behind for a
+	// moment and one run peaks higher; memory that grows with the number
+	// of files is there in both.
+	lower := func(n int) int64 {
+		dir := tree(n)
+		return min(peak(dir, n), peak(dir, n))
+	}
+	small := lower(2000)
+	large := lower(20000)
+	t.Logf("VmHWM, the lower of two runs: %d KiB for 2,000 files, %d KiB for 20,000", small>>10, large>>10)
 	require.Positive(t, small)
 	require.Less(t, large, small+12<<20, "memory grows with the number of files")
 }
